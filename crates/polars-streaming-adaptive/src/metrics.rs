@@ -1,0 +1,105 @@
+//! Counters of what a scan decided and did, readable while it runs and after.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters of a scan, shared by its threads.
+#[derive(Debug, Default)]
+pub struct ScanMetrics {
+    files_total: AtomicU64,
+    row_groups_total: AtomicU64,
+    row_groups_pruned: AtomicU64,
+    rows_decoded: AtomicU64,
+    bytes_decoded: AtomicU64,
+    rows_output: AtomicU64,
+    batches: AtomicU64,
+    min_batch_rows: AtomicU64,
+    max_batch_rows: AtomicU64,
+    max_batch_bytes: AtomicU64,
+}
+
+/// A copy of [`ScanMetrics`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanMetricsSnapshot {
+    /// Files opened.
+    pub files_total: u64,
+    /// Row groups in the opened files.
+    pub row_groups_total: u64,
+    /// Row groups skipped from their statistics.
+    pub row_groups_pruned: u64,
+    /// Rows decoded (before the predicate's residual filter).
+    pub rows_decoded: u64,
+    /// Decoded bytes, as Polars estimates the decoded frames.
+    pub bytes_decoded: u64,
+    /// Rows produced after filtering.
+    pub rows_output: u64,
+    /// Decoded batches.
+    pub batches: u64,
+    /// Rows of the smallest and largest decoded batch.
+    pub min_batch_rows: u64,
+    pub max_batch_rows: u64,
+    /// Decoded bytes of the largest batch.
+    pub max_batch_bytes: u64,
+}
+
+impl ScanMetrics {
+    pub(crate) fn add_file(&self, row_groups: usize) {
+        self.files_total.fetch_add(1, Ordering::Relaxed);
+        self.row_groups_total
+            .fetch_add(row_groups as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_pruned_row_group(&self) {
+        self.row_groups_pruned.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_batch(&self, rows: usize, bytes: usize, rows_output: usize) {
+        let (rows, bytes) = (rows as u64, bytes as u64);
+        self.rows_decoded.fetch_add(rows, Ordering::Relaxed);
+        self.bytes_decoded.fetch_add(bytes, Ordering::Relaxed);
+        self.rows_output
+            .fetch_add(rows_output as u64, Ordering::Relaxed);
+        if self.batches.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.min_batch_rows.store(rows, Ordering::Relaxed);
+        } else {
+            self.min_batch_rows.fetch_min(rows, Ordering::Relaxed);
+        }
+        self.max_batch_rows.fetch_max(rows, Ordering::Relaxed);
+        self.max_batch_bytes.fetch_max(bytes, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> ScanMetricsSnapshot {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ScanMetricsSnapshot {
+            files_total: l(&self.files_total),
+            row_groups_total: l(&self.row_groups_total),
+            row_groups_pruned: l(&self.row_groups_pruned),
+            rows_decoded: l(&self.rows_decoded),
+            bytes_decoded: l(&self.bytes_decoded),
+            rows_output: l(&self.rows_output),
+            batches: l(&self.batches),
+            min_batch_rows: l(&self.min_batch_rows),
+            max_batch_rows: l(&self.max_batch_rows),
+            max_batch_bytes: l(&self.max_batch_bytes),
+        }
+    }
+}
+
+impl std::fmt::Display for ScanMetricsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "files {}, row groups {} ({} pruned), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB)",
+            self.files_total,
+            self.row_groups_total,
+            self.row_groups_pruned,
+            self.rows_decoded,
+            self.rows_output,
+            self.bytes_decoded >> 20,
+            self.batches,
+            self.min_batch_rows,
+            self.max_batch_rows,
+            self.max_batch_bytes >> 20,
+        )
+    }
+}

@@ -1,0 +1,406 @@
+//! `ParallelStreamReader`: many files read as one ordered stream of batches.
+//!
+//! A producer thread walks the files in order, opening at most `max_concurrent` at once, prunes
+//! their row groups and cuts them into units; Polars' rayon pool decodes the units (idle threads
+//! steal queued ones). Each unit takes a permit before it is queued and gives it back once the
+//! consumer has moved past its batch, so at most `in_flight` batches exist at any time and each
+//! gets `budget / in_flight` bytes. The consumer reorders results by sequence number: output is
+//! file order, then row order, whatever order the threads finish in.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use polars::prelude::*;
+
+use crate::adaptive_reader::concat_or_empty;
+use crate::chunk_strategy::ChunkStrategy;
+use crate::error::{AdaptiveError, AdaptiveResult};
+use crate::file_scan::{FileScan, ScanOptions};
+use crate::memory_manager::MemoryGuard;
+use crate::metrics::ScanMetricsSnapshot;
+use crate::mmap_reader::MmapParquetReader;
+use crate::paths::expand_paths;
+use crate::predicate::PredicatePushdown;
+
+/// Reads many Parquet files in parallel, in file order.
+///
+/// ```no_run
+/// use polars::prelude::*;
+/// use polars_streaming_adaptive::ParallelStreamReader;
+///
+/// fn main() -> PolarsResult<()> {
+///     // Read all files in directory
+///     let reader = ParallelStreamReader::from_glob("data/*.parquet")?
+///         .with_max_concurrent(4);
+///     // Collect all files into single DataFrame
+///     let df = reader.collect_concatenated()?;
+///     println!("Loaded {} rows from multiple files", df.height());
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug)]
+pub struct ParallelStreamReader {
+    pub(crate) paths: Vec<PathBuf>,
+    pub(crate) max_concurrent: usize,
+    pub(crate) options: ScanOptions,
+}
+
+impl ParallelStreamReader {
+    /// Reads `paths` in this order.
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        Self {
+            paths,
+            max_concurrent: polars_core::runtime::RAYON.current_num_threads().max(1),
+            options: ScanOptions::default(),
+        }
+    }
+
+    /// Reads the files a glob (or directory) names, sorted by path.
+    pub fn from_glob(pattern: &str) -> PolarsResult<Self> {
+        Ok(Self::new(expand_paths(Path::new(pattern))?))
+    }
+
+    /// Keeps at most `max` files open (mapped, footer parsed) at once.
+    pub fn with_max_concurrent(mut self, max: usize) -> Self {
+        self.max_concurrent = max.max(1);
+        self
+    }
+
+    /// Keeps only rows passing `predicate`, skipping row groups it rules out; and-ed with any
+    /// predicate already set.
+    pub fn with_predicate(mut self, predicate: impl PredicatePushdown + 'static) -> Self {
+        self.options.add_predicate(Arc::new(predicate));
+        self
+    }
+
+    /// Returns only `columns`, in this order.
+    pub fn with_projection<S: Into<PlSmallStr>>(
+        mut self,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.options.projection = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Caps decoded bytes in flight, over all threads, at `bytes`.
+    pub fn with_memory_budget(mut self, bytes: usize) -> Self {
+        self.options.memory = self.options.memory.with_budget(bytes);
+        self
+    }
+
+    /// Sizes batches with `strategy`.
+    pub fn with_chunk_strategy(mut self, strategy: Arc<dyn ChunkStrategy>) -> Self {
+        self.options.strategy = strategy;
+        self
+    }
+
+    /// The files, in output order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// What the reader has done so far.
+    pub fn metrics(&self) -> ScanMetricsSnapshot {
+        self.options.metrics.snapshot()
+    }
+
+    /// Batches of all files, in file order then row order. Every file must have the first
+    /// file's schema. A batch counts against the budget until the next call to `next`.
+    pub fn batches(self) -> ParallelBatches {
+        ParallelBatches {
+            events: Events::start(self, true),
+        }
+    }
+
+    /// One frame per file, in path order. Files may differ in schema.
+    pub fn collect_parallel(self) -> PolarsResult<Vec<DataFrame>> {
+        let mut frames: Vec<(Vec<DataFrame>, DataFrame)> = Vec::new();
+        let mut events = Events::start(self, false);
+        while let Some(event) = events.next_event() {
+            match event? {
+                Event::File { empty } => frames.push((Vec::new(), empty)),
+                Event::Batch { df, .. } => frames.last_mut().unwrap().0.push(df),
+            }
+        }
+        frames
+            .into_iter()
+            .map(|(dfs, empty)| concat_or_empty(dfs, || empty))
+            .collect()
+    }
+
+    /// All files in one frame, in path order.
+    pub fn collect_concatenated(self) -> PolarsResult<DataFrame> {
+        let mut dfs = Vec::new();
+        let mut empty = None;
+        let mut events = Events::start(self, true);
+        while let Some(event) = events.next_event() {
+            match event? {
+                Event::File { empty: e } => {
+                    empty.get_or_insert(e);
+                }
+                Event::Batch { df, .. } => dfs.push(df),
+            }
+        }
+        concat_or_empty(dfs, || empty.unwrap_or_default())
+    }
+}
+
+/// Iterator over the batches of a [`ParallelStreamReader`].
+#[derive(Debug)]
+pub struct ParallelBatches {
+    events: Events,
+}
+
+impl Iterator for ParallelBatches {
+    type Item = PolarsResult<DataFrame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.events.next_event()? {
+                Ok(Event::File { .. }) => continue,
+                Ok(Event::Batch { df, guard }) => {
+                    self.events.held = Some(guard);
+                    return Some(Ok(df));
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Event {
+    /// A file was opened; `empty` is its output schema, for files that yield no rows.
+    File { empty: DataFrame },
+    /// A batch of the file opened last.
+    Batch { df: DataFrame, guard: MemoryGuard },
+}
+
+type Sequenced = (u64, PolarsResult<Event>);
+
+/// The consumer's end: reorders events and hands permits back.
+#[derive(Debug)]
+struct Events {
+    results: Receiver<Sequenced>,
+    permits: Sender<()>,
+    pending: BTreeMap<u64, PolarsResult<Event>>,
+    next_seq: u64,
+    holding_permit: bool,
+    held: Option<MemoryGuard>,
+    done: bool,
+}
+
+impl Events {
+    fn start(reader: ParallelStreamReader, same_schema: bool) -> Self {
+        let in_flight = polars_core::runtime::RAYON.current_num_threads() + 1;
+        let (results_tx, results) = bounded(in_flight);
+        let (permits, permits_rx) = bounded(in_flight);
+        for _ in 0..in_flight {
+            permits.send(()).unwrap();
+        }
+        std::thread::spawn(move || {
+            let producer = Producer {
+                results: results_tx,
+                permits: permits_rx,
+                budget: reader.options.memory.limit_bytes() / in_flight,
+                seq: 0,
+            };
+            producer.run(reader, same_schema);
+        });
+        Self {
+            results,
+            permits,
+            pending: BTreeMap::new(),
+            next_seq: 0,
+            holding_permit: false,
+            held: None,
+            done: false,
+        }
+    }
+
+    fn next_event(&mut self) -> Option<PolarsResult<Event>> {
+        self.held = None;
+        if std::mem::take(&mut self.holding_permit) {
+            let _ = self.permits.send(());
+        }
+        if self.done {
+            return None;
+        }
+        loop {
+            if let Some(event) = self.pending.remove(&self.next_seq) {
+                self.next_seq += 1;
+                self.holding_permit = true;
+                self.done = event.is_err();
+                return Some(event);
+            }
+            match self.results.recv() {
+                Ok((seq, event)) => {
+                    self.pending.insert(seq, event);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Returns a file slot when the last unit of its file is done.
+#[derive(Debug)]
+struct FileSlot(Sender<()>);
+
+impl Drop for FileSlot {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+struct Producer {
+    results: Sender<Sequenced>,
+    permits: Receiver<()>,
+    budget: usize,
+    seq: u64,
+}
+
+impl Producer {
+    /// Sends `event` under the next sequence number, once a permit is free. `false` when the
+    /// consumer is gone.
+    fn send(&mut self, event: PolarsResult<Event>) -> bool {
+        if self.permits.recv().is_err() {
+            return false;
+        }
+        let seq = self.seq;
+        self.seq += 1;
+        self.results.send((seq, event)).is_ok()
+    }
+
+    fn run(mut self, reader: ParallelStreamReader, same_schema: bool) {
+        let ParallelStreamReader {
+            paths,
+            max_concurrent,
+            options,
+        } = reader;
+        let (slot_tx, slot_rx) = bounded(max_concurrent);
+        for _ in 0..max_concurrent {
+            slot_tx.send(()).unwrap();
+        }
+        let mut first: Option<(PathBuf, SchemaRef)> = None;
+        for path in &paths {
+            if slot_rx.recv().is_err() {
+                return;
+            }
+            let slot = FileSlot(slot_tx.clone());
+            let scan = match open(path, &options, &mut first, same_schema) {
+                Ok(scan) => Arc::new((scan, slot)),
+                Err(e) => {
+                    self.send(Err(e.into()));
+                    return;
+                }
+            };
+            if !self.send(Ok(Event::File {
+                empty: scan.0.empty(),
+            })) {
+                return;
+            }
+            if !self.queue_units(&scan, &options) {
+                return;
+            }
+        }
+    }
+
+    /// Queues every unit of one file on the pool. `false` when the scan must stop.
+    fn queue_units(&mut self, scan: &Arc<(FileScan, FileSlot)>, options: &ScanOptions) -> bool {
+        let file = &scan.0;
+        for rg in 0..file.reader.num_row_groups() {
+            let rows = file.reader.row_group_num_rows(rg);
+            if rows == 0 || !file.keep_row_group(rg, options) {
+                continue;
+            }
+            let mut offset = 0;
+            while offset < rows {
+                let unit = match file.next_unit(rg, offset, self.budget, options) {
+                    Ok(unit) => unit,
+                    Err(e) => {
+                        self.send(Err(e.into()));
+                        return false;
+                    }
+                };
+                offset += unit.rows;
+                if self.permits.recv().is_err() {
+                    return false;
+                }
+                let (seq, scan, options, results) = (
+                    self.seq,
+                    scan.clone(),
+                    options.clone(),
+                    self.results.clone(),
+                );
+                self.seq += 1;
+                polars_core::runtime::RAYON.spawn(move || {
+                    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        scan.0.read(unit, &options)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(AdaptiveError::Internal("batch decoding panicked".into()))
+                    });
+                    let event = read
+                        .map(|b| Event::Batch {
+                            df: b.df,
+                            guard: b.guard,
+                        })
+                        .map_err(PolarsError::from);
+                    let _ = results.send((seq, event));
+                });
+            }
+        }
+        true
+    }
+}
+
+fn open(
+    path: &Path,
+    options: &ScanOptions,
+    first: &mut Option<(PathBuf, SchemaRef)>,
+    same_schema: bool,
+) -> AdaptiveResult<FileScan> {
+    let reader = MmapParquetReader::open(path)?;
+    options.metrics.add_file(reader.num_row_groups());
+    if same_schema {
+        match first {
+            None => *first = Some((path.to_path_buf(), reader.schema().clone())),
+            Some((first_path, schema)) => {
+                if let Some(detail) = schema_difference(schema, reader.schema()) {
+                    return Err(AdaptiveError::SchemaMismatch {
+                        path: path.to_path_buf(),
+                        first: first_path.clone(),
+                        detail,
+                    });
+                }
+            }
+        }
+    }
+    FileScan::new(Arc::new(reader), options)
+}
+
+/// The first difference between two schemas, in words.
+pub(crate) fn schema_difference(expected: &Schema, found: &Schema) -> Option<String> {
+    for (i, (name, dtype)) in expected.iter().enumerate() {
+        match found.get_at_index(i) {
+            None => return Some(format!("column '{name}' is missing")),
+            Some((n, _)) if n != name => {
+                return Some(format!("column {i} is '{n}', expected '{name}'"));
+            }
+            Some((_, d)) if d != dtype => {
+                return Some(format!("column '{name}' has dtype {d}, expected {dtype}"));
+            }
+            _ => {}
+        }
+    }
+    (found.len() > expected.len()).then(|| {
+        let extra: Vec<_> = found.iter_names().skip(expected.len()).collect();
+        format!("extra columns {extra:?}")
+    })
+}

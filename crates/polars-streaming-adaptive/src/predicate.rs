@@ -1,0 +1,621 @@
+//! Row filters that also decide, from footer statistics, which row groups cannot hold a row
+//! they keep: `PredicatePushdown` and the built-in predicates.
+//!
+//! Pruning follows Polars' three-valued logic: a row is kept when the predicate is *true*; null
+//! is neither true nor false. Each predicate therefore answers two questions per row group, "can
+//! any row be true?" (else skip it) and "can any row be false?" (what `NOT` needs), and answers
+//! "yes" whenever it does not know. Comparisons between statistics and literals are made by
+//! Polars itself, so casts and orderings (NaN, strings, mixed integer widths) are Polars'.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::statistics::{ColumnStats, RowGroupStats};
+
+/// A row filter that can skip row groups from their statistics.
+///
+/// Implementations must be sound: `should_skip_row_group` may return `true` only when no row of
+/// the row group makes the predicate true. Returning `false` is always allowed.
+pub trait PredicatePushdown: Send + Sync + Debug {
+    /// Whether no row of the row group can pass this predicate.
+    fn should_skip_row_group(&self, stats: &RowGroupStats) -> bool;
+
+    /// Keeps the rows of `df` for which the predicate is true.
+    fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame>;
+
+    /// Whether no row of the row group can make this predicate *false*; what
+    /// [`NotPredicate`] skips on. The default, `false`, never skips.
+    fn should_skip_row_group_negated(&self, _stats: &RowGroupStats) -> bool {
+        false
+    }
+
+    /// The predicate as a Polars expression, when it has one; [`OrPredicate`] and
+    /// [`NotPredicate`] need it from their children.
+    fn expr(&self) -> Option<Expr> {
+        None
+    }
+
+    /// The columns `apply` reads; `None` means it may read any column.
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        None
+    }
+}
+
+/// A shared predicate is a predicate, so one tree can serve several readers.
+impl<P: PredicatePushdown + ?Sized> PredicatePushdown for Arc<P> {
+    fn should_skip_row_group(&self, stats: &RowGroupStats) -> bool {
+        (**self).should_skip_row_group(stats)
+    }
+    fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+        (**self).apply(df)
+    }
+    fn should_skip_row_group_negated(&self, stats: &RowGroupStats) -> bool {
+        (**self).should_skip_row_group_negated(stats)
+    }
+    fn expr(&self) -> Option<Expr> {
+        (**self).expr()
+    }
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        (**self).columns()
+    }
+}
+
+/// Comparison operators of [`ComparisonPredicate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+}
+
+impl CmpOp {
+    fn expr(self, lhs: Expr, rhs: Expr) -> Expr {
+        match self {
+            CmpOp::Eq => lhs.eq(rhs),
+            CmpOp::NotEq => lhs.neq(rhs),
+            CmpOp::Lt => lhs.lt(rhs),
+            CmpOp::LtEq => lhs.lt_eq(rhs),
+            CmpOp::Gt => lhs.gt(rhs),
+            CmpOp::GtEq => lhs.gt_eq(rhs),
+        }
+    }
+}
+
+/// What the rows of a row group can make a predicate evaluate to (nulls aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcomes {
+    pub can_be_true: bool,
+    pub can_be_false: bool,
+}
+
+impl Outcomes {
+    pub const UNKNOWN: Self = Self {
+        can_be_true: true,
+        can_be_false: true,
+    };
+    const NEITHER: Self = Self {
+        can_be_true: false,
+        can_be_false: false,
+    };
+
+    pub fn and(self, other: Self) -> Self {
+        Self {
+            can_be_true: self.can_be_true && other.can_be_true,
+            can_be_false: self.can_be_false || other.can_be_false,
+        }
+    }
+
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            can_be_true: self.can_be_true || other.can_be_true,
+            can_be_false: self.can_be_false && other.can_be_false,
+        }
+    }
+}
+
+/// `a op b` under Polars' comparison rules; `None` when Polars cannot tell (or refuses).
+pub(crate) fn compare(a: &Scalar, op: CmpOp, b: &Scalar) -> Option<bool> {
+    let l = a.clone().into_series(PlSmallStr::EMPTY);
+    let r = b.clone().into_series(PlSmallStr::EMPTY);
+    let out = match op {
+        CmpOp::Eq => l.equal(&r),
+        CmpOp::NotEq => l.not_equal(&r),
+        CmpOp::Lt => l.lt(&r),
+        CmpOp::LtEq => l.lt_eq(&r),
+        CmpOp::Gt => l.gt(&r),
+        CmpOp::GtEq => l.gt_eq(&r),
+    };
+    out.ok()?.get(0)
+}
+
+/// What `column op value` can evaluate to over a chunk with statistics `stats`.
+pub(crate) fn comparison_outcomes(
+    stats: Option<&ColumnStats>,
+    num_rows: usize,
+    op: CmpOp,
+    value: &Scalar,
+) -> Outcomes {
+    let Some(s) = stats else {
+        return Outcomes::UNKNOWN;
+    };
+    if s.null_count == Some(num_rows as u64) {
+        // Every comparison with null is null: no row is true or false.
+        return Outcomes::NEITHER;
+    }
+    if value.is_null() {
+        return Outcomes::UNKNOWN;
+    }
+    let (Some(min), Some(max)) = (&s.min, &s.max) else {
+        return Outcomes::UNKNOWN;
+    };
+    // Unknown comparisons count as possible.
+    let maybe = |a: &Scalar, op, b: &Scalar| compare(a, op, b).unwrap_or(true);
+    let single = s.min_is_exact
+        && s.max_is_exact
+        && compare(min, CmpOp::Eq, value) == Some(true)
+        && compare(max, CmpOp::Eq, value) == Some(true);
+    let within = maybe(min, CmpOp::LtEq, value) && maybe(value, CmpOp::LtEq, max);
+    let mut out = match op {
+        CmpOp::Eq => Outcomes {
+            can_be_true: within,
+            can_be_false: !single,
+        },
+        CmpOp::NotEq => Outcomes {
+            can_be_true: !single,
+            can_be_false: within,
+        },
+        CmpOp::Lt => Outcomes {
+            can_be_true: maybe(min, CmpOp::Lt, value),
+            can_be_false: maybe(max, CmpOp::GtEq, value),
+        },
+        CmpOp::LtEq => Outcomes {
+            can_be_true: maybe(min, CmpOp::LtEq, value),
+            can_be_false: maybe(max, CmpOp::Gt, value),
+        },
+        CmpOp::Gt => Outcomes {
+            can_be_true: maybe(max, CmpOp::Gt, value),
+            can_be_false: maybe(min, CmpOp::LtEq, value),
+        },
+        CmpOp::GtEq => Outcomes {
+            can_be_true: maybe(max, CmpOp::GtEq, value),
+            can_be_false: maybe(min, CmpOp::Lt, value),
+        },
+    };
+    if s.may_contain_nan() {
+        // NaN sits outside [min, max]; ask Polars what NaN compares to.
+        let nan = match s.dtype {
+            DataType::Float32 => Scalar::new(DataType::Float32, AnyValue::Float32(f32::NAN)),
+            _ => Scalar::new(DataType::Float64, AnyValue::Float64(f64::NAN)),
+        };
+        match compare(&nan, op, value) {
+            Some(true) => out.can_be_true = true,
+            Some(false) => out.can_be_false = true,
+            None => out = Outcomes::UNKNOWN,
+        }
+    }
+    out
+}
+
+fn filter_by(df: DataFrame, predicate: Expr) -> PolarsResult<DataFrame> {
+    df.lazy().filter(predicate).collect()
+}
+
+macro_rules! expr_predicate_impl {
+    () => {
+        fn should_skip_row_group(&self, stats: &RowGroupStats) -> bool {
+            !self.outcomes(stats).can_be_true
+        }
+        fn should_skip_row_group_negated(&self, stats: &RowGroupStats) -> bool {
+            !self.outcomes(stats).can_be_false
+        }
+        fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+            filter_by(df, self.to_expr())
+        }
+        fn expr(&self) -> Option<Expr> {
+            Some(self.to_expr())
+        }
+    };
+}
+
+/// `column op value`, e.g. `price > 100.0`.
+///
+/// ```
+/// use polars_streaming_adaptive::{CmpOp, ComparisonPredicate};
+/// let p = ComparisonPredicate::new("price", CmpOp::Gt, 100.0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ComparisonPredicate {
+    column: PlSmallStr,
+    op: CmpOp,
+    value: Scalar,
+}
+
+impl ComparisonPredicate {
+    /// `column op value`.
+    pub fn new(column: impl Into<PlSmallStr>, op: CmpOp, value: impl IntoLiteral) -> Self {
+        Self {
+            column: column.into(),
+            op,
+            value: value.into_literal(),
+        }
+    }
+
+    fn to_expr(&self) -> Expr {
+        self.op
+            .expr(col(self.column.clone()), lit(self.value.clone()))
+    }
+
+    fn outcomes(&self, stats: &RowGroupStats) -> Outcomes {
+        comparison_outcomes(
+            stats.column(&self.column),
+            stats.num_rows(),
+            self.op,
+            &self.value,
+        )
+    }
+}
+
+impl PredicatePushdown for ComparisonPredicate {
+    expr_predicate_impl!();
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        Some(vec![self.column.clone()])
+    }
+}
+
+/// `lower <= column <= upper` (Polars' `is_between` with both ends closed).
+#[derive(Debug, Clone)]
+pub struct RangePredicate {
+    column: PlSmallStr,
+    lower: Scalar,
+    upper: Scalar,
+}
+
+impl RangePredicate {
+    /// Rows with `lower <= column <= upper`.
+    pub fn new(
+        column: impl Into<PlSmallStr>,
+        lower: impl IntoLiteral,
+        upper: impl IntoLiteral,
+    ) -> Self {
+        Self {
+            column: column.into(),
+            lower: lower.into_literal(),
+            upper: upper.into_literal(),
+        }
+    }
+
+    fn to_expr(&self) -> Expr {
+        col(self.column.clone()).is_between(
+            lit(self.lower.clone()),
+            lit(self.upper.clone()),
+            ClosedInterval::Both,
+        )
+    }
+
+    fn outcomes(&self, stats: &RowGroupStats) -> Outcomes {
+        let c = stats.column(&self.column);
+        let n = stats.num_rows();
+        comparison_outcomes(c, n, CmpOp::GtEq, &self.lower).and(comparison_outcomes(
+            c,
+            n,
+            CmpOp::LtEq,
+            &self.upper,
+        ))
+    }
+}
+
+impl PredicatePushdown for RangePredicate {
+    expr_predicate_impl!();
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        Some(vec![self.column.clone()])
+    }
+}
+
+/// `column` is one of `values` (Polars' `is_in`; a null value matches nothing).
+///
+/// ```
+/// use polars_streaming_adaptive::ColumnFilterPredicate;
+/// let p = ColumnFilterPredicate::new("symbol", vec!["AAPL".to_string(), "MSFT".to_string()]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ColumnFilterPredicate {
+    column: PlSmallStr,
+    values: Series,
+}
+
+impl ColumnFilterPredicate {
+    /// Rows whose `column` equals one of `values`.
+    pub fn new<T>(column: impl Into<PlSmallStr>, values: Vec<T>) -> Self
+    where
+        Series: NamedFrom<Vec<T>, [T]>,
+    {
+        Self::from_series(column, Series::new(PlSmallStr::EMPTY, values))
+    }
+
+    /// Rows whose `column` equals one of the values of `values`.
+    pub fn from_series(column: impl Into<PlSmallStr>, values: Series) -> Self {
+        Self {
+            column: column.into(),
+            values,
+        }
+    }
+
+    fn to_expr(&self) -> Expr {
+        col(self.column.clone()).is_in(lit(self.values.clone()).implode(false), false)
+    }
+
+    fn outcomes(&self, stats: &RowGroupStats) -> Outcomes {
+        let c = stats.column(&self.column);
+        let n = stats.num_rows();
+        // The identity of `or`: nothing is true yet, and false stays possible.
+        let mut out = Outcomes {
+            can_be_true: false,
+            can_be_false: true,
+        };
+        for v in self.values.iter() {
+            let v = Scalar::new(self.values.dtype().clone(), v.into_static());
+            if v.is_null() {
+                continue;
+            }
+            out = out.or(comparison_outcomes(c, n, CmpOp::Eq, &v));
+        }
+        // Whether `is_in` answers null or false on a null row is Polars' business; either
+        // way `NOT is_in` must not skip a row group that may hold nulls.
+        if c.is_none_or(|s| s.null_count != Some(0)) {
+            out.can_be_false = true;
+        }
+        out
+    }
+}
+
+impl PredicatePushdown for ColumnFilterPredicate {
+    expr_predicate_impl!();
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        Some(vec![self.column.clone()])
+    }
+}
+
+/// `column` is null (or, with [`NullPredicate::is_not_null`], is not).
+#[derive(Debug, Clone)]
+pub struct NullPredicate {
+    column: PlSmallStr,
+    is_null: bool,
+}
+
+impl NullPredicate {
+    /// Rows where `column` is null.
+    pub fn is_null(column: impl Into<PlSmallStr>) -> Self {
+        Self {
+            column: column.into(),
+            is_null: true,
+        }
+    }
+
+    /// Rows where `column` is not null.
+    pub fn is_not_null(column: impl Into<PlSmallStr>) -> Self {
+        Self {
+            column: column.into(),
+            is_null: false,
+        }
+    }
+
+    fn to_expr(&self) -> Expr {
+        let c = col(self.column.clone());
+        if self.is_null {
+            c.is_null()
+        } else {
+            c.is_not_null()
+        }
+    }
+
+    fn outcomes(&self, stats: &RowGroupStats) -> Outcomes {
+        let n = stats.num_rows() as u64;
+        let nulls = stats.column(&self.column).and_then(|s| s.null_count);
+        let some_null = nulls.is_none_or(|c| c > 0);
+        let some_valid = nulls.is_none_or(|c| c < n);
+        Outcomes {
+            can_be_true: if self.is_null { some_null } else { some_valid },
+            can_be_false: if self.is_null { some_valid } else { some_null },
+        }
+    }
+}
+
+impl PredicatePushdown for NullPredicate {
+    expr_predicate_impl!();
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        Some(vec![self.column.clone()])
+    }
+}
+
+fn union_columns(children: &[Arc<dyn PredicatePushdown>]) -> Option<Vec<PlSmallStr>> {
+    let mut out: Vec<PlSmallStr> = Vec::new();
+    for c in children {
+        for name in c.columns()? {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    Some(out)
+}
+
+fn children_exprs(children: &[Arc<dyn PredicatePushdown>]) -> Option<Vec<Expr>> {
+    children.iter().map(|c| c.expr()).collect()
+}
+
+fn missing_expr(kind: &str) -> PolarsError {
+    polars_err!(InvalidOperation: "{kind} needs every child predicate to provide `expr()`")
+}
+
+/// All children hold.
+#[derive(Debug, Clone)]
+pub struct AndPredicate {
+    children: Vec<Arc<dyn PredicatePushdown>>,
+}
+
+impl AndPredicate {
+    /// The conjunction of `children` (true when there are none).
+    pub fn new(children: Vec<Arc<dyn PredicatePushdown>>) -> Self {
+        Self { children }
+    }
+}
+
+impl PredicatePushdown for AndPredicate {
+    fn should_skip_row_group(&self, stats: &RowGroupStats) -> bool {
+        self.children.iter().any(|c| c.should_skip_row_group(stats))
+    }
+    fn should_skip_row_group_negated(&self, stats: &RowGroupStats) -> bool {
+        self.children
+            .iter()
+            .all(|c| c.should_skip_row_group_negated(stats))
+    }
+    fn apply(&self, mut df: DataFrame) -> PolarsResult<DataFrame> {
+        // Filtering by each child in turn keeps exactly the rows where all are true.
+        for c in &self.children {
+            df = c.apply(df)?;
+        }
+        Ok(df)
+    }
+    fn expr(&self) -> Option<Expr> {
+        let exprs = children_exprs(&self.children)?;
+        Some(
+            exprs
+                .into_iter()
+                .reduce(|a, b| a.and(b))
+                .unwrap_or(lit(true)),
+        )
+    }
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        union_columns(&self.children)
+    }
+}
+
+/// At least one child holds.
+#[derive(Debug, Clone)]
+pub struct OrPredicate {
+    children: Vec<Arc<dyn PredicatePushdown>>,
+}
+
+impl OrPredicate {
+    /// The disjunction of `children` (false when there are none).
+    pub fn new(children: Vec<Arc<dyn PredicatePushdown>>) -> Self {
+        Self { children }
+    }
+}
+
+impl PredicatePushdown for OrPredicate {
+    fn should_skip_row_group(&self, stats: &RowGroupStats) -> bool {
+        self.children.iter().all(|c| c.should_skip_row_group(stats))
+    }
+    fn should_skip_row_group_negated(&self, stats: &RowGroupStats) -> bool {
+        self.children
+            .iter()
+            .any(|c| c.should_skip_row_group_negated(stats))
+    }
+    fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+        filter_by(df, self.expr().ok_or_else(|| missing_expr("OrPredicate"))?)
+    }
+    fn expr(&self) -> Option<Expr> {
+        let exprs = children_exprs(&self.children)?;
+        Some(
+            exprs
+                .into_iter()
+                .reduce(|a, b| a.or(b))
+                .unwrap_or(lit(false)),
+        )
+    }
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        union_columns(&self.children)
+    }
+}
+
+/// The child does not hold (a null stays null, and is not kept).
+#[derive(Debug, Clone)]
+pub struct NotPredicate {
+    child: Arc<dyn PredicatePushdown>,
+}
+
+impl NotPredicate {
+    /// The negation of `child`.
+    pub fn new(child: Arc<dyn PredicatePushdown>) -> Self {
+        Self { child }
+    }
+}
+
+impl PredicatePushdown for NotPredicate {
+    fn should_skip_row_group(&self, stats: &RowGroupStats) -> bool {
+        self.child.should_skip_row_group_negated(stats)
+    }
+    fn should_skip_row_group_negated(&self, stats: &RowGroupStats) -> bool {
+        self.child.should_skip_row_group(stats)
+    }
+    fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+        filter_by(df, self.expr().ok_or_else(|| missing_expr("NotPredicate"))?)
+    }
+    fn expr(&self) -> Option<Expr> {
+        Some(self.child.expr()?.not())
+    }
+    fn columns(&self) -> Option<Vec<PlSmallStr>> {
+        self.child.columns()
+    }
+}
+
+/// Values a predicate compares with: Rust primitives, strings, dates and Polars scalars.
+pub trait IntoLiteral {
+    /// The value as a Polars scalar.
+    fn into_literal(self) -> Scalar;
+}
+
+macro_rules! into_scalar_via_from {
+    ($($t:ty),*) => {$(
+        impl IntoLiteral for $t {
+            fn into_literal(self) -> Scalar {
+                Scalar::from(self)
+            }
+        }
+    )*};
+}
+into_scalar_via_from!(
+    bool,
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    f32,
+    f64,
+    PlSmallStr,
+    Vec<u8>
+);
+
+impl IntoLiteral for Scalar {
+    fn into_literal(self) -> Scalar {
+        self
+    }
+}
+
+impl IntoLiteral for &str {
+    fn into_literal(self) -> Scalar {
+        Scalar::from(PlSmallStr::from_str(self))
+    }
+}
+
+impl IntoLiteral for String {
+    fn into_literal(self) -> Scalar {
+        Scalar::from(PlSmallStr::from_string(self))
+    }
+}
+
+impl IntoLiteral for AnyValue<'static> {
+    fn into_literal(self) -> Scalar {
+        Scalar::new(self.dtype(), self)
+    }
+}

@@ -1,0 +1,57 @@
+//! Every file of the shared parquet-testing corpus reads as stock Polars reads it, or fails
+//! with an error where stock fails; nothing panics.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use polars_streaming_adaptive::AdaptiveStreamingReader;
+
+#[test]
+fn every_corpus_file_reads_like_stock_polars_or_errors_where_stock_does() {
+    let Some(dir) = common::parquet_testing_dir() else {
+        eprintln!("../shared/parquet-testing is absent: nothing to check");
+        return;
+    };
+    let files = common::parquet_files(&dir);
+    assert!(!files.is_empty());
+    let (mut equal, mut both_err, mut failures) = (0, 0, Vec::new());
+    for path in &files {
+        let name = path.strip_prefix(&dir).unwrap().display().to_string();
+        let ours = catch_unwind(AssertUnwindSafe(|| {
+            AdaptiveStreamingReader::new(path).and_then(|r| r.collect())
+        }));
+        let Ok(ours) = ours else {
+            failures.push(format!("{name}: our reader panicked"));
+            continue;
+        };
+        let stock = catch_unwind(AssertUnwindSafe(|| common::stock_read(path)));
+        match (ours, stock) {
+            (Ok(ours), Ok(Ok(stock))) => match common::same_frame(&ours, &stock) {
+                Ok(()) => equal += 1,
+                Err(diff) => failures.push(format!("{name}: {diff}")),
+            },
+            (Err(e), Ok(Ok(_))) => failures.push(format!("{name}: stock reads it, we fail: {e}")),
+            (Ok(_), Ok(Err(e))) => failures.push(format!("{name}: stock fails ({e}), we read it")),
+            (Ok(_), Err(_)) => failures.push(format!("{name}: stock panics, we read it")),
+            (Err(e), _) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(path.file_name().unwrap().to_str().unwrap()),
+                    "{name}: error does not name the file: {msg}"
+                );
+                both_err += 1
+            }
+        }
+    }
+    eprintln!(
+        "{} files: {equal} equal to stock, {both_err} errors where stock errors",
+        files.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

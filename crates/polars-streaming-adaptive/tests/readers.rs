@@ -1,0 +1,196 @@
+//! Behaviour of the readers: projection, predicates, batch order, multi-file order and metrics.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::*;
+use polars_streaming_adaptive::*;
+
+/// Three files of 1 000 rows each, sorted `id` (global), 10 row groups per file.
+fn dataset(dir: &Path) -> Vec<PathBuf> {
+    (0..3)
+        .map(|f| {
+            let ids: Vec<i64> = (f * 1000..(f + 1) * 1000).collect();
+            let sym: Vec<Option<&str>> = ids
+                .iter()
+                .map(|i| [Some("AAPL"), Some("MSFT"), None, Some("ÉTÉ")][(*i % 4) as usize])
+                .collect();
+            let price: Vec<f64> = ids.iter().map(|i| (*i % 97) as f64 * 0.5).collect();
+            let mut df = df!("id" => ids, "symbol" => sym, "price" => price).unwrap();
+            let path = dir.join(format!("part-{f}.parquet"));
+            common::write_parquet(&mut df, &path, 100);
+            path
+        })
+        .collect()
+}
+
+fn stock_all(paths: &[PathBuf]) -> DataFrame {
+    let frames: Vec<_> = paths
+        .iter()
+        .map(|p| common::stock_read(p).unwrap())
+        .collect();
+    polars_core::utils::accumulate_dataframes_vertical(frames).unwrap()
+}
+
+#[test]
+fn projection_returns_columns_in_requested_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let ours = AdaptiveStreamingReader::new(&paths[0])
+        .unwrap()
+        .with_projection(["price", "id"])
+        .collect()
+        .unwrap();
+    let stock = common::stock_read(&paths[0])
+        .unwrap()
+        .select(["price", "id"])
+        .unwrap();
+    common::same_frame(&ours, &stock).unwrap();
+}
+
+#[test]
+fn predicate_on_unprojected_column_filters_and_drops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let mut reader = AdaptiveStreamingReader::new(&paths[0])
+        .unwrap()
+        .with_projection(["price"]);
+    reader.with_predicate(ColumnFilterPredicate::new(
+        "symbol",
+        vec!["ÉTÉ".to_string()],
+    ));
+    let ours = reader.collect().unwrap();
+    let stock = common::stock_read(&paths[0])
+        .unwrap()
+        .lazy()
+        .filter(col("symbol").eq(lit("ÉTÉ")))
+        .select([col("price")])
+        .collect()
+        .unwrap();
+    common::same_frame(&ours, &stock).unwrap();
+}
+
+#[test]
+fn sorted_column_predicate_prunes_row_groups_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let mut reader = AdaptiveStreamingReader::new(&paths[0]).unwrap();
+    reader.with_predicate(RangePredicate::new("id", 250i64, 260i64));
+    let df = reader.collect().unwrap();
+    assert_eq!(df.height(), 11);
+    // `collect` consumed the reader; count through a second one.
+    let mut reader = AdaptiveStreamingReader::new(&paths[0]).unwrap();
+    reader.with_predicate(RangePredicate::new("id", 250i64, 260i64));
+    let n: usize = reader.batches().map(|b| b.unwrap().height()).sum();
+    assert_eq!(n, 11);
+    let m = reader.metrics();
+    assert_eq!((m.row_groups_total, m.row_groups_pruned), (10, 9), "{m}");
+}
+
+#[test]
+fn fixed_strategy_batches_have_that_many_rows_within_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let reader = AdaptiveStreamingReader::new(&paths[0])
+        .unwrap()
+        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(30)));
+    let heights: Vec<usize> = reader.batches().map(|b| b.unwrap().height()).collect();
+    // 100-row row groups: 30, 30, 30, 10 each.
+    assert_eq!(heights.len(), 40);
+    assert!(heights.chunks(4).all(|c| c == [30, 30, 30, 10]));
+}
+
+#[test]
+fn parallel_reader_keeps_file_then_row_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let expected = stock_all(&paths);
+    let pattern = format!("{}/part-*.parquet", dir.path().display());
+    for budget in [usize::MAX, 4096] {
+        let reader = ParallelStreamReader::from_glob(&pattern)
+            .unwrap()
+            .with_max_concurrent(2)
+            .with_memory_budget(budget);
+        common::same_frame(&reader.collect_concatenated().unwrap(), &expected).unwrap();
+    }
+    let batches: Vec<DataFrame> = ParallelStreamReader::new(paths.clone())
+        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(7)))
+        .batches()
+        .collect::<PolarsResult<_>>()
+        .unwrap();
+    let joined = polars_core::utils::accumulate_dataframes_vertical(batches).unwrap();
+    common::same_frame(&joined, &expected).unwrap();
+}
+
+#[test]
+fn parallel_reader_collects_one_frame_per_file_even_when_filtered_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let frames = ParallelStreamReader::new(paths.clone())
+        .with_predicate(ComparisonPredicate::new("id", CmpOp::Lt, 1500i64))
+        .collect_parallel()
+        .unwrap();
+    assert_eq!(
+        frames.iter().map(|f| f.height()).collect::<Vec<_>>(),
+        [1000, 500, 0]
+    );
+    assert_eq!(
+        frames[2].schema(),
+        common::stock_read(&paths[2]).unwrap().schema()
+    );
+}
+
+#[test]
+fn parallel_reader_prunes_whole_files_row_groups_and_matches_stock_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let reader = ParallelStreamReader::new(paths.clone())
+        .with_predicate(ComparisonPredicate::new("id", CmpOp::GtEq, 2950i64))
+        .with_projection(["symbol", "id"]);
+    let ours = reader.collect_concatenated().unwrap();
+    let expected = stock_all(&paths)
+        .lazy()
+        .filter(col("id").gt_eq(lit(2950i64)))
+        .select([col("symbol"), col("id")])
+        .collect()
+        .unwrap();
+    common::same_frame(&ours, &expected).unwrap();
+}
+
+#[test]
+fn thousands_of_files_do_not_stay_open() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in 0..300 {
+        let mut df = df!("x" => [f as i64]).unwrap();
+        common::write_parquet(&mut df, &dir.path().join(format!("{f:04}.parquet")), 10);
+    }
+    let reader = ParallelStreamReader::from_glob(&format!("{}/*.parquet", dir.path().display()))
+        .unwrap()
+        .with_max_concurrent(4);
+    let mut batches = reader.batches();
+    let mut seen = 0;
+    let mut most_open = 0;
+    while let Some(b) = batches.next() {
+        assert_eq!(
+            b.unwrap().column("x").unwrap().i64().unwrap().get(0),
+            Some(seen)
+        );
+        seen += 1;
+        most_open = most_open.max(open_fds_under(dir.path()));
+    }
+    assert_eq!(seen, 300);
+    // At most `max_concurrent` files are open (mapped and with a descriptor) at once.
+    assert!(most_open <= 4, "{most_open} files open at once");
+}
+
+/// Descriptors of this process open on files below `dir` (Linux).
+fn open_fds_under(dir: &Path) -> usize {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .count()
+}

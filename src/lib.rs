@@ -1,0 +1,19 @@
+//! polars-adaptive: adaptive, memory-mapped Parquet scans for Polars.
+//!
+//! Layers, each usable on its own:
+//! - I/O ([`io`], the `polars-streaming-adaptive` crate): memory-mapped files, footer
+//!   statistics, pruning predicates, batches sized by a memory budget, many files in parallel.
+//!
+//! `use polars_adaptive::prelude::*;` brings the public API in.
+
+pub use polars_streaming_adaptive as io;
+
+/// The public API in one import.
+pub mod prelude {
+    pub use polars_streaming_adaptive::{
+        AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkStrategy, CmpOp,
+        ColumnFilterPredicate, ColumnStats, ComparisonPredicate, FixedChunkStrategy, MemoryManager,
+        MmapParquetReader, NotPredicate, NullPredicate, OrPredicate, ParallelStreamReader,
+        PredicatePushdown, RangePredicate, RowGroupStats, ScanMetricsSnapshot,
+    };
+}
