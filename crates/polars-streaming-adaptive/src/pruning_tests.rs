@@ -16,32 +16,24 @@ use crate::statistics::{row_group_stats, RowGroupStats};
 /// Statistics of a one-column row group of `rows` rows: `column` declared by the Parquet
 /// message type `field`, read as Polars `dtype`.
 fn stats(field: &str, dtype: DataType, rows: i64, s: Statistics) -> RowGroupStats {
-    let schema = parse_message_type(&format!("message m {{ {field}; }}")).unwrap();
-    let descr = Arc::new(SchemaDescriptor::new(Arc::new(schema)));
-    let name = descr.column(0).name().to_string();
-    let chunk = ColumnChunkMetaData::builder(descr.column(0))
-        .set_statistics(s)
-        .build()
-        .unwrap();
-    let rg = RowGroupMetaData::builder(descr)
-        .set_num_rows(rows)
-        .set_column_metadata(vec![chunk])
-        .build()
-        .unwrap();
-    let schema: Schema = [(PlSmallStr::from(name), dtype)].into_iter().collect();
-    row_group_stats(0, &rg, &schema)
+    row_group(field, dtype, rows, Some(s))
 }
 
 fn no_stats(field: &str, dtype: DataType, rows: i64) -> RowGroupStats {
+    row_group(field, dtype, rows, None)
+}
+
+fn row_group(field: &str, dtype: DataType, rows: i64, s: Option<Statistics>) -> RowGroupStats {
     let schema = parse_message_type(&format!("message m {{ {field}; }}")).unwrap();
     let descr = Arc::new(SchemaDescriptor::new(Arc::new(schema)));
     let name = descr.column(0).name().to_string();
-    let chunk = ColumnChunkMetaData::builder(descr.column(0))
-        .build()
-        .unwrap();
+    let mut chunk = ColumnChunkMetaData::builder(descr.column(0));
+    if let Some(s) = s {
+        chunk = chunk.set_statistics(s);
+    }
     let rg = RowGroupMetaData::builder(descr)
         .set_num_rows(rows)
-        .set_column_metadata(vec![chunk])
+        .set_column_metadata(vec![chunk.build().unwrap()])
         .build()
         .unwrap();
     let schema: Schema = [(PlSmallStr::from(name), dtype)].into_iter().collect();
