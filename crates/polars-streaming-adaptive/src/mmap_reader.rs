@@ -197,21 +197,21 @@ impl MmapParquetReader {
     /// Decoded size of one row over all columns, in bytes, estimated from the footer's column
     /// chunk sizes and the columns' dtypes.
     pub fn estimate_row_size(&self) -> usize {
-        let all: Vec<usize> = (0..self.schema.len()).collect();
-        let rows = self.total_rows().max(1);
-        let bytes: usize = (0..self.num_row_groups())
-            .map(|rg| self.estimate_decoded_bytes(rg, &all))
-            .sum();
-        bytes.div_ceil(rows)
+        self.estimate_file_bytes()
+            .div_ceil(self.total_rows().max(1))
     }
 
     /// Whether decoding the whole file would fit in `available_mb` MiB.
     pub fn can_fit_in_memory(&self, available_mb: usize) -> bool {
+        self.estimate_file_bytes() <= available_mb.saturating_mul(1 << 20)
+    }
+
+    /// Estimated decoded bytes of every column of every row group.
+    fn estimate_file_bytes(&self) -> usize {
         let all: Vec<usize> = (0..self.schema.len()).collect();
-        let bytes: usize = (0..self.num_row_groups())
+        (0..self.num_row_groups())
             .map(|rg| self.estimate_decoded_bytes(rg, &all))
-            .sum();
-        bytes <= available_mb.saturating_mul(1 << 20)
+            .sum()
     }
 
     /// Decodes row group `i` with every column.
