@@ -67,6 +67,7 @@ pub struct MmapParquetReader {
     schema: SchemaRef,
     stats: Vec<RowGroupStats>,
     stats_unavailable: Option<String>,
+    row_group_rows: Vec<usize>,
 }
 
 impl std::fmt::Debug for MmapParquetReader {
@@ -138,6 +139,7 @@ impl MmapParquetReader {
             |msg| invalid(msg),
         )?;
         let (stats, stats_unavailable) = read_statistics(&map, &metadata, &schema);
+        let row_group_rows = rows_per_row_group(&metadata);
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -149,6 +151,7 @@ impl MmapParquetReader {
             schema,
             stats,
             stats_unavailable,
+            row_group_rows,
         })
     }
 
@@ -167,9 +170,10 @@ impl MmapParquetReader {
         self.metadata.num_rows
     }
 
-    /// Rows in row group `i`.
+    /// Rows of row group `i` that belong to the file: the footer's count for the row group,
+    /// clipped so that the row groups together never exceed the file's row count.
     pub fn row_group_num_rows(&self, i: usize) -> usize {
-        self.metadata.row_groups[i].num_rows()
+        self.row_group_rows[i]
     }
 
     /// The Polars schema the file decodes to: the one stock `scan_parquet` gives.
@@ -296,6 +300,14 @@ impl MmapParquetReader {
         self.ensure_unchanged()?;
         let md = &self.metadata.row_groups[rg];
         let height = rows.len();
+        if height == 0 {
+            let schema: Schema = columns
+                .iter()
+                .map(|&c| self.schema.get_at_index(c).unwrap())
+                .map(|(name, dtype)| (name.clone(), dtype.clone()))
+                .collect();
+            return Ok(DataFrame::empty_with_schema(&schema));
+        }
         let decode_column = |&c: &usize| -> AdaptiveResult<Column> {
             let (name, field) = self.arrow_schema.get_at_index(c).unwrap();
             let decode_err = |reason: String| AdaptiveError::Decode {
@@ -397,6 +409,23 @@ fn page_size() -> usize {
 }
 
 /// Checks that every column chunk lies inside the file, so decoding never slices out of bounds.
+/// Rows each row group contributes. Stock Polars reads a file's row count from the footer's
+/// `num_rows` and slices the row groups to it, so a footer whose row groups claim more rows than
+/// the file (data/repeated_no_annotation.parquet says 0 for the file and 6 for its row group)
+/// gives the file's count. Clipping here keeps every reader path equal to stock.
+fn rows_per_row_group(metadata: &FileMetadata) -> Vec<usize> {
+    let mut left = metadata.num_rows;
+    metadata
+        .row_groups
+        .iter()
+        .map(|rg| {
+            let rows = rg.num_rows().min(left);
+            left -= rows;
+            rows
+        })
+        .collect()
+}
+
 fn validate_layout(metadata: &FileMetadata, file_len: u64) -> Result<(), String> {
     for (i, rg) in metadata.row_groups.iter().enumerate() {
         for chunk in rg.parquet_columns() {
