@@ -3,17 +3,22 @@
 //! Layers, each usable on its own:
 //! - I/O ([`io`], the `polars-streaming-adaptive` crate): memory-mapped files, footer
 //!   statistics, pruning predicates, batches sized by a memory budget, many files in parallel.
+//! - Plan ([`plan`], the `polars-adaptive-plan` crate): `LazyFrame::scan_adaptive`, the reader
+//!   as a source of Polars' lazy engine, with projection, slice and predicate pushdown.
 //!
 //! `use polars_adaptive::prelude::*;` brings the public API in.
 
+pub use polars_adaptive_plan as plan;
 pub use polars_streaming_adaptive as io;
 
 /// The public API in one import.
 pub mod prelude {
+    pub use polars_adaptive_plan::{ScanAdaptiveExt, ScanArgsAdaptive};
     pub use polars_streaming_adaptive::{
         AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkStrategy, CmpOp,
-        ColumnFilterPredicate, ColumnStats, ComparisonPredicate, FixedChunkStrategy, MemoryManager,
-        MmapParquetReader, NotPredicate, NullPredicate, OrPredicate, ParallelStreamReader,
-        PredicatePushdown, RangePredicate, RowGroupStats, ScanMetricsSnapshot,
+        ColumnFilterPredicate, ColumnStats, ComparisonPredicate, ExprPredicate, FixedChunkStrategy,
+        MemoryManager, MmapParquetReader, NotPredicate, NullPredicate, OrPredicate,
+        ParallelStreamReader, PredicatePushdown, RangePredicate, RowGroupStats, ScanMetrics,
+        ScanMetricsSnapshot,
     };
 }

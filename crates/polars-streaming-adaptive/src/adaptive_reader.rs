@@ -101,7 +101,7 @@ impl AdaptiveStreamingReader {
 
     /// Decoded bytes of the projected columns of the row groups the predicate keeps.
     pub fn estimate_memory_required(&self) -> usize {
-        let Ok(scan) = FileScan::new(self.reader.clone(), &self.options) else {
+        let Ok(scan) = FileScan::new(self.reader.clone(), &self.options, 0) else {
             return 0;
         };
         let columns: Vec<usize> = scan
@@ -124,7 +124,7 @@ impl AdaptiveStreamingReader {
     /// Batches in file order. A batch counts against the budget until the next call to
     /// `next`; batches left empty by the predicate are not returned.
     pub fn batches(&self) -> AdaptiveBatches {
-        let (scan, error) = match FileScan::new(self.reader.clone(), &self.options) {
+        let (scan, error) = match FileScan::new(self.reader.clone(), &self.options, 0) {
             Ok(scan) => (Some(scan), None),
             Err(e) => (None, Some(e.into())),
         };
@@ -140,7 +140,7 @@ impl AdaptiveStreamingReader {
 
     /// Reads every batch into one frame.
     pub fn collect(self) -> PolarsResult<DataFrame> {
-        let scan = FileScan::new(self.reader.clone(), &self.options)?;
+        let scan = FileScan::new(self.reader.clone(), &self.options, 0)?;
         let dfs = self.batches().collect::<PolarsResult<Vec<_>>>()?;
         concat_or_empty(dfs, || scan.empty())
     }

@@ -21,6 +21,10 @@ pub(crate) struct ScanOptions {
     pub strategy: Arc<dyn ChunkStrategy>,
     pub memory: MemoryManager,
     pub metrics: Arc<ScanMetrics>,
+    /// A column numbering the rows of the whole scan (before filtering), put first.
+    pub row_index: Option<RowIndex>,
+    /// A column holding each row's file path, put last.
+    pub file_path_column: Option<PlSmallStr>,
 }
 
 impl Default for ScanOptions {
@@ -31,6 +35,8 @@ impl Default for ScanOptions {
             strategy: Arc::new(AdaptiveChunkStrategy::default()),
             memory: MemoryManager::new(),
             metrics: Arc::default(),
+            row_index: None,
+            file_path_column: None,
         }
     }
 }
@@ -42,6 +48,35 @@ impl ScanOptions {
             None => predicate,
             Some(prev) => Arc::new(AndPredicate::new(vec![prev, predicate])),
         });
+    }
+
+    /// Columns the scan adds to the file's own, with their dtypes and whether they go first.
+    fn virtual_columns(&self) -> impl Iterator<Item = (&PlSmallStr, DataType, bool)> {
+        let index = self.row_index.iter().map(|r| (&r.name, IDX_DTYPE, true));
+        let path = self
+            .file_path_column
+            .iter()
+            .map(|n| (n, DataType::String, false));
+        index.chain(path)
+    }
+
+    fn is_virtual(&self, name: &str) -> bool {
+        self.virtual_columns().any(|(n, _, _)| n == name)
+    }
+
+    /// The scan's schema for files of schema `file`: the row index, the file's columns, the
+    /// file path.
+    pub fn full_schema(&self, file: &Schema) -> Schema {
+        let first = self.virtual_columns().filter(|v| v.2);
+        let last = self.virtual_columns().filter(|v| !v.2);
+        let virtuals = |it: &mut dyn Iterator<Item = (&PlSmallStr, DataType, bool)>| {
+            it.map(|(n, d, _)| (n.clone(), d)).collect::<Vec<_>>()
+        };
+        let mut out = Schema::with_capacity(file.len() + 2);
+        out.extend(virtuals(&mut { first }));
+        out.extend(file.iter().map(|(n, d)| (n.clone(), d.clone())));
+        out.extend(virtuals(&mut { last }));
+        out
     }
 }
 
@@ -65,31 +100,41 @@ pub(crate) struct Unit {
 #[derive(Debug)]
 pub(crate) struct FileScan {
     pub reader: Arc<MmapParquetReader>,
+    /// Rows of the scan's earlier files: where this file's row index starts.
+    first_row: usize,
     /// Schema indices decoded: the projection plus what the predicate reads.
     decode: Vec<usize>,
-    /// Columns returned, in the projection's order; `None` when that is exactly `decode`.
+    /// Columns returned, in order; `None` when that is exactly `decode`.
     output: Option<Vec<PlSmallStr>>,
     output_schema: SchemaRef,
 }
 
 impl FileScan {
-    pub fn new(reader: Arc<MmapParquetReader>, opts: &ScanOptions) -> AdaptiveResult<Self> {
-        let schema = reader.schema().clone();
-        let projected: Vec<usize> = match &opts.projection {
-            Some(cols) => cols
-                .iter()
-                .map(|c| reader.column_index(c))
-                .collect::<AdaptiveResult<_>>()?,
-            None => (0..schema.len()).collect(),
+    pub fn new(
+        reader: Arc<MmapParquetReader>,
+        opts: &ScanOptions,
+        first_row: usize,
+    ) -> AdaptiveResult<Self> {
+        let full = opts.full_schema(reader.schema());
+        let wanted: Vec<PlSmallStr> = match &opts.projection {
+            Some(cols) => cols.clone(),
+            None => full.iter_names().cloned().collect(),
         };
+        let file_index = |c: &PlSmallStr| -> Option<AdaptiveResult<usize>> {
+            (!opts.is_virtual(c)).then(|| reader.column_index(c))
+        };
+        let projected: Vec<usize> = wanted
+            .iter()
+            .filter_map(file_index)
+            .collect::<AdaptiveResult<_>>()?;
         let mut decode = projected.clone();
         if let Some(p) = &opts.predicate {
             let extra: Vec<usize> = match p.columns() {
                 Some(cols) => cols
                     .iter()
-                    .map(|c| reader.column_index(c))
+                    .filter_map(file_index)
                     .collect::<AdaptiveResult<_>>()?,
-                None => (0..schema.len()).collect(),
+                None => (0..reader.schema().len()).collect(),
             };
             for c in extra {
                 if !decode.contains(&c) {
@@ -97,23 +142,17 @@ impl FileScan {
                 }
             }
         }
-        let output = (decode != projected).then(|| {
-            projected
-                .iter()
-                .map(|&i| schema.get_at_index(i).unwrap().0.clone())
-                .collect()
-        });
+        let output =
+            (decode != projected || wanted.len() != projected.len()).then(|| wanted.clone());
         let output_schema = Arc::new(
-            projected
+            wanted
                 .iter()
-                .map(|&i| {
-                    let (n, d) = schema.get_at_index(i).unwrap();
-                    (n.clone(), d.clone())
-                })
+                .map(|n| (n.clone(), full.get(n).unwrap().clone()))
                 .collect(),
         );
         Ok(Self {
             reader,
+            first_row,
             decode,
             output,
             output_schema,
@@ -197,9 +236,14 @@ impl FileScan {
         drop(reservation);
         let guard = opts.memory.track_usage(bytes);
         opts.strategy.observe(rows, bytes);
+        opts.metrics
+            .record_memory_peak(opts.memory.peak_usage_bytes());
         if offset + rows == self.reader.row_group_num_rows(rg) {
             self.reader.release(rg, &self.decode);
         }
+        let df = self
+            .with_virtual_columns(df, unit, opts)
+            .map_err(|e| AdaptiveError::Internal(e.to_string()))?;
         let df = match &opts.predicate {
             Some(p) => p.apply(df).map_err(|e| AdaptiveError::Decode {
                 path: self.reader.path().to_path_buf(),
@@ -217,5 +261,38 @@ impl FileScan {
         };
         opts.metrics.add_batch(rows, bytes, df.height());
         Ok(Batch { df, guard })
+    }
+
+    /// Adds the row index (positions before filtering, counted over the whole scan) and the
+    /// file path, so that the predicate may read them.
+    fn with_virtual_columns(
+        &self,
+        mut df: DataFrame,
+        unit: Unit,
+        opts: &ScanOptions,
+    ) -> PolarsResult<DataFrame> {
+        if let Some(ri) = &opts.row_index {
+            let start = ri.offset as usize
+                + self.first_row
+                + self.reader.row_group_first_row(unit.row_group)
+                + unit.offset;
+            let end = start + unit.rows;
+            polars_ensure!(
+                IdxSize::try_from(end).is_ok(),
+                ComputeError: "row index {end} of '{}' does not fit {IDX_DTYPE}",
+                self.reader.path().display()
+            );
+            let idx = IdxCa::from_vec(
+                ri.name.clone(),
+                (start as IdxSize..end as IdxSize).collect(),
+            );
+            df.insert_column(0, idx.into_column())?;
+        }
+        if let Some(name) = &opts.file_path_column {
+            let path = self.reader.path().to_string_lossy();
+            let value = Scalar::from(PlSmallStr::from_str(&path));
+            df.with_column(Column::new_scalar(name.clone(), value, unit.rows))?;
+        }
+        Ok(df)
     }
 }

@@ -24,6 +24,7 @@
 mod adaptive_reader;
 mod chunk_strategy;
 mod error;
+mod expr_predicate;
 mod file_scan;
 mod memory_manager;
 mod metrics;
@@ -36,6 +37,7 @@ mod statistics;
 pub use adaptive_reader::{AdaptiveBatches, AdaptiveStreamingReader};
 pub use chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy, FixedChunkStrategy};
 pub use error::AdaptiveError;
+pub use expr_predicate::ExprPredicate;
 pub use memory_manager::{MemoryGuard, MemoryManager};
 pub use metrics::{ScanMetrics, ScanMetricsSnapshot};
 pub use mmap_reader::MmapParquetReader;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct ScanMetrics {
     files_total: AtomicU64,
+    files_pruned: AtomicU64,
     row_groups_total: AtomicU64,
     row_groups_pruned: AtomicU64,
     rows_decoded: AtomicU64,
@@ -15,6 +16,7 @@ pub struct ScanMetrics {
     min_batch_rows: AtomicU64,
     max_batch_rows: AtomicU64,
     max_batch_bytes: AtomicU64,
+    memory_peak_bytes: AtomicU64,
 }
 
 /// A copy of [`ScanMetrics`] at one moment.
@@ -22,6 +24,8 @@ pub struct ScanMetrics {
 pub struct ScanMetricsSnapshot {
     /// Files opened.
     pub files_total: u64,
+    /// Files whose every row group was skipped from statistics.
+    pub files_pruned: u64,
     /// Row groups in the opened files.
     pub row_groups_total: u64,
     /// Row groups skipped from their statistics.
@@ -39,6 +43,8 @@ pub struct ScanMetricsSnapshot {
     pub max_batch_rows: u64,
     /// Decoded bytes of the largest batch.
     pub max_batch_bytes: u64,
+    /// High-water mark of the decoded bytes the scan's memory manager tracked.
+    pub memory_peak_bytes: u64,
 }
 
 impl ScanMetrics {
@@ -46,6 +52,15 @@ impl ScanMetrics {
         self.files_total.fetch_add(1, Ordering::Relaxed);
         self.row_groups_total
             .fetch_add(row_groups as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_pruned_file(&self) {
+        self.files_pruned.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_memory_peak(&self, bytes: usize) {
+        self.memory_peak_bytes
+            .fetch_max(bytes as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn add_pruned_row_group(&self) {
@@ -67,11 +82,39 @@ impl ScanMetrics {
         self.max_batch_bytes.fetch_max(bytes, Ordering::Relaxed);
     }
 
+    /// Adds the counters of another scan (a finished one, or one still running).
+    pub fn absorb(&self, other: &ScanMetricsSnapshot) {
+        let add = |a: &AtomicU64, v: u64| a.fetch_add(v, Ordering::Relaxed);
+        add(&self.files_total, other.files_total);
+        add(&self.files_pruned, other.files_pruned);
+        add(&self.row_groups_total, other.row_groups_total);
+        add(&self.row_groups_pruned, other.row_groups_pruned);
+        add(&self.rows_decoded, other.rows_decoded);
+        add(&self.bytes_decoded, other.bytes_decoded);
+        add(&self.rows_output, other.rows_output);
+        if other.batches > 0 {
+            if self.batches.fetch_add(other.batches, Ordering::Relaxed) == 0 {
+                self.min_batch_rows
+                    .store(other.min_batch_rows, Ordering::Relaxed);
+            } else {
+                self.min_batch_rows
+                    .fetch_min(other.min_batch_rows, Ordering::Relaxed);
+            }
+        }
+        self.max_batch_rows
+            .fetch_max(other.max_batch_rows, Ordering::Relaxed);
+        self.max_batch_bytes
+            .fetch_max(other.max_batch_bytes, Ordering::Relaxed);
+        self.memory_peak_bytes
+            .fetch_max(other.memory_peak_bytes, Ordering::Relaxed);
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> ScanMetricsSnapshot {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ScanMetricsSnapshot {
             files_total: l(&self.files_total),
+            files_pruned: l(&self.files_pruned),
             row_groups_total: l(&self.row_groups_total),
             row_groups_pruned: l(&self.row_groups_pruned),
             rows_decoded: l(&self.rows_decoded),
@@ -81,6 +124,7 @@ impl ScanMetrics {
             min_batch_rows: l(&self.min_batch_rows),
             max_batch_rows: l(&self.max_batch_rows),
             max_batch_bytes: l(&self.max_batch_bytes),
+            memory_peak_bytes: l(&self.memory_peak_bytes),
         }
     }
 }
@@ -89,8 +133,9 @@ impl std::fmt::Display for ScanMetricsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "files {}, row groups {} ({} pruned), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB)",
+            "files {} ({} pruned), row groups {} ({} pruned), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB",
             self.files_total,
+            self.files_pruned,
             self.row_groups_total,
             self.row_groups_pruned,
             self.rows_decoded,
@@ -100,6 +145,7 @@ impl std::fmt::Display for ScanMetricsSnapshot {
             self.min_batch_rows,
             self.max_batch_rows,
             self.max_batch_bytes >> 20,
+            self.memory_peak_bytes >> 20,
         )
     }
 }

@@ -165,9 +165,15 @@ impl MmapParquetReader {
         self.metadata.row_groups.len()
     }
 
-    /// Number of rows in the file, from the footer.
+    /// Number of rows in the file, from the footer (the rows its row groups hold, never more
+    /// than the file's own count).
     pub fn total_rows(&self) -> usize {
-        self.metadata.num_rows
+        self.row_group_rows.iter().sum()
+    }
+
+    /// Rows of the file before row group `i`.
+    pub fn row_group_first_row(&self, i: usize) -> usize {
+        self.row_group_rows[..i].iter().sum()
     }
 
     /// Rows of row group `i` that belong to the file: the footer's count for the row group,

@@ -19,7 +19,7 @@ use crate::chunk_strategy::ChunkStrategy;
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::file_scan::{FileScan, ScanOptions};
 use crate::memory_manager::MemoryGuard;
-use crate::metrics::ScanMetricsSnapshot;
+use crate::metrics::{ScanMetrics, ScanMetricsSnapshot};
 use crate::mmap_reader::MmapParquetReader;
 use crate::paths::expand_paths;
 use crate::predicate::PredicatePushdown;
@@ -94,6 +94,38 @@ impl ParallelStreamReader {
     pub fn with_chunk_strategy(mut self, strategy: Arc<dyn ChunkStrategy>) -> Self {
         self.options.strategy = strategy;
         self
+    }
+
+    /// Adds a first column `row_index.name` numbering the rows of all files from
+    /// `row_index.offset`, counted before any filter (stock Polars' `row_index`).
+    pub fn with_row_index(mut self, row_index: Option<RowIndex>) -> Self {
+        self.options.row_index = row_index;
+        self
+    }
+
+    /// Adds a last column `name` holding each row's file path (stock `include_file_paths`).
+    pub fn with_include_file_paths(mut self, name: Option<PlSmallStr>) -> Self {
+        self.options.file_path_column = name;
+        self
+    }
+
+    /// Counts into `metrics`, e.g. a handle the caller keeps to read after the scan.
+    pub fn with_metrics(mut self, metrics: Arc<ScanMetrics>) -> Self {
+        self.options.metrics = metrics;
+        self
+    }
+
+    /// The schema of this reader's output for files of schema `file`: the row index, the
+    /// file's columns (or the projection), the file path.
+    pub fn output_schema(&self, file: &Schema) -> Schema {
+        let full = self.options.full_schema(file);
+        match &self.options.projection {
+            Some(cols) => cols
+                .iter()
+                .filter_map(|c| full.get(c).map(|d| (c.clone(), d.clone())))
+                .collect(),
+            None => full,
+        }
     }
 
     /// The files, in output order.
@@ -288,12 +320,13 @@ impl Producer {
             slot_tx.send(()).unwrap();
         }
         let mut first: Option<(PathBuf, SchemaRef)> = None;
+        let mut rows_before = 0;
         for path in &paths {
             if slot_rx.recv().is_err() {
                 return;
             }
             let slot = FileSlot(slot_tx.clone());
-            let scan = match open(path, &options, &mut first, same_schema) {
+            let scan = match open(path, &options, &mut first, same_schema, rows_before) {
                 Ok(scan) => Arc::new((scan, slot)),
                 Err(e) => {
                     self.send(Err(e.into()));
@@ -305,6 +338,7 @@ impl Producer {
             })) {
                 return;
             }
+            rows_before += scan.0.reader.total_rows();
             if !self.queue_units(&scan, &options) {
                 return;
             }
@@ -314,9 +348,15 @@ impl Producer {
     /// Queues every unit of one file on the pool. `false` when the scan must stop.
     fn queue_units(&mut self, scan: &Arc<(FileScan, FileSlot)>, options: &ScanOptions) -> bool {
         let file = &scan.0;
+        let (mut with_rows, mut pruned) = (0, 0);
         for rg in 0..file.reader.num_row_groups() {
             let rows = file.reader.row_group_num_rows(rg);
-            if rows == 0 || !file.keep_row_group(rg, options) {
+            if rows == 0 {
+                continue;
+            }
+            with_rows += 1;
+            if !file.keep_row_group(rg, options) {
+                pruned += 1;
                 continue;
             }
             let mut offset = 0;
@@ -356,6 +396,9 @@ impl Producer {
                 });
             }
         }
+        if with_rows > 0 && pruned == with_rows {
+            options.metrics.add_pruned_file();
+        }
         true
     }
 }
@@ -365,6 +408,7 @@ fn open(
     options: &ScanOptions,
     first: &mut Option<(PathBuf, SchemaRef)>,
     same_schema: bool,
+    first_row: usize,
 ) -> AdaptiveResult<FileScan> {
     let reader = MmapParquetReader::open(path)?;
     options.metrics.add_file(reader.num_row_groups());
@@ -382,25 +426,24 @@ fn open(
             }
         }
     }
-    FileScan::new(Arc::new(reader), options)
+    FileScan::new(Arc::new(reader), options, first_row)
 }
 
-/// The first difference between two schemas, in words.
+/// The first difference between two files' schemas, in words. Columns are matched by name,
+/// as stock Polars matches them, so the order may differ.
 pub(crate) fn schema_difference(expected: &Schema, found: &Schema) -> Option<String> {
-    for (i, (name, dtype)) in expected.iter().enumerate() {
-        match found.get_at_index(i) {
+    for (name, dtype) in expected.iter() {
+        match found.get(name) {
             None => return Some(format!("column '{name}' is missing")),
-            Some((n, _)) if n != name => {
-                return Some(format!("column {i} is '{n}', expected '{name}'"));
-            }
-            Some((_, d)) if d != dtype => {
+            Some(d) if d != dtype => {
                 return Some(format!("column '{name}' has dtype {d}, expected {dtype}"));
             }
             _ => {}
         }
     }
-    (found.len() > expected.len()).then(|| {
-        let extra: Vec<_> = found.iter_names().skip(expected.len()).collect();
-        format!("extra columns {extra:?}")
-    })
+    let extra: Vec<_> = found
+        .iter_names()
+        .filter(|n| !expected.contains(n))
+        .collect();
+    (!extra.is_empty()).then(|| format!("extra columns {extra:?}"))
 }

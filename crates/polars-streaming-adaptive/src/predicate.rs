@@ -98,9 +98,19 @@ impl Outcomes {
         can_be_true: true,
         can_be_false: true,
     };
-    const NEITHER: Self = Self {
+    pub const NEITHER: Self = Self {
         can_be_true: false,
         can_be_false: false,
+    };
+    /// The identity of `and`.
+    pub const ALWAYS_TRUE: Self = Self {
+        can_be_true: true,
+        can_be_false: false,
+    };
+    /// The identity of `or`.
+    pub const ALWAYS_FALSE: Self = Self {
+        can_be_true: false,
+        can_be_false: true,
     };
 
     pub fn and(self, other: Self) -> Self {
@@ -349,14 +359,10 @@ impl ColumnFilterPredicate {
         col(self.column.clone()).is_in(lit(self.values.clone()).implode(false), false)
     }
 
-    fn outcomes(&self, stats: &RowGroupStats) -> Outcomes {
+    pub(crate) fn outcomes(&self, stats: &RowGroupStats) -> Outcomes {
         let c = stats.column(&self.column);
         let n = stats.num_rows();
-        // The identity of `or`: nothing is true yet, and false stays possible.
-        let mut out = Outcomes {
-            can_be_true: false,
-            can_be_false: true,
-        };
+        let mut out = Outcomes::ALWAYS_FALSE;
         for v in self.values.iter() {
             let v = Scalar::new(self.values.dtype().clone(), v.into_static());
             if v.is_null() {
@@ -413,7 +419,7 @@ impl NullPredicate {
         }
     }
 
-    fn outcomes(&self, stats: &RowGroupStats) -> Outcomes {
+    pub(crate) fn outcomes(&self, stats: &RowGroupStats) -> Outcomes {
         let n = stats.num_rows() as u64;
         let nulls = stats.column(&self.column).and_then(|s| s.null_count);
         let some_null = nulls.is_none_or(|c| c > 0);

@@ -111,6 +111,7 @@ fn skipped_row_groups_never_hold_rows_the_predicate_keeps() {
         ..Config::default()
     });
     let (skipped, checked) = (Cell::new(0usize), Cell::new(0usize));
+    let skipped_by_expr = Cell::new(0usize);
     runner
         .run(
             &(column_values(), pred(), 1usize..40),
@@ -127,9 +128,23 @@ fn skipped_row_groups_never_hold_rows_the_predicate_keeps() {
                 .unwrap();
                 common::write_parquet(&mut df, &path, rg_size);
                 let predicate = build(&p);
+                // The same predicate as the lazy source receives it: one Polars expression.
+                let from_expr = ExprPredicate::new(predicate.expr().unwrap());
                 let file = MmapParquetReader::new(&path).unwrap();
                 for rg in 0..file.num_row_groups() {
                     checked.set(checked.get() + 1);
+                    if from_expr.should_skip_row_group(file.row_group_statistics(rg)) {
+                        skipped_by_expr.set(skipped_by_expr.get() + 1);
+                        let rows = from_expr.apply(file.read_row_group(rg).unwrap()).unwrap();
+                        prop_assert_eq!(
+                            rows.height(),
+                            0,
+                            "row group {} skipped by the expression form of {:?}, which keeps {}",
+                            rg,
+                            p,
+                            rows
+                        );
+                    }
                     if predicate.should_skip_row_group(file.row_group_statistics(rg)) {
                         skipped.set(skipped.get() + 1);
                         let rows = predicate.apply(file.read_row_group(rg).unwrap()).unwrap();
@@ -158,7 +173,14 @@ fn skipped_row_groups_never_hold_rows_the_predicate_keeps() {
         )
         .unwrap();
     let (skipped, checked) = (skipped.get(), checked.get());
-    eprintln!("{checked} row groups checked, {skipped} skipped");
+    let skipped_by_expr = skipped_by_expr.get();
+    eprintln!(
+        "{checked} row groups checked, {skipped} skipped, {skipped_by_expr} by the expression form"
+    );
+    assert!(
+        skipped_by_expr > checked / 10,
+        "the expression form must prune too: {skipped_by_expr} of {checked}"
+    );
     assert!(
         skipped > checked / 10,
         "the test must exercise pruning: {skipped} of {checked}"

@@ -1,0 +1,47 @@
+//! `LazyFrame::scan_adaptive`, as an extension trait.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::scan_args::ScanArgsAdaptive;
+use crate::source::AdaptiveSource;
+
+/// Adds [`scan_adaptive`](ScanAdaptiveExt::scan_adaptive) to `LazyFrame`.
+pub trait ScanAdaptiveExt {
+    /// Scans Parquet files through the adaptive reader: `path` names a file, a directory (its
+    /// `*.parquet` files, sorted) or a glob. Every `LazyFrame` operation works on the result;
+    /// projections, slices and predicates reach the reader.
+    ///
+    /// ```no_run
+    /// use polars::prelude::*;
+    /// use polars_adaptive_plan::{ScanAdaptiveExt, ScanArgsAdaptive};
+    ///
+    /// # fn main() -> PolarsResult<()> {
+    /// let out = LazyFrame::scan_adaptive("ticks/*.parquet", ScanArgsAdaptive::default())?
+    ///     .filter(col("side").eq(lit("BUY")))
+    ///     .group_by([col("symbol")])
+    ///     .agg([((col("price") * col("volume")).sum() / col("volume").sum()).alias("vwap")])
+    ///     .collect()?;
+    /// # Ok(()) }
+    /// ```
+    fn scan_adaptive(path: impl AsRef<Path>, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame>;
+}
+
+impl ScanAdaptiveExt for LazyFrame {
+    fn scan_adaptive(path: impl AsRef<Path>, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
+        let n_rows = args.n_rows;
+        let source = AdaptiveSource::new(path.as_ref(), args)?;
+        let schema = source.schema().clone();
+        LazyFrame::anonymous_scan(
+            Arc::new(source),
+            ScanArgsAnonymous {
+                schema: Some(schema),
+                n_rows,
+                name: "ADAPTIVE PARQUET SCAN",
+                ..ScanArgsAnonymous::default()
+            },
+        )
+    }
+}

@@ -1,0 +1,14 @@
+//! The plan layer of polars-adaptive: `LazyFrame::scan_adaptive`, the adaptive Parquet reader
+//! as a source of Polars' lazy engine.
+//!
+//! The source is a Polars `AnonymousScan`. The optimizer hands it the projection, the slice and
+//! the predicate; it prunes files and row groups with the predicate's understood parts
+//! ([`polars_streaming_adaptive::ExprPredicate`]) and applies the whole predicate itself.
+//! `collect()` runs it in Polars' in-memory engine.
+
+mod lazy_ext;
+mod scan_args;
+mod source;
+
+pub use lazy_ext::ScanAdaptiveExt;
+pub use scan_args::ScanArgsAdaptive;

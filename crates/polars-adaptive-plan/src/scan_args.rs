@@ -1,0 +1,102 @@
+//! `ScanArgsAdaptive`: the options of `LazyFrame::scan_adaptive`.
+
+use std::sync::Arc;
+
+use polars::prelude::*;
+use polars_streaming_adaptive::{ChunkStrategy, ScanMetrics, ScanMetricsSnapshot};
+
+/// Options of [`crate::ScanAdaptiveExt::scan_adaptive`]. The defaults read like stock
+/// `scan_parquet` with statistics pruning on.
+///
+/// ```
+/// use polars_adaptive_plan::ScanArgsAdaptive;
+/// let args = ScanArgsAdaptive::default()
+///     .with_memory_budget(256 << 20)
+///     .with_max_concurrent_files(4);
+/// assert_eq!(args.memory_budget, Some(256 << 20));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ScanArgsAdaptive {
+    /// Bytes of decoded data the scan may hold in flight; `None` leaves the machine's (and the
+    /// cgroup's) available memory as the only limit.
+    pub memory_budget: Option<usize>,
+    /// How batch sizes are chosen; `None` is [`polars_streaming_adaptive::AdaptiveChunkStrategy`].
+    pub chunk_strategy: Option<Arc<dyn ChunkStrategy>>,
+    /// Files open (mapped, footer parsed) at once; `None` is the number of threads.
+    pub max_concurrent_files: Option<usize>,
+    /// Skip row groups (and files) whose statistics rule out the pushed-down predicate.
+    pub use_statistics: bool,
+    /// Read at most this many rows (before any filter, as stock's `n_rows`).
+    pub n_rows: Option<usize>,
+    /// Add a first column numbering the rows of all files, counted before filtering.
+    pub row_index: Option<RowIndex>,
+    /// Add a last column with each row's file path, under this name.
+    pub include_file_paths: Option<PlSmallStr>,
+    /// Return every column as one chunk.
+    pub rechunk: bool,
+    /// Counters every scan with these arguments adds to (clones share them).
+    pub metrics: Arc<ScanMetrics>,
+}
+
+impl Default for ScanArgsAdaptive {
+    fn default() -> Self {
+        Self {
+            memory_budget: None,
+            chunk_strategy: None,
+            max_concurrent_files: None,
+            use_statistics: true,
+            n_rows: None,
+            row_index: None,
+            include_file_paths: None,
+            rechunk: false,
+            metrics: Arc::default(),
+        }
+    }
+}
+
+impl ScanArgsAdaptive {
+    pub fn with_memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+    pub fn with_chunk_strategy(mut self, strategy: Arc<dyn ChunkStrategy>) -> Self {
+        self.chunk_strategy = Some(strategy);
+        self
+    }
+    pub fn with_max_concurrent_files(mut self, files: usize) -> Self {
+        self.max_concurrent_files = Some(files);
+        self
+    }
+    pub fn with_statistics(mut self, use_statistics: bool) -> Self {
+        self.use_statistics = use_statistics;
+        self
+    }
+    pub fn with_n_rows(mut self, n_rows: Option<usize>) -> Self {
+        self.n_rows = n_rows;
+        self
+    }
+    pub fn with_row_index(mut self, name: impl Into<PlSmallStr>, offset: IdxSize) -> Self {
+        self.row_index = Some(RowIndex {
+            name: name.into(),
+            offset,
+        });
+        self
+    }
+    pub fn with_include_file_paths(mut self, name: impl Into<PlSmallStr>) -> Self {
+        self.include_file_paths = Some(name.into());
+        self
+    }
+    pub fn with_rechunk(mut self, rechunk: bool) -> Self {
+        self.rechunk = rechunk;
+        self
+    }
+    /// Counts into `metrics`, a handle the caller keeps.
+    pub fn with_metrics(mut self, metrics: Arc<ScanMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+    /// What the scans with these arguments have done so far.
+    pub fn metrics(&self) -> ScanMetricsSnapshot {
+        self.metrics.snapshot()
+    }
+}

@@ -1,0 +1,197 @@
+//! `AdaptiveSource`: the adaptive reader as a Polars `AnonymousScan`, receiving the optimizer's
+//! projection, slice and predicate.
+//!
+//! Polars 0.55's in-memory engine calls `scan` once and expects the scan's whole output. With
+//! `allows_predicate_pushdown` true it does not filter again, so the source applies the whole
+//! pushed predicate itself: the parts `ExprPredicate` understands prune row groups, and the whole
+//! expression is evaluated by Polars on every batch.
+
+use std::any::Any;
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use polars_streaming_adaptive::{
+    expand_paths, ExprPredicate, MmapParquetReader, ParallelStreamReader, PredicatePushdown,
+    ScanMetrics,
+};
+
+use crate::scan_args::ScanArgsAdaptive;
+
+/// The files of one `scan_adaptive` and how to read them.
+pub(crate) struct AdaptiveSource {
+    paths: Vec<PathBuf>,
+    /// The first file's schema; every other file must match it.
+    file_schema: SchemaRef,
+    /// The scan's schema: row index, the file's columns, file path.
+    schema: SchemaRef,
+    args: ScanArgsAdaptive,
+}
+
+impl AdaptiveSource {
+    pub fn new(target: &std::path::Path, args: ScanArgsAdaptive) -> PolarsResult<Self> {
+        let paths = expand_paths(target)?;
+        let file_schema = MmapParquetReader::new(&paths[0])?.schema().clone();
+        let schema = Arc::new(Self::reader(&paths, &args).output_schema(&file_schema));
+        Ok(Self {
+            paths,
+            file_schema,
+            schema,
+            args,
+        })
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// A reader of every file with the arguments' options, no projection or predicate yet.
+    fn reader(paths: &[PathBuf], args: &ScanArgsAdaptive) -> ParallelStreamReader {
+        let mut reader = ParallelStreamReader::new(paths.to_vec())
+            .with_row_index(args.row_index.clone())
+            .with_include_file_paths(args.include_file_paths.clone());
+        if let Some(bytes) = args.memory_budget {
+            reader = reader.with_memory_budget(bytes);
+        }
+        if let Some(strategy) = &args.chunk_strategy {
+            reader = reader.with_chunk_strategy(strategy.clone());
+        }
+        if let Some(files) = args.max_concurrent_files {
+            reader = reader.with_max_concurrent(files);
+        }
+        reader
+    }
+
+    /// Reads `columns` of the rows passing `predicate`, at most `limit` of them. A limit with a
+    /// predicate is stock's `n_rows`: the first `limit` rows of the files, then the filter
+    /// (the optimizer never pushes a slice below a filter).
+    fn read(
+        &self,
+        columns: Vec<PlSmallStr>,
+        predicate: Option<Expr>,
+        limit: Option<usize>,
+        metrics: Arc<ScanMetrics>,
+    ) -> PolarsResult<DataFrame> {
+        let reader = Self::reader(&self.paths, &self.args).with_metrics(metrics);
+        let (reader, post_filter) = match (predicate, limit) {
+            (Some(p), Some(_)) => {
+                let mut read_cols = columns.clone();
+                for c in ExprPredicate::new(p.clone()).columns().unwrap_or_default() {
+                    if !read_cols.contains(&c) {
+                        read_cols.push(c);
+                    }
+                }
+                (reader.with_projection(read_cols), Some(p))
+            }
+            (Some(p), None) => {
+                let p = ExprPredicate::new(p).with_statistics(self.args.use_statistics);
+                (
+                    reader.with_projection(columns.clone()).with_predicate(p),
+                    None,
+                )
+            }
+            (None, _) => (reader.with_projection(columns.clone()), None),
+        };
+        let empty = DataFrame::empty_with_schema(&reader.output_schema(&self.file_schema));
+        let mut frames = Vec::new();
+        let mut rows = 0;
+        for batch in reader.batches() {
+            let batch = batch?;
+            rows += batch.height();
+            frames.push(batch);
+            if limit.is_some_and(|n| rows >= n) {
+                break;
+            }
+        }
+        let mut df = match frames.len() {
+            0 => empty,
+            _ => polars_core::utils::accumulate_dataframes_vertical_unchecked(frames),
+        };
+        if let Some(n) = limit {
+            df = df.slice(0, n);
+        }
+        if let Some(p) = post_filter {
+            df = df
+                .lazy()
+                .filter(p)
+                .select(columns.into_iter().map(col).collect::<Vec<_>>())
+                .collect()?;
+        }
+        if self.args.rechunk {
+            df.rechunk_mut_par();
+        }
+        Ok(df)
+    }
+}
+
+impl AnonymousScan for AdaptiveSource {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self, _infer_schema_length: Option<usize>) -> PolarsResult<SchemaRef> {
+        Ok(self.schema.clone())
+    }
+
+    fn allows_predicate_pushdown(&self) -> bool {
+        true
+    }
+
+    fn allows_projection_pushdown(&self) -> bool {
+        true
+    }
+
+    fn scan(&self, args: AnonymousScanArgs) -> PolarsResult<DataFrame> {
+        let columns: Vec<PlSmallStr> = match (&args.output_schema, &args.with_columns) {
+            (Some(schema), _) => schema.iter_names().cloned().collect(),
+            (None, Some(cols)) => cols.to_vec(),
+            (None, None) => self.schema.iter_names().cloned().collect(),
+        };
+        let predicate = args.predicate.map(without_hints).transpose()?.flatten();
+        let metrics = Arc::new(ScanMetrics::default());
+        let out = self.read(columns, predicate, args.n_rows, metrics.clone());
+        let snapshot = metrics.snapshot();
+        self.args.metrics.absorb(&snapshot);
+        if polars_core::config::verbose() {
+            eprintln!("scan_adaptive: {snapshot}");
+        }
+        out
+    }
+}
+
+/// The pushed predicate without the optimizer's dynamic hints. A `sort().head()` pushes a
+/// "dynamic predicate" (Polars' `DynamicPred`) that only skips rows the top-k above cannot
+/// keep; it reaches an `AnonymousScan` as an `Expr::Display` that cannot be evaluated again.
+/// Dropping such a conjunct keeps more rows, which the top-k above discards: the answer is
+/// unchanged. Anywhere else it cannot be dropped, so the scan refuses with an error.
+fn without_hints(predicate: Expr) -> PolarsResult<Option<Expr>> {
+    let mut conjuncts = Vec::new();
+    split_and(predicate, &mut conjuncts);
+    let kept: Vec<Expr> = conjuncts
+        .into_iter()
+        .filter(|e| !matches!(e, Expr::Display { .. }))
+        .collect();
+    for e in &kept {
+        if e.into_iter()
+            .any(|node| matches!(node, Expr::Display { .. }))
+        {
+            polars_bail!(
+                ComputeError: "scan_adaptive cannot evaluate the pushed predicate {e:?}"
+            );
+        }
+    }
+    Ok(kept.into_iter().reduce(|a, b| a.and(b)))
+}
+
+fn split_and(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryExpr {
+            left,
+            op: Operator::And | Operator::LogicalAnd,
+            right,
+        } => {
+            split_and(Arc::unwrap_or_clone(left), out);
+            split_and(Arc::unwrap_or_clone(right), out);
+        }
+        e => out.push(e),
+    }
+}
