@@ -576,3 +576,23 @@ fn every_prunable_form_prunes_on_clustered_data() {
         assert!(m.row_groups_pruned >= 40, "{name}: {m}");
     }
 }
+
+#[test]
+fn a_slice_reaching_the_scan_stops_reading_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sorted_file(dir.path());
+    let args = ScanArgsAdaptive::default()
+        .with_chunk_strategy(std::sync::Arc::new(FixedChunkStrategy::new(100)));
+    let q = |lf: LazyFrame| lf.select([col("id"), col("s")]).limit(150);
+    let ours = q(LazyFrame::scan_adaptive(&path, args.clone()).unwrap())
+        .collect()
+        .unwrap();
+    same_frame(&ours, &q(stock(&path)).collect().unwrap()).unwrap();
+    let m = args.metrics();
+    // Decoding runs ahead of the consumer by at most the batches in flight: Polars' threads
+    // (the machine's cores unless POLARS_MAX_THREADS lowers them) plus one, and one more unit
+    // queued while waiting for a permit.
+    let threads = std::thread::available_parallelism().unwrap().get() as u64;
+    assert!(m.rows_decoded <= 200 + (threads + 2) * 100, "{m}");
+    assert!(m.rows_decoded < 10_000, "{m}");
+}
