@@ -5,14 +5,18 @@
 //!   statistics, pruning predicates, batches sized by a memory budget, many files in parallel.
 //! - Plan ([`plan`], the `polars-adaptive-plan` crate): `LazyFrame::scan_adaptive`, the reader
 //!   as a source of Polars' lazy engine, with projection, slice and predicate pushdown.
+//! - Execution ([`exec`], the `polars-adaptive-exec` crate): `collect_adaptive`,
+//!   `sink_batches_adaptive`: plans over the source run batch by batch in bounded memory.
 //!
 //! `use polars_adaptive::prelude::*;` brings the public API in.
 
+pub use polars_adaptive_exec as exec;
 pub use polars_adaptive_plan as plan;
 pub use polars_streaming_adaptive as io;
 
 /// The public API in one import.
 pub mod prelude {
+    pub use polars_adaptive_exec::AdaptiveExecExt;
     pub use polars_adaptive_plan::{ScanAdaptiveExt, ScanArgsAdaptive};
     pub use polars_streaming_adaptive::{
         AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkStrategy, CmpOp,

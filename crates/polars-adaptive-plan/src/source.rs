@@ -11,14 +11,15 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 use polars_streaming_adaptive::{
-    expand_paths, ExprPredicate, MmapParquetReader, ParallelStreamReader, PredicatePushdown,
-    ScanMetrics,
+    expand_paths, ExprPredicate, MemoryManager, MmapParquetReader, ParallelBatches,
+    ParallelStreamReader, PredicatePushdown, ScanMetrics,
 };
 
 use crate::scan_args::ScanArgsAdaptive;
 
 /// The files of one `scan_adaptive` and how to read them.
-pub(crate) struct AdaptiveSource {
+#[derive(Debug)]
+pub struct AdaptiveSource {
     paths: Vec<PathBuf>,
     /// The first file's schema; every other file must match it.
     file_schema: SchemaRef,
@@ -61,17 +62,22 @@ impl AdaptiveSource {
         reader
     }
 
-    /// Reads `columns` of the rows passing `predicate`, at most `limit` of them. A limit with a
-    /// predicate is stock's `n_rows`: the first `limit` rows of the files, then the filter
-    /// (the optimizer never pushes a slice below a filter).
-    fn read(
-        &self,
-        columns: Vec<PlSmallStr>,
-        predicate: Option<Expr>,
-        limit: Option<usize>,
-        metrics: Arc<ScanMetrics>,
-    ) -> PolarsResult<DataFrame> {
-        let reader = Self::reader(&self.paths, &self.args).with_metrics(metrics);
+    /// The batches of `columns` of the rows passing `predicate`, at most `limit` rows. A limit
+    /// with a predicate is stock's `n_rows`: the first `limit` rows of the files, then the
+    /// filter (the optimizer never pushes a slice below a filter). `memory`, when given, is
+    /// the manager the reader counts its batches in flight with.
+    pub fn stream(&self, request: ScanRequest) -> AdaptiveStream {
+        let ScanRequest {
+            columns,
+            predicate,
+            limit,
+            metrics,
+            memory,
+        } = request;
+        let mut reader = Self::reader(&self.paths, &self.args).with_metrics(metrics);
+        if let Some(memory) = memory {
+            reader = reader.with_memory_manager(memory);
+        }
         let (reader, post_filter) = match (predicate, limit) {
             (Some(p), Some(_)) => {
                 let mut read_cols = columns.clone();
@@ -91,35 +97,123 @@ impl AdaptiveSource {
             }
             (None, _) => (reader.with_projection(columns.clone()), None),
         };
-        let empty = DataFrame::empty_with_schema(&reader.output_schema(&self.file_schema));
-        let mut frames = Vec::new();
-        let mut rows = 0;
-        for batch in reader.batches() {
-            let batch = batch?;
-            rows += batch.height();
-            frames.push(batch);
-            if limit.is_some_and(|n| rows >= n) {
-                break;
-            }
+        let schema = Arc::new(reader.output_schema(&self.file_schema));
+        let output_schema: SchemaRef = Arc::new(
+            columns
+                .iter()
+                .map(|c| (c.clone(), schema.get(c).cloned().unwrap_or(DataType::Null)))
+                .collect(),
+        );
+        AdaptiveStream {
+            batches: reader.batches(),
+            left: limit,
+            post_filter: post_filter.map(|p| (p, columns)),
+            schema: output_schema,
         }
+    }
+
+    /// Everything [`Self::stream`] yields, in one frame.
+    fn read(&self, request: ScanRequest) -> PolarsResult<DataFrame> {
+        let stream = self.stream(request);
+        let empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
+        let frames = stream.collect::<PolarsResult<Vec<_>>>()?;
         let mut df = match frames.len() {
             0 => empty,
             _ => polars_core::utils::accumulate_dataframes_vertical_unchecked(frames),
         };
-        if let Some(n) = limit {
-            df = df.slice(0, n);
-        }
-        if let Some(p) = post_filter {
-            df = df
-                .lazy()
-                .filter(p)
-                .select(columns.into_iter().map(col).collect::<Vec<_>>())
-                .collect()?;
-        }
         if self.args.rechunk {
             df.rechunk_mut_par();
         }
         Ok(df)
+    }
+
+    /// The pushed-down parts of a plan's scan node, as a request for [`Self::stream`]: the
+    /// projection, the slice and the predicate (its dynamic hints dropped).
+    pub fn request(
+        &self,
+        with_columns: Option<&[PlSmallStr]>,
+        output_schema: Option<&SchemaRef>,
+        predicate: Option<Expr>,
+        limit: Option<usize>,
+    ) -> PolarsResult<ScanRequest> {
+        let columns: Vec<PlSmallStr> = match (output_schema, with_columns) {
+            (Some(schema), _) => schema.iter_names().cloned().collect(),
+            (None, Some(cols)) => cols.to_vec(),
+            (None, None) => self.schema.iter_names().cloned().collect(),
+        };
+        Ok(ScanRequest {
+            columns,
+            predicate: predicate.map(without_hints).transpose()?.flatten(),
+            limit,
+            metrics: Arc::default(),
+            memory: None,
+        })
+    }
+
+    /// The arguments the scan was created with.
+    pub fn args(&self) -> &ScanArgsAdaptive {
+        &self.args
+    }
+
+    /// Adds a finished (or running) scan's counters to the arguments' metrics handle, and
+    /// prints them with `POLARS_VERBOSE=1`.
+    pub fn report(&self, metrics: &ScanMetrics) {
+        let snapshot = metrics.snapshot();
+        self.args.metrics.absorb(&snapshot);
+        if polars_core::config::verbose() {
+            eprintln!("scan_adaptive: {snapshot}");
+        }
+    }
+}
+
+/// What one run of the source reads.
+#[derive(Debug)]
+pub struct ScanRequest {
+    pub columns: Vec<PlSmallStr>,
+    pub predicate: Option<Expr>,
+    pub limit: Option<usize>,
+    pub metrics: Arc<ScanMetrics>,
+    pub memory: Option<MemoryManager>,
+}
+
+/// The batches of one run of the source, in file order then row order.
+#[derive(Debug)]
+pub struct AdaptiveStream {
+    batches: ParallelBatches,
+    /// Rows the limit still allows.
+    left: Option<usize>,
+    /// With a limit, the predicate runs after slicing, then the columns are selected.
+    post_filter: Option<(Expr, Vec<PlSmallStr>)>,
+    schema: SchemaRef,
+}
+
+impl AdaptiveStream {
+    /// The schema of every batch.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+}
+
+impl Iterator for AdaptiveStream {
+    type Item = PolarsResult<DataFrame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == Some(0) {
+            return None;
+        }
+        let mut batch = match self.batches.next()? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Some(left) = &mut self.left {
+            batch = batch.slice(0, *left);
+            *left -= batch.height();
+        }
+        if let Some((p, columns)) = &self.post_filter {
+            let cols: Vec<Expr> = columns.iter().cloned().map(col).collect();
+            return Some(batch.lazy().filter(p.clone()).select(cols).collect());
+        }
+        Some(Ok(batch))
     }
 }
 
@@ -141,19 +235,15 @@ impl AnonymousScan for AdaptiveSource {
     }
 
     fn scan(&self, args: AnonymousScanArgs) -> PolarsResult<DataFrame> {
-        let columns: Vec<PlSmallStr> = match (&args.output_schema, &args.with_columns) {
-            (Some(schema), _) => schema.iter_names().cloned().collect(),
-            (None, Some(cols)) => cols.to_vec(),
-            (None, None) => self.schema.iter_names().cloned().collect(),
-        };
-        let predicate = args.predicate.map(without_hints).transpose()?.flatten();
-        let metrics = Arc::new(ScanMetrics::default());
-        let out = self.read(columns, predicate, args.n_rows, metrics.clone());
-        let snapshot = metrics.snapshot();
-        self.args.metrics.absorb(&snapshot);
-        if polars_core::config::verbose() {
-            eprintln!("scan_adaptive: {snapshot}");
-        }
+        let request = self.request(
+            args.with_columns.as_deref(),
+            args.output_schema.as_ref(),
+            args.predicate,
+            args.n_rows,
+        )?;
+        let metrics = request.metrics.clone();
+        let out = self.read(request);
+        self.report(&metrics);
         out
     }
 }

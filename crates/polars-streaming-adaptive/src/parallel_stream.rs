@@ -18,7 +18,7 @@ use crate::adaptive_reader::concat_or_empty;
 use crate::chunk_strategy::ChunkStrategy;
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::file_scan::{FileScan, ScanOptions};
-use crate::memory_manager::MemoryGuard;
+use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::{ScanMetrics, ScanMetricsSnapshot};
 use crate::mmap_reader::MmapParquetReader;
 use crate::paths::expand_paths;
@@ -106,6 +106,12 @@ impl ParallelStreamReader {
     /// Adds a last column `name` holding each row's file path (stock `include_file_paths`).
     pub fn with_include_file_paths(mut self, name: Option<PlSmallStr>) -> Self {
         self.options.file_path_column = name;
+        self
+    }
+
+    /// Counts batches in flight with `memory` (shared with the caller, who may track more).
+    pub fn with_memory_manager(mut self, memory: MemoryManager) -> Self {
+        self.options.memory = memory;
         self
     }
 

@@ -1,0 +1,11 @@
+//! The execution layer of polars-adaptive: plans over `scan_adaptive` run batch by batch in
+//! bounded memory. Row-local operations run per batch, an aggregation on top streams through
+//! [`streaming_agg`](crate) (partial aggregates merged into bounded state), and what sits above
+//! runs on the small result in Polars' in-memory engine. Polars' own executors evaluate every
+//! expression.
+
+mod lazy_ext;
+mod runner;
+mod streaming_agg;
+
+pub use lazy_ext::AdaptiveExecExt;

@@ -1,0 +1,354 @@
+//! Runs a plan over a `scan_adaptive` source batch by batch.
+//!
+//! The optimized plan (`LazyFrame::to_alp_optimized`) is split along the path from its root
+//! down to the adaptive scan:
+//!
+//! ```text
+//!   rest            anything: runs once, in Polars' in-memory engine, on the small result
+//!   reduction       Slice (early stop) | GroupBy / global aggregation (streaming_agg)
+//!   row-local chain Filter, Select / HStack of elementwise expressions, SimpleProjection
+//!   scan            the adaptive source, streamed in batches
+//! ```
+//!
+//! The row-local chain runs once per batch: the scan node is replaced in (a copy of) the IR
+//! arena by an `IR::DataFrameScan` holding the batch, and Polars' own physical planner
+//! (`polars_mem_engine::create_physical_plan`) builds and runs the chain. The rest runs the
+//! same way above a `DataFrameScan` holding the reduction's result. A plan with anything else
+//! between the scan and the reduction (a full sort, a join, a window over the input, ...) is
+//! not streamed.
+
+use polars::prelude::*;
+use polars_adaptive_plan::{AdaptiveSource, ScanRequest};
+use polars_expr::state::ExecutionState;
+use polars_mem_engine::create_physical_plan;
+use polars_plan::dsl::FileScanIR;
+use polars_plan::plans::{is_elementwise_rec, AExpr, IRPlan, IR};
+use polars_plan::prelude::{Arena, Node};
+use polars_streaming_adaptive::MemoryManager;
+
+use crate::streaming_agg::{AggPlan, StreamingAgg};
+
+/// Output batches go here; `Ok(true)` stops the run.
+pub(crate) type Emit<'a> = dyn FnMut(DataFrame) -> PolarsResult<bool> + 'a;
+
+/// What sits right above the row-local chain.
+enum Reduction {
+    /// The chain's output is the plan's output (the chain reaches the root).
+    None,
+    Slice {
+        node: Node,
+        offset: usize,
+        len: usize,
+    },
+    Aggregate {
+        node: Node,
+        plan: AggPlan,
+    },
+}
+
+struct Split {
+    plan: IRPlan,
+    scan: Node,
+    chain_top: Node,
+    reduction: Reduction,
+}
+
+/// Runs `lf`, handing its output to `emit` in batches.
+pub(crate) fn run(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
+    let plan = lf.clone().to_alp_optimized()?;
+    let (source, split) = match split(plan) {
+        Ok(found) => found,
+        Err(Unstreamable { operation, budget }) => {
+            if let Some(budget) = budget {
+                polars_bail!(
+                    InvalidOperation:
+                    "collect_adaptive: {operation} needs all of its input at once and cannot run within the memory budget of {budget} bytes; remove the budget to run it in Polars' in-memory engine"
+                );
+            }
+            eprintln!(
+                "polars-adaptive: {operation} cannot be streamed; running the plan in Polars' in-memory engine"
+            );
+            emit(lf.collect()?)?;
+            return Ok(());
+        }
+    };
+    Runner { source, split }.run(emit)
+}
+
+struct Unstreamable {
+    operation: String,
+    budget: Option<usize>,
+}
+
+struct Runner {
+    source: std::sync::Arc<dyn AnonymousScan>,
+    split: Split,
+}
+
+impl Runner {
+    fn source(&self) -> &AdaptiveSource {
+        self.source
+            .as_any()
+            .downcast_ref::<AdaptiveSource>()
+            .unwrap()
+    }
+
+    fn run(self, emit: &mut Emit<'_>) -> PolarsResult<()> {
+        let args = self.source().args().clone();
+        let memory = match args.memory_budget {
+            // A quarter of a hard budget is left for aggregation state.
+            Some(b) => MemoryManager::new().with_budget(b - b / 4),
+            None => MemoryManager::new(),
+        };
+        let mut request = self.scan_request()?;
+        request.memory = Some(memory.clone());
+        let metrics = request.metrics.clone();
+        let stream = self.source().stream(request);
+        let empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
+        let result = self.drive(stream, empty, emit, memory, args.memory_budget);
+        self.source().report(&metrics);
+        result
+    }
+
+    fn drive(
+        &self,
+        stream: impl Iterator<Item = PolarsResult<DataFrame>>,
+        empty: DataFrame,
+        emit: &mut Emit<'_>,
+        memory: MemoryManager,
+        budget: Option<usize>,
+    ) -> PolarsResult<()> {
+        let Split {
+            scan,
+            chain_top,
+            reduction,
+            ..
+        } = &self.split;
+        let per_batch = |batch: DataFrame| -> PolarsResult<DataFrame> {
+            if chain_top == scan {
+                return Ok(batch);
+            }
+            self.execute_above(*scan, batch, *chain_top)
+        };
+        match reduction {
+            Reduction::None => {
+                let mut emitted = false;
+                for batch in stream {
+                    let out = per_batch(batch?)?;
+                    if out.height() > 0 {
+                        emitted = true;
+                        if emit(out)? {
+                            return Ok(());
+                        }
+                    }
+                }
+                if !emitted {
+                    emit(per_batch(empty)?)?;
+                }
+                Ok(())
+            }
+            Reduction::Slice { node, offset, len } => {
+                let want = offset.saturating_add(*len);
+                let (mut frames, mut rows) = (vec![per_batch(empty)?], 0);
+                for batch in stream {
+                    let out = per_batch(batch?)?;
+                    rows += out.height();
+                    frames.push(out);
+                    if rows >= want {
+                        break;
+                    }
+                }
+                let df = concat(frames).slice(*offset as i64, *len);
+                emit(self.execute_above(*node, df, self.split.plan.lp_top)?)?;
+                Ok(())
+            }
+            Reduction::Aggregate { node, plan } => {
+                let mut agg = StreamingAgg::new(plan.clone(), memory, budget.map(|b| b / 4));
+                for batch in stream {
+                    agg.update(per_batch(batch?)?)?;
+                }
+                if agg.is_empty() {
+                    agg.seed(per_batch(empty)?)?;
+                }
+                let df = agg.finish()?;
+                emit(self.execute_above(*node, df, self.split.plan.lp_top)?)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The scan node's pushed-down projection, slice and predicate.
+    fn scan_request(&self) -> PolarsResult<ScanRequest> {
+        let plan = &self.split.plan;
+        let IR::Scan {
+            predicate,
+            output_schema,
+            unified_scan_args,
+            ..
+        } = plan.lp_arena.get(self.split.scan)
+        else {
+            unreachable!("split() found a scan")
+        };
+        let limit = unified_scan_args.pre_slice.clone().map(|s| s.len());
+        self.source().request(
+            unified_scan_args.projection.as_deref(),
+            output_schema.as_ref(),
+            predicate.as_ref().map(|p| p.to_expr(&plan.expr_arena)),
+            limit,
+        )
+    }
+
+    /// Runs the plan from `top` down to `node`, with `node` replaced by `df`.
+    fn execute_above(&self, node: Node, df: DataFrame, top: Node) -> PolarsResult<DataFrame> {
+        if node == top {
+            return Ok(df);
+        }
+        let mut lp_arena = self.split.plan.lp_arena.clone();
+        let mut expr_arena = self.split.plan.expr_arena.clone();
+        let schema = df.schema().clone();
+        lp_arena.replace(
+            node,
+            IR::DataFrameScan {
+                df: std::sync::Arc::new(df),
+                schema,
+                output_schema: None,
+            },
+        );
+        let mut exec = create_physical_plan(top, &mut lp_arena, &mut expr_arena, None)?;
+        exec.execute(&mut ExecutionState::new())
+    }
+}
+
+fn concat(frames: Vec<DataFrame>) -> DataFrame {
+    polars_core::utils::accumulate_dataframes_vertical_unchecked(frames)
+}
+
+/// Finds the adaptive scan and the parts of the plan above it.
+fn split(plan: IRPlan) -> Result<(std::sync::Arc<dyn AnonymousScan>, Split), Unstreamable> {
+    let unstreamable = |operation: String, budget| Unstreamable { operation, budget };
+    // The path from the root down to the first node that is not single-input.
+    let mut path = vec![plan.lp_top];
+    loop {
+        let ir = plan.lp_arena.get(*path.last().unwrap());
+        let inputs: Vec<Node> = ir.inputs().collect();
+        match (ir, inputs.as_slice()) {
+            (IR::Scan { .. }, _) => break,
+            (_, [one]) => path.push(*one),
+            (ir, _) => {
+                let name: &'static str = ir.into();
+                return Err(unstreamable(
+                    format!("{name} (a plan without exactly one scan_adaptive input)"),
+                    None,
+                ));
+            }
+        }
+    }
+    let scan = *path.last().unwrap();
+    let source = match plan.lp_arena.get(scan) {
+        IR::Scan { scan_type, .. } => match &**scan_type {
+            FileScanIR::Anonymous { function, .. }
+                if function.as_any().downcast_ref::<AdaptiveSource>().is_some() =>
+            {
+                function.clone()
+            }
+            _ => {
+                return Err(unstreamable(
+                    "a scan that is not scan_adaptive".into(),
+                    None,
+                ))
+            }
+        },
+        _ => unreachable!(),
+    };
+    let budget = source
+        .as_any()
+        .downcast_ref::<AdaptiveSource>()
+        .unwrap()
+        .args()
+        .memory_budget;
+    // Climb the row-local chain.
+    let mut i = path.len() - 1;
+    while i > 0 && is_row_local(plan.lp_arena.get(path[i - 1]), &plan.expr_arena) {
+        i -= 1;
+    }
+    let chain_top = path[i];
+    let reduction = if i == 0 {
+        Reduction::None
+    } else {
+        let node = path[i - 1];
+        match plan.lp_arena.get(node) {
+            IR::Slice { offset, len, .. } if *offset >= 0 => Reduction::Slice {
+                node,
+                offset: *offset as usize,
+                len: *len as usize,
+            },
+            IR::GroupBy {
+                keys,
+                aggs,
+                schema,
+                apply: None,
+                options,
+                ..
+            } if !options.is_rolling() => {
+                let keys = keys.iter().map(|k| k.to_expr(&plan.expr_arena)).collect();
+                let aggs = aggs.iter().map(|a| a.to_expr(&plan.expr_arena)).collect();
+                let plan = AggPlan::new(keys, aggs, schema.clone())
+                    .map_err(|op| unstreamable(op, budget))?
+                    .with_slice(options.slice);
+                Reduction::Aggregate { node, plan }
+            }
+            IR::Select { expr, schema, .. } => {
+                let aggs: Vec<Expr> = expr.iter().map(|a| a.to_expr(&plan.expr_arena)).collect();
+                if let Some(w) = aggs
+                    .iter()
+                    .find(|e| e.into_iter().any(|n| matches!(n, Expr::Over { .. })))
+                {
+                    return Err(unstreamable(format!("window expression {w}"), budget));
+                }
+                let plan = AggPlan::new(vec![], aggs, schema.clone())
+                    .map_err(|op| unstreamable(op, budget))?;
+                Reduction::Aggregate { node, plan }
+            }
+            other => return Err(unstreamable(operation_name(other), budget)),
+        }
+    };
+    Ok((
+        source,
+        Split {
+            plan,
+            scan,
+            chain_top,
+            reduction,
+        },
+    ))
+}
+
+/// Whether `ir` maps each batch on its own: its output for the whole input is the
+/// concatenation of its outputs for the batches.
+fn is_row_local(ir: &IR, expr_arena: &Arena<AExpr>) -> bool {
+    let elementwise = |node: Node| is_elementwise_rec(node, expr_arena);
+    match ir {
+        IR::Filter { predicate, .. } => elementwise(predicate.node()),
+        IR::HStack { exprs, .. } => exprs.iter().all(|e| elementwise(e.node())),
+        // A select of literals alone would give one row per batch.
+        IR::Select { expr, .. } => {
+            expr.iter().all(|e| elementwise(e.node()))
+                && expr.iter().any(|e| {
+                    polars_plan::utils::aexpr_to_leaf_names_iter(e.node(), expr_arena)
+                        .next()
+                        .is_some()
+                })
+        }
+        IR::SimpleProjection { .. } => true,
+        _ => false,
+    }
+}
+
+/// The name users know an IR node by.
+fn operation_name(ir: &IR) -> String {
+    match ir {
+        IR::Distinct { .. } => "unique".into(),
+        IR::MapFunction { function, .. } => format!("{function}"),
+        other => <&'static str>::from(other).to_lowercase(),
+    }
+}

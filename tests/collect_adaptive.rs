@@ -1,0 +1,354 @@
+//! `collect_adaptive` and `sink_batches_adaptive` answer like stock Polars on aggregation and
+//! row-local query shapes over multi-file datasets, whatever the chunk size.
+
+mod common;
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::{mixed, same_frame, same_frame_aggregated, stock, write, Layout};
+use polars::prelude::*;
+use polars_adaptive::prelude::*;
+
+type Query = fn(LazyFrame) -> LazyFrame;
+
+/// How a shape's answers are compared.
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    /// Row order is the plan's: compared exactly.
+    Exact,
+    /// An aggregation without a defined row order: both sides sorted by these key columns,
+    /// floats within a tight relative tolerance.
+    ByKeys(&'static [&'static str]),
+    /// An aggregation with a defined order (global, or maintain_order).
+    Aggregated,
+}
+
+fn shapes() -> Vec<(&'static str, Order, Query)> {
+    use Order::*;
+    vec![
+        // Row-local
+        ("identity", Exact, |lf| lf),
+        ("project", Exact, |lf| lf.select([col("s"), col("id")])),
+        ("filter", Exact, |lf| lf.filter(col("id").gt(lit(1234i64)))),
+        ("filter unprunable", Exact, |lf| {
+            lf.filter((col("i16") % lit(3)).eq(lit(0)))
+        }),
+        ("with_columns", Exact, |lf| {
+            lf.with_columns([
+                (col("f64") * lit(2.0)).alias("f2"),
+                col("s").str().len_bytes().alias("n"),
+            ])
+        }),
+        ("select expressions", Exact, |lf| {
+            lf.select([
+                col("id"),
+                (col("i32") + col("i16").cast(DataType::Int32)).alias("sum"),
+                lit(7).alias("seven"),
+            ])
+        }),
+        ("cast and rename", Exact, |lf| {
+            lf.select([col("u8").cast(DataType::Int64), col("d")])
+                .rename(["d"], ["day"], true)
+        }),
+        ("filter project filter", Exact, |lf| {
+            lf.filter(col("b").eq(lit(true)))
+                .select([col("id"), col("f32")])
+                .filter(col("f32").gt(lit(0.0f32)))
+        }),
+        ("head", Exact, |lf| lf.limit(17)),
+        ("filter then head", Exact, |lf| {
+            lf.filter(col("s").str().starts_with(lit("al"))).limit(25)
+        }),
+        ("slice", Exact, |lf| lf.slice(1500, 40)),
+        ("with_columns then head", Exact, |lf| {
+            lf.with_column((col("id") * lit(3i64)).alias("x"))
+                .filter(col("x").gt(lit(100i64)))
+                .limit(9)
+        }),
+        // Global aggregations
+        ("sum", Aggregated, |lf| {
+            lf.select([col("i32").sum(), col("u64").sum()])
+        }),
+        ("count and len", Aggregated, |lf| {
+            lf.select([col("i32").count(), len(), col("s").null_count()])
+        }),
+        ("min max", Aggregated, |lf| {
+            lf.select([
+                col("f64").min().alias("lo"),
+                col("f64").max().alias("hi"),
+                col("s").min(),
+                col("ts").max(),
+                col("i8").min(),
+            ])
+        }),
+        ("mean std var", Aggregated, |lf| {
+            lf.select([
+                col("f64").mean(),
+                col("i16").std(1),
+                col("i32").var(0),
+                col("f32").mean(),
+            ])
+        }),
+        ("first last", Aggregated, |lf| {
+            lf.select([col("s").first(), col("i32").last(), col("id").first()])
+        }),
+        ("first last after a sparse filter", Aggregated, |lf| {
+            lf.filter((col("id") % lit(1000i64)).gt(lit(990i64)))
+                .select([
+                    col("s").first(),
+                    col("id").last(),
+                    col("id").min().alias("lo"),
+                ])
+        }),
+        ("aggregation of nothing", Aggregated, |lf| {
+            lf.filter(col("id").lt(lit(0i64))).select([
+                col("f64").sum(),
+                col("s").first(),
+                len(),
+                col("i32").mean(),
+            ])
+        }),
+        ("group_by of nothing", Aggregated, |lf| {
+            lf.filter(col("id").lt(lit(0i64)))
+                .group_by([col("s")])
+                .agg([len()])
+        }),
+        ("n_unique", Aggregated, |lf| {
+            lf.select([col("s").n_unique(), col("i8").n_unique()])
+        }),
+        ("filtered global", Aggregated, |lf| {
+            lf.filter(col("id").lt(lit(2222i64)))
+                .select([col("f32").sum(), len()])
+        }),
+        ("vwap global", Aggregated, |lf| {
+            lf.select([
+                ((col("f64") * col("u8").cast(DataType::Float64)).sum() / col("u8").sum())
+                    .alias("w"),
+            ])
+        }),
+        // group_by
+        ("vwap by key", ByKeys(&["b"]), |lf| {
+            lf.filter(col("i8").gt(lit(0)))
+                .group_by([col("b")])
+                .agg([((col("i16") * col("u8")).sum() / col("u8").sum()).alias("vwap")])
+        }),
+        ("sum count by string", ByKeys(&["s"]), |lf| {
+            lf.group_by([col("s")])
+                .agg([col("i32").sum(), col("i32").count().alias("n"), len()])
+        }),
+        ("mean min max by int", ByKeys(&["i8"]), |lf| {
+            lf.group_by([col("i8")])
+                .agg([col("f64").mean(), col("u32").min(), col("ts").max()])
+        }),
+        ("std var by bool", ByKeys(&["b"]), |lf| {
+            lf.group_by([col("b")]).agg([
+                col("f64").std(1),
+                col("i16").var(1),
+                col("i16").std(0).alias("sd0"),
+            ])
+        }),
+        ("first last stable", Aggregated, |lf| {
+            lf.group_by_stable([col("u8")]).agg([
+                col("id").first(),
+                col("s").last(),
+                col("f32").first(),
+            ])
+        }),
+        ("n_unique by date", ByKeys(&["d"]), |lf| {
+            lf.group_by([col("d")])
+                .agg([col("s").n_unique(), col("i32").null_count()])
+        }),
+        ("two keys", ByKeys(&["b", "i8"]), |lf| {
+            lf.group_by([col("b"), col("i8")])
+                .agg([col("f64").sum(), len()])
+        }),
+        ("expression key", ByKeys(&["bucket"]), |lf| {
+            lf.group_by([(col("id") / lit(500i64)).alias("bucket")])
+                .agg([col("u64").max(), col("f32").mean()])
+        }),
+        ("agg then sort", Aggregated, |lf| {
+            lf.group_by([col("s")])
+                .agg([col("id").count()])
+                .sort(["s"], SortMultipleOptions::default().with_nulls_last(true))
+        }),
+        ("agg then filter head", Aggregated, |lf| {
+            lf.group_by([col("i8")])
+                .agg([col("u8").sum().alias("total")])
+                .filter(col("total").gt(lit(1000)))
+                .sort(["i8"], SortMultipleOptions::default())
+                .limit(5)
+        }),
+        ("arithmetic of aggregations", ByKeys(&["b"]), |lf| {
+            lf.group_by([col("b")]).agg([
+                (col("f64").max() - col("f64").min()).alias("range"),
+                (col("i32").sum() * lit(2) + col("i32").count().cast(DataType::Int64)).alias("mix"),
+            ])
+        }),
+        ("filtered stable group_by", Aggregated, |lf| {
+            lf.filter(col("f64").is_not_nan())
+                .group_by_stable([col("s")])
+                .agg([col("f64").sum(), col("d").min(), col("b").last()])
+        }),
+    ]
+}
+
+fn dataset(dir: &Path) -> PathBuf {
+    for i in 0..3 {
+        let layout = Layout {
+            row_group_size: 250,
+            ..Layout::default()
+        };
+        write(
+            &mut mixed(i * 1000, 1000),
+            &dir.join(format!("{i}.parquet")),
+            layout,
+        );
+    }
+    dir.join("*.parquet")
+}
+
+fn check(ours: &DataFrame, theirs: &DataFrame, order: Order) -> Result<(), String> {
+    match order {
+        Order::Exact => same_frame(ours, theirs),
+        Order::Aggregated => same_frame_aggregated(ours, theirs),
+        Order::ByKeys(keys) => {
+            let sort = |df: &DataFrame| {
+                df.sort(
+                    keys.to_vec(),
+                    SortMultipleOptions::default().with_nulls_last(true),
+                )
+                .unwrap()
+            };
+            same_frame_aggregated(&sort(ours), &sort(theirs))
+        }
+    }
+}
+
+#[test]
+fn collect_adaptive_and_sink_batches_answer_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dataset(dir.path());
+    let shapes = shapes();
+    assert!(shapes.len() >= 30, "{} shapes", shapes.len());
+    let mut failures = Vec::new();
+    // A hard budget turns the in-memory fallback into an error: every shape here must stream.
+    let strategies: [(&str, ScanArgsAdaptive); 2] = [
+        (
+            "budget 1 GiB",
+            ScanArgsAdaptive::default().with_memory_budget(1 << 30),
+        ),
+        (
+            "batches of 97 rows, budget 16 MiB",
+            ScanArgsAdaptive::default()
+                .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(97)))
+                .with_memory_budget(16 << 20),
+        ),
+    ];
+    for (name, order, query) in &shapes {
+        let theirs = query(stock(&target)).collect().unwrap();
+        for (strategy, args) in &strategies {
+            let lf = query(LazyFrame::scan_adaptive(&target, args.clone()).unwrap());
+            match lf.clone().collect_adaptive() {
+                Ok(ours) => {
+                    if let Err(d) = check(&ours, &theirs, *order) {
+                        failures.push(format!("{name} collect_adaptive ({strategy}): {d}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{name} collect_adaptive ({strategy}): {e}")),
+            }
+            for chunk in [1usize, 7, 1000] {
+                let mut got = Vec::new();
+                let run = lf.clone().sink_batches_adaptive(
+                    |df| {
+                        got.push(df);
+                        Ok(false)
+                    },
+                    NonZeroUsize::new(chunk),
+                    true,
+                );
+                let label = format!("{name} sink_batches chunk {chunk} ({strategy})");
+                if let Err(e) = run {
+                    failures.push(format!("{label}: {e}"));
+                    continue;
+                }
+                let sizes: Vec<usize> = got.iter().map(|d| d.height()).collect();
+                if sizes.iter().rev().skip(1).any(|&h| h != chunk)
+                    || sizes.last().is_some_and(|&h| h > chunk)
+                {
+                    failures.push(format!("{label}: batch sizes {sizes:?}"));
+                }
+                let ours = got
+                    .into_iter()
+                    .reduce(|mut a, b| {
+                        a.vstack_mut_owned(b).unwrap();
+                        a
+                    })
+                    .unwrap_or_else(|| theirs.clear());
+                if let Err(d) = check(&ours, &theirs, *order) {
+                    failures.push(format!("{label}: {d}"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Plans that need their whole input at once.
+fn unstreamable() -> Vec<(&'static str, Query)> {
+    vec![
+        ("sort", |lf| {
+            lf.sort(["f64"], SortMultipleOptions::default())
+                .select([col("id"), col("f64")])
+        }),
+        ("median", |lf| {
+            lf.group_by([col("b")])
+                .agg([col("i16").median()])
+                .sort(["b"], SortMultipleOptions::default())
+        }),
+        ("window", |lf| {
+            lf.select([
+                col("id"),
+                col("i16").sum().over([col("b")]).unwrap().alias("w"),
+            ])
+        }),
+        ("unique", |lf| {
+            lf.select([col("s")])
+                .unique_stable(None, UniqueKeepStrategy::First)
+        }),
+    ]
+}
+
+#[test]
+fn an_unstreamable_plan_under_a_hard_budget_is_an_error_naming_the_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dataset(dir.path());
+    for (name, query) in unstreamable() {
+        let args = ScanArgsAdaptive::default().with_memory_budget(64 << 20);
+        let err = query(LazyFrame::scan_adaptive(&target, args).unwrap())
+            .collect_adaptive()
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("memory budget"), "{name}: {msg}");
+        assert!(msg.to_lowercase().contains(name), "{name}: {msg}");
+    }
+}
+
+#[test]
+fn an_unstreamable_plan_without_a_budget_falls_back_and_answers_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dataset(dir.path());
+    for (name, query) in unstreamable() {
+        let ours = query(LazyFrame::scan_adaptive(&target, ScanArgsAdaptive::default()).unwrap())
+            .collect_adaptive()
+            .unwrap();
+        let theirs = query(stock(&target)).collect().unwrap();
+        same_frame_aggregated(&ours, &theirs).unwrap_or_else(|d| panic!("{name}: {d}"));
+    }
+}
