@@ -1,10 +1,12 @@
 //! Extension methods on `LazyFrame`: `collect_adaptive`, `sink_batches_adaptive`.
 
 use std::num::NonZeroUsize;
+use std::path::Path;
 
 use polars::prelude::*;
 
 use crate::runner;
+use crate::sinks::{sink_file, BatchSink, Rebatch, SinkParquetAdaptiveOptions};
 
 /// Bounded-memory execution of a plan over `scan_adaptive`.
 pub trait AdaptiveExecExt {
@@ -24,6 +26,21 @@ pub trait AdaptiveExecExt {
     ) -> PolarsResult<()>
     where
         F: FnMut(DataFrame) -> PolarsResult<bool> + Send;
+
+    /// Writes the plan's output to a Parquet file, batch by batch: row groups of
+    /// `options.row_group_rows` rows (the last may be smaller), zstd and statistics by default.
+    /// The file appears under `path` only once complete.
+    fn sink_parquet_adaptive(
+        self,
+        path: impl AsRef<Path>,
+        options: SinkParquetAdaptiveOptions,
+    ) -> PolarsResult<()>;
+
+    /// Writes the plan's output to a CSV file with a header, batch by batch.
+    fn sink_csv_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()>;
+
+    /// Writes the plan's output as newline-delimited JSON, batch by batch.
+    fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()>;
 }
 
 impl AdaptiveExecExt for LazyFrame {
@@ -48,30 +65,44 @@ impl AdaptiveExecExt for LazyFrame {
         let Some(size) = chunk_size.map(NonZeroUsize::get) else {
             return runner::run(self, &mut callback);
         };
-        let mut pending: Option<DataFrame> = None;
+        let mut rebatch = Rebatch::new(size);
         let mut stopped = false;
         runner::run(self, &mut |df| {
-            let mut buf = match pending.take() {
-                Some(mut p) => {
-                    p.vstack_mut_owned(df)?;
-                    p
-                }
-                None => df,
-            };
-            while buf.height() >= size {
-                let rest = buf.slice(size as i64, buf.height() - size);
-                if callback(buf.slice(0, size))? {
-                    stopped = true;
-                    return Ok(true);
-                }
-                buf = rest;
-            }
-            pending = Some(buf);
-            Ok(false)
+            stopped = rebatch.push(df, &mut callback)?;
+            Ok(stopped)
         })?;
-        match pending {
-            Some(rest) if !stopped && rest.height() > 0 => callback(rest).map(|_| ()),
+        match rebatch.rest() {
+            Some(rest) if !stopped => callback(rest).map(|_| ()),
             _ => Ok(()),
         }
+    }
+
+    fn sink_parquet_adaptive(
+        self,
+        path: impl AsRef<Path>,
+        options: SinkParquetAdaptiveOptions,
+    ) -> PolarsResult<()> {
+        let rows = options.row_group_rows;
+        sink_file(self, path.as_ref(), Some(rows), |out, schema| {
+            let writer = ParquetWriter::new(out)
+                .with_compression(options.compression)
+                .with_statistics(options.statistics)
+                .with_row_group_size(Some(rows))
+                .batched(schema)?;
+            Ok(Box::new(writer) as Box<dyn BatchSink>)
+        })
+    }
+
+    fn sink_csv_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
+        sink_file(self, path.as_ref(), None, |out, schema| {
+            let writer = CsvWriter::new(out).include_header(true).batched(schema)?;
+            Ok(Box::new(writer) as Box<dyn BatchSink>)
+        })
+    }
+
+    fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
+        sink_file(self, path.as_ref(), None, |out, _| {
+            Ok(Box::new(polars_io::json::BatchedWriter::new(out)) as Box<dyn BatchSink>)
+        })
     }
 }

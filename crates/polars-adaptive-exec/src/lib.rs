@@ -6,6 +6,8 @@
 
 mod lazy_ext;
 mod runner;
+mod sinks;
 mod streaming_agg;
 
 pub use lazy_ext::AdaptiveExecExt;
+pub use sinks::SinkParquetAdaptiveOptions;
