@@ -16,7 +16,10 @@ pub use polars_streaming_adaptive as io;
 
 /// The public API in one import.
 pub mod prelude {
-    pub use polars_adaptive_exec::AdaptiveExecExt;
+    pub use polars_adaptive_exec::{
+        first_n_per_group, AdaptiveExecExt, AdaptivePipeline, BatchOperator,
+        SinkParquetAdaptiveOptions,
+    };
     pub use polars_adaptive_plan::{ScanAdaptiveExt, ScanArgsAdaptive};
     pub use polars_streaming_adaptive::{
         AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkStrategy, CmpOp,

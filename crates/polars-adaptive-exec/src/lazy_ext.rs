@@ -1,18 +1,25 @@
-//! Extension methods on `LazyFrame`: `collect_adaptive`, `sink_batches_adaptive`.
+//! Extension methods on `LazyFrame` (`collect_adaptive`, `sink_*_adaptive`) and the pipeline
+//! they run: the plan, then any custom per-batch operators.
 
 use std::num::NonZeroUsize;
 use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::runner;
+use crate::operator::BatchOperator;
+use crate::runner::{self, Emit};
 use crate::sinks::{sink_file, BatchSink, Rebatch, SinkParquetAdaptiveOptions};
 
 /// Bounded-memory execution of a plan over `scan_adaptive`.
+///
+/// A plan that cannot stream (a full sort, a window or a join over the whole input, a
+/// median...) runs in Polars' in-memory engine with a warning on stderr, or fails naming the
+/// operation when the scan has a memory budget.
 pub trait AdaptiveExecExt {
-    /// Runs the plan batch by batch. A plan that cannot stream (a full sort, a window or a
-    /// join over the whole input, a median...) runs in Polars' in-memory engine with a
-    /// warning on stderr, or fails naming the operation when the scan has a memory budget.
+    /// The plan as a pipeline, to add custom operators to.
+    fn adaptive(self) -> AdaptivePipeline;
+
+    /// Runs the plan batch by batch and concatenates its output.
     fn collect_adaptive(self) -> PolarsResult<DataFrame>;
 
     /// Hands the plan's output to `callback` batch by batch; `callback` returns `true` to
@@ -44,16 +51,129 @@ pub trait AdaptiveExecExt {
 }
 
 impl AdaptiveExecExt for LazyFrame {
+    fn adaptive(self) -> AdaptivePipeline {
+        AdaptivePipeline {
+            lf: self,
+            operators: Vec::new(),
+        }
+    }
     fn collect_adaptive(self) -> PolarsResult<DataFrame> {
+        self.adaptive().collect_adaptive()
+    }
+    fn sink_batches_adaptive<F>(
+        self,
+        callback: F,
+        chunk_size: Option<NonZeroUsize>,
+        maintain_order: bool,
+    ) -> PolarsResult<()>
+    where
+        F: FnMut(DataFrame) -> PolarsResult<bool> + Send,
+    {
+        self.adaptive()
+            .sink_batches_adaptive(callback, chunk_size, maintain_order)
+    }
+    fn sink_parquet_adaptive(
+        self,
+        path: impl AsRef<Path>,
+        options: SinkParquetAdaptiveOptions,
+    ) -> PolarsResult<()> {
+        self.adaptive().sink_parquet_adaptive(path, options)
+    }
+    fn sink_csv_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
+        self.adaptive().sink_csv_adaptive(path)
+    }
+    fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
+        self.adaptive().sink_ndjson_adaptive(path)
+    }
+}
+
+/// A plan followed by custom per-batch operators.
+///
+/// ```no_run
+/// use polars::prelude::*;
+/// use polars_adaptive_exec::{first_n_per_group, AdaptiveExecExt, SinkParquetAdaptiveOptions};
+/// use polars_adaptive_plan::{ScanAdaptiveExt, ScanArgsAdaptive};
+///
+/// # fn main() -> PolarsResult<()> {
+/// LazyFrame::scan_adaptive("events/*.parquet", ScanArgsAdaptive::default())?
+///     .adaptive()
+///     .with_operator(first_n_per_group(["group"], "id", 10))
+///     .sink_parquet_adaptive("sample.parquet", SinkParquetAdaptiveOptions::default())?;
+/// # Ok(()) }
+/// ```
+pub struct AdaptivePipeline {
+    lf: LazyFrame,
+    operators: Vec<Box<dyn BatchOperator>>,
+}
+
+impl std::fmt::Debug for AdaptivePipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AdaptivePipeline({} operators)", self.operators.len())
+    }
+}
+
+impl AdaptivePipeline {
+    /// Applies `operator` to every batch the pipeline produces so far.
+    pub fn with_operator(mut self, operator: impl BatchOperator + 'static) -> Self {
+        self.operators.push(Box::new(operator));
+        self
+    }
+
+    /// Runs the plan, then the operators, handing non-empty output batches to `emit` (one
+    /// empty frame with the schema when there are none).
+    fn run(self, emit: &mut Emit<'_>) -> PolarsResult<()> {
+        let mut ops = self.operators;
+        if ops.is_empty() {
+            return runner::run(self.lf, emit);
+        }
+        let mut empty: Option<DataFrame> = None;
+        let mut emitted = false;
+        let mut stopped = false;
+        let mut pass = |df: DataFrame, from: usize, ops: &mut [Box<dyn BatchOperator>]| {
+            let mut df = df;
+            for op in &mut ops[from..] {
+                df = op.process(df)?;
+            }
+            if df.height() == 0 {
+                empty.get_or_insert_with(|| df.clear());
+                return Ok(false);
+            }
+            emitted = true;
+            emit(df)
+        };
+        runner::run(self.lf, &mut |df| {
+            stopped = pass(df, 0, &mut ops)?;
+            Ok(stopped)
+        })?;
+        for i in 0..ops.len() {
+            if stopped {
+                return Ok(());
+            }
+            if let Some(held) = ops[i].finish()? {
+                stopped = pass(held, i + 1, &mut ops)?;
+            }
+        }
+        if !emitted {
+            if let Some(e) = empty {
+                emit(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`AdaptiveExecExt::collect_adaptive`] through the operators.
+    pub fn collect_adaptive(self) -> PolarsResult<DataFrame> {
         let mut frames = Vec::new();
-        runner::run(self, &mut |df| {
+        self.run(&mut |df| {
             frames.push(df);
             Ok(false)
         })?;
+        polars_ensure!(!frames.is_empty(), ComputeError: "collect_adaptive: the plan produced no frame");
         Ok(polars_core::utils::accumulate_dataframes_vertical_unchecked(frames))
     }
 
-    fn sink_batches_adaptive<F>(
+    /// [`AdaptiveExecExt::sink_batches_adaptive`] through the operators.
+    pub fn sink_batches_adaptive<F>(
         self,
         mut callback: F,
         chunk_size: Option<NonZeroUsize>,
@@ -63,11 +183,11 @@ impl AdaptiveExecExt for LazyFrame {
         F: FnMut(DataFrame) -> PolarsResult<bool> + Send,
     {
         let Some(size) = chunk_size.map(NonZeroUsize::get) else {
-            return runner::run(self, &mut callback);
+            return self.run(&mut callback);
         };
         let mut rebatch = Rebatch::new(size);
         let mut stopped = false;
-        runner::run(self, &mut |df| {
+        self.run(&mut |df| {
             stopped = rebatch.push(df, &mut callback)?;
             Ok(stopped)
         })?;
@@ -77,32 +197,48 @@ impl AdaptiveExecExt for LazyFrame {
         }
     }
 
-    fn sink_parquet_adaptive(
+    /// [`AdaptiveExecExt::sink_parquet_adaptive`] through the operators.
+    pub fn sink_parquet_adaptive(
         self,
         path: impl AsRef<Path>,
         options: SinkParquetAdaptiveOptions,
     ) -> PolarsResult<()> {
         let rows = options.row_group_rows;
-        sink_file(self, path.as_ref(), Some(rows), |out, schema| {
-            let writer = ParquetWriter::new(out)
-                .with_compression(options.compression)
-                .with_statistics(options.statistics)
-                .with_row_group_size(Some(rows))
-                .batched(schema)?;
-            Ok(Box::new(writer) as Box<dyn BatchSink>)
-        })
+        sink_file(
+            path.as_ref(),
+            Some(rows),
+            |emit| self.run(emit),
+            |out, schema| {
+                let writer = ParquetWriter::new(out)
+                    .with_compression(options.compression)
+                    .with_statistics(options.statistics)
+                    .with_row_group_size(Some(rows))
+                    .batched(schema)?;
+                Ok(Box::new(writer) as Box<dyn BatchSink>)
+            },
+        )
     }
 
-    fn sink_csv_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
-        sink_file(self, path.as_ref(), None, |out, schema| {
-            let writer = CsvWriter::new(out).include_header(true).batched(schema)?;
-            Ok(Box::new(writer) as Box<dyn BatchSink>)
-        })
+    /// [`AdaptiveExecExt::sink_csv_adaptive`] through the operators.
+    pub fn sink_csv_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
+        sink_file(
+            path.as_ref(),
+            None,
+            |emit| self.run(emit),
+            |out, schema| {
+                let writer = CsvWriter::new(out).include_header(true).batched(schema)?;
+                Ok(Box::new(writer) as Box<dyn BatchSink>)
+            },
+        )
     }
 
-    fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
-        sink_file(self, path.as_ref(), None, |out, _| {
-            Ok(Box::new(polars_io::json::BatchedWriter::new(out)) as Box<dyn BatchSink>)
-        })
+    /// [`AdaptiveExecExt::sink_ndjson_adaptive`] through the operators.
+    pub fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
+        sink_file(
+            path.as_ref(),
+            None,
+            |emit| self.run(emit),
+            |out, _| Ok(Box::new(polars_io::json::BatchedWriter::new(out)) as Box<dyn BatchSink>),
+        )
     }
 }

@@ -5,9 +5,11 @@
 //! expression.
 
 mod lazy_ext;
+mod operator;
 mod runner;
 mod sinks;
 mod streaming_agg;
 
-pub use lazy_ext::AdaptiveExecExt;
+pub use lazy_ext::{AdaptiveExecExt, AdaptivePipeline};
+pub use operator::{first_n_per_group, BatchOperator, FirstNPerGroup};
 pub use sinks::SinkParquetAdaptiveOptions;

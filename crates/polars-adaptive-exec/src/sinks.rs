@@ -171,12 +171,12 @@ impl BatchSink for polars_io::json::BatchedWriter<Out> {
     }
 }
 
-/// Runs `lf` into a file made by `make` once the output schema is known, in frames of
+/// Runs the pipeline `run` into a file made by `make` once the output schema is known, in frames of
 /// `rows` rows when given.
 pub(crate) fn sink_file(
-    lf: LazyFrame,
     target: &Path,
     rows: Option<usize>,
+    run: impl FnOnce(&mut crate::runner::Emit<'_>) -> PolarsResult<()>,
     make: impl FnOnce(Out, &Schema) -> PolarsResult<Box<dyn BatchSink>>,
 ) -> PolarsResult<()> {
     PendingFile::write_with(target, |out| {
@@ -199,7 +199,7 @@ pub(crate) fn sink_file(
                 }
                 Ok(false)
             };
-        crate::runner::run(lf, &mut |df| {
+        run(&mut |df| {
             schema.get_or_insert_with(|| df.schema().clone());
             match &mut rebatch {
                 Some(r) => r.push(df, &mut |full| write(full, &mut sink)),
