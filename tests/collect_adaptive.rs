@@ -352,3 +352,28 @@ fn an_unstreamable_plan_without_a_budget_falls_back_and_answers_like_stock() {
         same_frame_aggregated(&ours, &theirs).unwrap_or_else(|d| panic!("{name}: {d}"));
     }
 }
+
+#[test]
+fn filter_then_head_stops_reading_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.parquet");
+    write(
+        &mut mixed(0, 20_000),
+        &path,
+        Layout {
+            row_group_size: 500,
+            ..Layout::default()
+        },
+    );
+    let args =
+        ScanArgsAdaptive::default().with_chunk_strategy(Arc::new(FixedChunkStrategy::new(500)));
+    // Not prunable from statistics: only stopping early saves reading.
+    let q = |lf: LazyFrame| lf.filter((col("i16") % lit(5)).eq(lit(0))).limit(30);
+    let ours = q(LazyFrame::scan_adaptive(&path, args.clone()).unwrap())
+        .collect_adaptive()
+        .unwrap();
+    same_frame(&ours, &q(stock(&path)).collect().unwrap()).unwrap();
+    let m = args.metrics();
+    let threads = std::thread::available_parallelism().unwrap().get() as u64;
+    assert!(m.rows_decoded <= 500 * (threads + 4), "{m}");
+}
