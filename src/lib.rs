@@ -11,6 +11,8 @@
 //! `use polars_adaptive::prelude::*;` brings the public API in.
 
 pub use polars_adaptive_exec as exec;
+
+pub mod testing;
 pub use polars_adaptive_plan as plan;
 pub use polars_streaming_adaptive as io;
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::{mixed, same_frame, same_frame_aggregated, stock, write, Layout};
 use polars::prelude::*;
+use polars_adaptive::plan::PREDICATE_DTYPE_ERROR;
 use polars_adaptive::prelude::*;
 
 type Query = fn(LazyFrame) -> LazyFrame;
@@ -595,4 +596,85 @@ fn a_slice_reaching_the_scan_stops_reading_early() {
     let threads = std::thread::available_parallelism().unwrap().get() as u64;
     assert!(m.rows_decoded <= 200 + (threads + 2) * 100, "{m}");
     assert!(m.rows_decoded < 10_000, "{m}");
+}
+
+/// Found by `cargo xtask difftest`: a predicate that fails on the scan's dtypes, in a
+/// conjunction with a predicate that prunes row groups. Stock fails only when it reads a row
+/// (so its answer depends on what it prunes); we always fail, with an error saying why
+/// (docs/ARCHITECTURE.md, "Known differences").
+#[test]
+fn a_predicate_failing_on_the_dtypes_fails_whatever_is_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sorted_file(dir.path());
+    let wrong = || col("f64").str().len_bytes().gt(lit(3u32));
+    let ours = |p: Expr| {
+        LazyFrame::scan_adaptive(&path, ScanArgsAdaptive::default())
+            .unwrap()
+            .filter(p)
+            .collect()
+    };
+    for (p, stock_fails) in [
+        (wrong(), true),
+        (wrong().and(col("id").lt(lit(500i64))), true),
+        // Stock prunes every row group and never evaluates the faulty part.
+        (wrong().and(col("id").lt(lit(-1i64))), false),
+        // A constant-false conjunct must not fold the faulty part away either.
+        (
+            col("id")
+                .is_between(lit(2i64), lit(-13i64), ClosedInterval::Both)
+                .and(wrong()),
+            false,
+        ),
+    ] {
+        assert_eq!(
+            stock(&path).filter(p.clone()).collect().is_err(),
+            stock_fails,
+            "{p:?}"
+        );
+        let err = ours(p.clone()).unwrap_err();
+        assert!(
+            err.to_string().contains(PREDICATE_DTYPE_ERROR),
+            "{p:?}: {err}"
+        );
+    }
+}
+
+/// Found by `cargo xtask difftest`: Polars 0.55.2's writer, with small data pages and NaN in
+/// some pages, writes column-chunk statistics that cover only the later pages (here min 1.75
+/// for values down to -2.75). Stock trusts them and so do we: with statistics the answer is
+/// stock's, without statistics it is stock's without statistics.
+#[test]
+fn files_with_wrong_statistics_read_like_stock_with_and_without_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small-pages.parquet");
+    let mut values = vec![-2.75, -2.25, -2.0, -2.0, -2.0, -1.75, -1.5];
+    values.extend([-1.25; 4].iter().chain(&[-1.0; 4]).chain(&[-0.75; 3]));
+    values.extend([-0.5, -0.25, f64::NAN, f64::NAN, -0.0, f64::NEG_INFINITY]);
+    values.extend([1.0, 1.25, 1.5, 1.75, 1.75, 2.0]);
+    let mut df = df!("x" => values).unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .with_data_page_size(Some(256))
+        .with_statistics(StatisticsOptions::full())
+        .finish(&mut df)
+        .unwrap();
+    let q = |lf: LazyFrame| lf.filter(col("x").lt(lit(1.0)));
+    let stock_with = |use_statistics| {
+        let args = ScanArgsParquet {
+            use_statistics,
+            ..ScanArgsParquet::default()
+        };
+        q(LazyFrame::scan_parquet(PlRefPath::try_from_path(&path).unwrap(), args).unwrap())
+            .collect()
+            .unwrap()
+    };
+    // The premise: the statistics are wrong, so stock's two answers differ.
+    assert_ne!(stock_with(true).height(), stock_with(false).height());
+    for use_statistics in [true, false] {
+        let args = ScanArgsAdaptive::default().with_statistics(use_statistics);
+        let ours = q(LazyFrame::scan_adaptive(&path, args).unwrap())
+            .collect()
+            .unwrap();
+        same_frame(&ours, &stock_with(use_statistics))
+            .unwrap_or_else(|d| panic!("statistics {use_statistics}: {d}"));
+    }
 }

@@ -5,6 +5,8 @@
 //! - `spike-decode [--rows N]`: decodes one generated file with Polars' decoder and with
 //!   arrow-rs plus an Arrow C Data Interface hand-over, each in its own process, and prints
 //!   time, peak RSS and dtype differences from stock Polars (docs/ARCHITECTURE.md).
+//! - `difftest [--cases N] [--seed S] [--keep-failures DIR] [--replay DIR]`: random datasets
+//!   and queries through every execution path, against stock Polars; then the shared corpus.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -56,8 +58,68 @@ fn main() -> Result<()> {
                 None => spike::run(rows, &project_root().join("target/spike-data")),
             }
         }
-        other => bail!("unknown command '{other}'; commands: demo, spike-decode"),
+        "difftest" => {
+            let mut options = xtask::difftest::Options {
+                cases: 500,
+                seed: 0x00d1_ff7e,
+                keep_failures: Some(project_root().join("target/difftest-failures")),
+            };
+            let mut replay = None::<PathBuf>;
+            while let Some(arg) = args.next()? {
+                match arg {
+                    lexopt::Arg::Long("cases") => options.cases = args.value()?.parse()?,
+                    lexopt::Arg::Long("seed") => options.seed = args.value()?.parse()?,
+                    lexopt::Arg::Long("keep-failures") => {
+                        options.keep_failures = Some(args.value()?.into())
+                    }
+                    lexopt::Arg::Long("replay") => replay = Some(args.value()?.into()),
+                    other => bail!(other.unexpected()),
+                }
+            }
+            match replay {
+                Some(dir) => xtask::difftest::replay(&dir),
+                None => difftest(&options),
+            }
+        }
+        other => bail!("unknown command '{other}'; commands: demo, spike-decode, difftest"),
     }
+}
+
+fn difftest(options: &xtask::difftest::Options) -> Result<()> {
+    let scratch = project_root().join("target/difftest-scratch");
+    let t = Instant::now();
+    let report = match xtask::difftest::run(options, &scratch) {
+        Ok(report) => report,
+        Err(failure) => {
+            eprintln!("difference found (shrunk): {}", failure.message);
+            eprintln!("case: {:#?}", failure.case.query);
+            if let Some(dir) = &failure.saved {
+                eprintln!(
+                    "reproducer: {}
+replay: cargo xtask difftest --replay {}",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            bail!("difftest failed");
+        }
+    };
+    println!(
+        "difftest, seed {:#x}, {:.1?}\n{report}",
+        options.seed,
+        t.elapsed()
+    );
+    let corpus = project_root().join("../shared/parquet-testing");
+    if corpus.is_dir() {
+        let (files, equal, both, diffs) = xtask::difftest::corpus(&corpus);
+        println!("corpus {}: {files} files, {equal} equal to stock, {both} errors where stock errors, {} differences", corpus.display(), diffs.len());
+        if !diffs.is_empty() {
+            bail!("corpus differences:\n{}", diffs.join("\n"));
+        }
+    } else {
+        println!("corpus: ../shared/parquet-testing is absent, skipped");
+    }
+    Ok(())
 }
 
 fn project_root() -> PathBuf {

@@ -65,9 +65,7 @@ pub(crate) fn run(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
                     "collect_adaptive: {operation} needs all of its input at once and cannot run within the memory budget of {budget} bytes; remove the budget to run it in Polars' in-memory engine"
                 );
             }
-            eprintln!(
-                "polars-adaptive: {operation} cannot be streamed; running the plan in Polars' in-memory engine"
-            );
+            warn_once(&operation);
             emit(lf.collect()?)?;
             return Ok(());
         }
@@ -272,6 +270,11 @@ fn split(plan: IRPlan) -> Result<(std::sync::Arc<dyn AnonymousScan>, Split), Uns
         i -= 1;
     }
     let chain_top = path[i];
+    let input_schema = plan
+        .lp_arena
+        .get(chain_top)
+        .schema(&plan.lp_arena)
+        .into_owned();
     let reduction = if i == 0 {
         Reduction::None
     } else {
@@ -292,7 +295,7 @@ fn split(plan: IRPlan) -> Result<(std::sync::Arc<dyn AnonymousScan>, Split), Uns
             } if !options.is_rolling() => {
                 let keys = keys.iter().map(|k| k.to_expr(&plan.expr_arena)).collect();
                 let aggs = aggs.iter().map(|a| a.to_expr(&plan.expr_arena)).collect();
-                let plan = AggPlan::new(keys, aggs, schema.clone())
+                let plan = AggPlan::new(keys, aggs, schema.clone(), input_schema.clone())
                     .map_err(|op| unstreamable(op, budget))?
                     .with_slice(options.slice);
                 Reduction::Aggregate { node, plan }
@@ -305,7 +308,7 @@ fn split(plan: IRPlan) -> Result<(std::sync::Arc<dyn AnonymousScan>, Split), Uns
                 {
                     return Err(unstreamable(format!("window expression {w}"), budget));
                 }
-                let plan = AggPlan::new(vec![], aggs, schema.clone())
+                let plan = AggPlan::new(vec![], aggs, schema.clone(), input_schema.clone())
                     .map_err(|op| unstreamable(op, budget))?;
                 Reduction::Aggregate { node, plan }
             }
@@ -350,5 +353,18 @@ fn operation_name(ir: &IR) -> String {
         IR::Distinct { .. } => "unique".into(),
         IR::MapFunction { function, .. } => format!("{function}"),
         other => <&'static str>::from(other).to_lowercase(),
+    }
+}
+
+/// Warns on stderr that `operation` falls back to the in-memory engine, once per operation
+/// and process: a loop over many queries should not drown its output.
+fn warn_once(operation: &str) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warned.iter().any(|w| w == operation) {
+        warned.push(operation.to_string());
+        eprintln!(
+            "polars-adaptive: {operation} cannot be streamed; running the plan in Polars' in-memory engine"
+        );
     }
 }

@@ -31,6 +31,8 @@ pub(crate) struct AggPlan {
     finals: Vec<Expr>,
     /// The aggregation node's output schema: the final frame is cast to it.
     schema: SchemaRef,
+    /// The schema of the aggregation's input.
+    input: SchemaRef,
     /// A slice the optimizer pushed into the group_by: applied to the result.
     slice: Option<(i64, usize)>,
 }
@@ -38,7 +40,12 @@ pub(crate) struct AggPlan {
 impl AggPlan {
     /// Decomposes `group_by(keys).agg(aggs)` (no keys: a global aggregation), or names the
     /// part that cannot be decomposed.
-    pub fn new(keys: Vec<Expr>, aggs: Vec<Expr>, schema: SchemaRef) -> Result<Self, NotStreamable> {
+    pub fn new(
+        keys: Vec<Expr>,
+        aggs: Vec<Expr>,
+        schema: SchemaRef,
+        input: SchemaRef,
+    ) -> Result<Self, NotStreamable> {
         let key_names: Vec<PlSmallStr> = schema.iter_names().take(keys.len()).cloned().collect();
         for k in &keys {
             if contains_aggregation(k) {
@@ -52,6 +59,7 @@ impl AggPlan {
             compact: Vec::new(),
             finals: Vec::new(),
             schema,
+            input,
             slice: None,
         };
         let names: Vec<PlSmallStr> = plan
@@ -172,7 +180,7 @@ impl AggPlan {
                 AggExpr::First(x) => single(row_wise(x)?.first(), p(0).first(), p(0).first()),
                 AggExpr::Last(x) => single(row_wise(x)?.last(), p(0).last(), p(0).last()),
                 AggExpr::Mean(x) => {
-                    let x = row_wise(x)?.cast(DataType::Float64);
+                    let x = self.numeric(row_wise(x)?, "mean")?.cast(DataType::Float64);
                     let (sum, count) = (p(0).sum(), p(1).sum());
                     Leaf {
                         partial: vec![x.clone().sum().alias(name(0)), x.count().alias(name(1))],
@@ -194,7 +202,9 @@ impl AggPlan {
                     single(distinct(row_wise(x)?), distinct(flat()), flat().n_unique())
                 }
                 AggExpr::Std(x, ddof) | AggExpr::Var(x, ddof) => {
-                    let x = row_wise(x)?.cast(DataType::Float64);
+                    let x = self
+                        .numeric(row_wise(x)?, "std/var")?
+                        .cast(DataType::Float64);
                     self.variance_leaf(x, *ddof, matches!(agg, AggExpr::Std(..)), name)
                 }
                 _ => return Err(describe(e)),
@@ -208,6 +218,20 @@ impl AggPlan {
             _ => return Ok(None),
         };
         Ok(Some(leaf))
+    }
+
+    /// `x`, when it is numeric: means and variances are computed in f64, which matches Polars
+    /// for numbers and booleans only (Polars' mean of a string is null, of a date a date).
+    fn numeric(&self, x: Expr, what: &str) -> Result<Expr, NotStreamable> {
+        let dtype = x
+            .to_field(&self.input)
+            .map(|f| f.dtype)
+            .map_err(|e| format!("{what} of {x}: {e}"))?;
+        if dtype.is_primitive_numeric() || dtype.is_bool() {
+            Ok(x)
+        } else {
+            Err(format!("{what} of a {dtype} column"))
+        }
     }
 
     /// Count, mean and sum of squared deviations per partial, merged with Chan's formula:

@@ -12,4 +12,4 @@ mod source;
 
 pub use lazy_ext::ScanAdaptiveExt;
 pub use scan_args::ScanArgsAdaptive;
-pub use source::{AdaptiveSource, AdaptiveStream, ScanRequest};
+pub use source::{AdaptiveSource, AdaptiveStream, ScanRequest, PREDICATE_DTYPE_ERROR};

@@ -141,9 +141,23 @@ impl AdaptiveSource {
             (None, Some(cols)) => cols.to_vec(),
             (None, None) => self.schema.iter_names().cloned().collect(),
         };
+        let predicate = predicate.map(without_hints).transpose()?.flatten();
+        if let Some(p) = &predicate {
+            // A predicate that fails on the scan's dtypes (e.g. `str.len_bytes()` of an integer
+            // column) is an error whatever the data. Stock only fails when it evaluates it on
+            // rows it read, so pruning decides whether it answers; evaluating it once on no rows
+            // (unoptimized, so a constant-false conjunct cannot fold it away) makes it always an
+            // error here. docs/ARCHITECTURE.md, "Known differences".
+            DataFrame::empty_with_arc_schema(self.schema.clone())
+                .lazy()
+                .without_optimizations()
+                .filter(p.clone())
+                .collect()
+                .map_err(|e| e.context(PREDICATE_DTYPE_ERROR.into()))?;
+        }
         Ok(ScanRequest {
             columns,
-            predicate: predicate.map(without_hints).transpose()?.flatten(),
+            predicate,
             limit,
             metrics: Arc::default(),
             memory: None,
@@ -165,6 +179,10 @@ impl AdaptiveSource {
         }
     }
 }
+
+/// The context of the error a predicate that fails on the scan's dtypes gives.
+pub const PREDICATE_DTYPE_ERROR: &str =
+    "scan_adaptive: the pushed-down predicate fails on the scan's dtypes";
 
 /// What one run of the source reads.
 #[derive(Debug)]

@@ -174,6 +174,9 @@ impl FileScan {
             .predicate
             .as_ref()
             .is_some_and(|p| p.should_skip_row_group(self.reader.row_group_statistics(rg)));
+        #[cfg(feature = "test-hooks")]
+        let skip =
+            skip || (opts.predicate.is_some() && rg % 2 == 1 && crate::test_hooks::wrong_pruning());
         if skip {
             opts.metrics.add_pruned_row_group();
         }

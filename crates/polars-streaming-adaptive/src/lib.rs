@@ -51,3 +51,5 @@ pub use statistics::{ColumnStats, RowGroupStats};
 
 #[cfg(test)]
 mod pruning_tests;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;

@@ -1,0 +1,77 @@
+//! Comparing answers with stock Polars, the reference of every answer polars-adaptive gives.
+//! Used by the tests and by `cargo xtask difftest`.
+
+use polars::prelude::*;
+
+/// Same schema, same rows in the same order, same nulls; floats compared bit for bit (so -0.0
+/// differs from 0.0), every NaN equal to every NaN.
+pub fn same_frame(ours: &DataFrame, stock: &DataFrame) -> Result<(), String> {
+    compare(ours, stock, false)
+}
+
+/// As [`same_frame`], but floats within a relative 1e-9 (1e-5 for f32): for aggregated floats, whose
+/// summation order follows the chunking.
+pub fn same_frame_aggregated(ours: &DataFrame, stock: &DataFrame) -> Result<(), String> {
+    compare(ours, stock, true)
+}
+
+fn compare(ours: &DataFrame, stock: &DataFrame, tolerant: bool) -> Result<(), String> {
+    if ours.schema() != stock.schema() {
+        return Err(format!(
+            "schemas differ:\n ours  {:?}\n stock {:?}",
+            ours.schema(),
+            stock.schema()
+        ));
+    }
+    if ours.height() != stock.height() {
+        return Err(format!(
+            "heights differ: {} vs {}",
+            ours.height(),
+            stock.height()
+        ));
+    }
+    for (a, b) in ours.columns().iter().zip(stock.columns()) {
+        let (a, b) = (a.as_materialized_series(), b.as_materialized_series());
+        // f32 sums in another order differ in the 7th digit, f64 sums in the 15th.
+        let tolerance = if a.dtype() == &DataType::Float32 {
+            1e-5
+        } else {
+            1e-9
+        };
+        let equal = if a.dtype().is_float() && tolerant {
+            float_values(a)
+                .iter()
+                .zip(float_values(b))
+                .all(|(x, y)| match (x, y) {
+                    (Some(x), Some(y)) if x.is_finite() && y.is_finite() => {
+                        (x - y).abs() <= tolerance * x.abs().max(y.abs()).max(1.0)
+                    }
+                    (Some(x), Some(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    (x, y) => x.is_none() && y.is_none(),
+                })
+        } else if a.dtype().is_float() {
+            float_bits(a) == float_bits(b)
+        } else {
+            a.equals_missing(b)
+        };
+        if !equal {
+            return Err(format!(
+                "column '{}' differs:\n ours  {a}\n stock {b}",
+                a.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn float_values(s: &Series) -> Vec<Option<f64>> {
+    let s = s.cast(&DataType::Float64).unwrap();
+    s.f64().unwrap().iter().collect()
+}
+
+fn float_bits(s: &Series) -> Vec<Option<u64>> {
+    float_values(s)
+        .into_iter()
+        .map(|v| v.map(|v| if v.is_nan() { u64::MAX } else { v.to_bits() }))
+        .collect()
+}

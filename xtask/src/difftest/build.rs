@@ -1,0 +1,487 @@
+//! From specs to Parquet files (Polars' writer or the `parquet` crate's) and to a query.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use arrow::array::{self as aa, ArrayRef};
+use arrow::datatypes::{DataType as ADataType, Field, Schema as ASchema};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use polars::prelude::*;
+
+use super::spec::{Agg, Cmp, Codec, ColumnSpec, DatasetSpec, Kind, Pred, QuerySpec, Tail, Writer};
+
+const WORDS: [&str; 10] = [
+    "",
+    "a",
+    "ab",
+    "abc",
+    "b",
+    "ä",
+    "äb",
+    "日本",
+    "z",
+    "a-string-longer-than-sixty-four-bytes-so-that-writers-truncate-its-statistics",
+];
+const PREFIXES: [&str; 6] = ["", "a", "ab", "ä", "日", "z"];
+const BOUND: i64 = 1_000_000_000_000_000;
+
+fn word(raw: i64) -> &'static str {
+    WORDS[raw.rem_euclid(WORDS.len() as i64) as usize]
+}
+
+fn float(raw: i64) -> f64 {
+    match raw.rem_euclid(16) {
+        0 => f64::NAN,
+        1 => -0.0,
+        2 => f64::INFINITY,
+        3 => f64::NEG_INFINITY,
+        _ => raw as f64 / 4.0,
+    }
+}
+
+pub fn column_name(i: usize, kind: Kind) -> String {
+    format!("c{i}_{kind:?}").to_lowercase()
+}
+
+/// The Polars dtype a kind is written as (what the literal of a predicate is typed as).
+fn dtype(kind: Kind) -> DataType {
+    match kind {
+        Kind::I8 => DataType::Int8,
+        Kind::I16 => DataType::Int16,
+        Kind::I32 => DataType::Int32,
+        Kind::I64 => DataType::Int64,
+        Kind::U8 => DataType::UInt8,
+        Kind::U16 => DataType::UInt16,
+        Kind::U32 => DataType::UInt32,
+        Kind::U64 => DataType::UInt64,
+        Kind::F32 => DataType::Float32,
+        Kind::F64 => DataType::Float64,
+        Kind::Bool => DataType::Boolean,
+        Kind::Str => DataType::String,
+        Kind::Bin => DataType::Binary,
+        Kind::Date => DataType::Date,
+        Kind::DatetimeMs => DataType::Datetime(TimeUnit::Milliseconds, None),
+        Kind::DatetimeUs => DataType::Datetime(TimeUnit::Microseconds, None),
+        Kind::DatetimeNsUtc => DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)),
+        Kind::DurationUs => DataType::Duration(TimeUnit::Microseconds),
+        Kind::Decimal => DataType::Decimal(18, 2),
+    }
+}
+
+/// One raw value as a Polars scalar of the kind's dtype.
+pub fn scalar(kind: Kind, raw: i64) -> Scalar {
+    let av = match kind {
+        Kind::I8 => AnyValue::Int8(raw as i8),
+        Kind::I16 => AnyValue::Int16(raw as i16),
+        Kind::I32 => AnyValue::Int32(raw as i32),
+        Kind::I64 => AnyValue::Int64(raw),
+        Kind::U8 => AnyValue::UInt8(raw as u8),
+        Kind::U16 => AnyValue::UInt16(raw as u16),
+        Kind::U32 => AnyValue::UInt32(raw as u32),
+        Kind::U64 => AnyValue::UInt64(raw as u64),
+        Kind::F32 => AnyValue::Float32(float(raw) as f32),
+        Kind::F64 => AnyValue::Float64(float(raw)),
+        Kind::Bool => AnyValue::Boolean(raw.rem_euclid(2) == 0),
+        Kind::Str => AnyValue::StringOwned(word(raw).into()),
+        Kind::Bin => AnyValue::BinaryOwned(word(raw).as_bytes().to_vec()),
+        Kind::Date => AnyValue::Date((raw.rem_euclid(100_000) - 50_000) as i32),
+        Kind::DatetimeMs => AnyValue::Datetime(raw % BOUND, TimeUnit::Milliseconds, None),
+        Kind::DatetimeUs => AnyValue::Datetime(raw % BOUND, TimeUnit::Microseconds, None),
+        Kind::DatetimeNsUtc => {
+            AnyValue::DatetimeOwned(raw, TimeUnit::Nanoseconds, Some(Arc::new(TimeZone::UTC)))
+        }
+        Kind::DurationUs => AnyValue::Duration(raw % BOUND, TimeUnit::Microseconds),
+        Kind::Decimal => AnyValue::Decimal((raw % BOUND) as i128, 18, 2),
+    };
+    Scalar::new(dtype(kind), av)
+}
+
+fn series(name: &str, c: &ColumnSpec) -> Result<Series> {
+    let avs: Vec<AnyValue<'static>> = c
+        .values
+        .iter()
+        .map(|v| v.map_or(AnyValue::Null, |raw| scalar(c.kind, raw).into_value()))
+        .collect();
+    Ok(Series::from_any_values_and_dtype(
+        name.into(),
+        &avs,
+        &dtype(c.kind),
+        true,
+    )?)
+}
+
+fn arrow(c: &ColumnSpec) -> (ADataType, ArrayRef) {
+    let v = &c.values;
+    macro_rules! prim {
+        ($arr:ty, $t:ty, $f:expr) => {
+            Arc::new(<$arr>::from(
+                v.iter().map(|x| x.map($f)).collect::<Vec<Option<$t>>>(),
+            )) as ArrayRef
+        };
+    }
+    let array: ArrayRef = match c.kind {
+        Kind::I8 => prim!(aa::Int8Array, i8, |r| r as i8),
+        Kind::I16 => prim!(aa::Int16Array, i16, |r| r as i16),
+        Kind::I32 => prim!(aa::Int32Array, i32, |r| r as i32),
+        Kind::I64 => prim!(aa::Int64Array, i64, |r| r),
+        Kind::U8 => prim!(aa::UInt8Array, u8, |r| r as u8),
+        Kind::U16 => prim!(aa::UInt16Array, u16, |r| r as u16),
+        Kind::U32 => prim!(aa::UInt32Array, u32, |r| r as u32),
+        Kind::U64 => prim!(aa::UInt64Array, u64, |r| r as u64),
+        Kind::F32 => prim!(aa::Float32Array, f32, |r| float(r) as f32),
+        Kind::F64 => prim!(aa::Float64Array, f64, float),
+        Kind::Bool => Arc::new(aa::BooleanArray::from(
+            v.iter()
+                .map(|x| x.map(|r| r.rem_euclid(2) == 0))
+                .collect::<Vec<_>>(),
+        )),
+        Kind::Str => Arc::new(aa::StringArray::from(
+            v.iter().map(|x| x.map(word)).collect::<Vec<_>>(),
+        )),
+        Kind::Bin => Arc::new(aa::BinaryArray::from(
+            v.iter()
+                .map(|x| x.map(|r| word(r).as_bytes()))
+                .collect::<Vec<_>>(),
+        )),
+        Kind::Date => prim!(aa::Date32Array, i32, |r| (r.rem_euclid(100_000) - 50_000)
+            as i32),
+        Kind::DatetimeMs => prim!(aa::TimestampMillisecondArray, i64, |r| r % BOUND),
+        Kind::DatetimeUs => prim!(aa::TimestampMicrosecondArray, i64, |r| r % BOUND),
+        Kind::DatetimeNsUtc => {
+            Arc::new(aa::TimestampNanosecondArray::from(v.clone()).with_timezone("UTC"))
+        }
+        Kind::DurationUs => prim!(aa::DurationMicrosecondArray, i64, |r| r % BOUND),
+        Kind::Decimal => Arc::new(
+            aa::Decimal128Array::from(
+                v.iter()
+                    .map(|x| x.map(|r| (r % BOUND) as i128))
+                    .collect::<Vec<_>>(),
+            )
+            .with_precision_and_scale(18, 2)
+            .unwrap(),
+        ),
+    };
+    (array.data_type().clone(), array)
+}
+
+/// Writes the dataset into `dir` as `part-<i>.parquet` files; returns the glob naming them.
+pub fn write_dataset(spec: &DatasetSpec, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let rows = spec.rows();
+    let per_file = rows.div_ceil(spec.files.max(1)).max(1);
+    for f in 0..spec.files.max(1) {
+        let lo = (f * per_file).min(rows);
+        let hi = ((f + 1) * per_file).min(rows);
+        let part: Vec<ColumnSpec> = spec
+            .columns
+            .iter()
+            .map(|c| ColumnSpec {
+                kind: c.kind,
+                values: c.values[lo..hi].to_vec(),
+            })
+            .collect();
+        let path = dir.join(format!("part-{f}.parquet"));
+        match spec.writer {
+            Writer::Polars => write_polars(spec, &part, &path)?,
+            Writer::ArrowRs => write_arrow_rs(spec, &part, &path)?,
+        }
+    }
+    Ok(dir.join("part-*.parquet"))
+}
+
+fn write_polars(spec: &DatasetSpec, cols: &[ColumnSpec], path: &Path) -> Result<()> {
+    let columns = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| series(&column_name(i, c.kind), c).map(Column::from))
+        .collect::<Result<Vec<_>>>()?;
+    let height = cols.first().map_or(0, |c| c.values.len());
+    let mut df = DataFrame::new(height, columns)?;
+    let stats = if spec.statistics {
+        StatisticsOptions::full()
+    } else {
+        StatisticsOptions {
+            min_value: false,
+            max_value: false,
+            distinct_count: false,
+            null_count: false,
+            binary_statistics_truncate_length: None,
+        }
+    };
+    let compression = match spec.codec {
+        Codec::Uncompressed => ParquetCompression::Uncompressed,
+        Codec::Snappy => ParquetCompression::Snappy,
+        Codec::Zstd => ParquetCompression::Zstd(None),
+    };
+    ParquetWriter::new(std::fs::File::create(path)?)
+        .with_row_group_size(Some(spec.row_group_size))
+        .with_data_page_size(spec.small_pages.then_some(256))
+        .with_statistics(stats)
+        .with_compression(compression)
+        .finish(&mut df)?;
+    Ok(())
+}
+
+fn write_arrow_rs(spec: &DatasetSpec, cols: &[ColumnSpec], path: &Path) -> Result<()> {
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (dt, array) = arrow(c);
+            (Field::new(column_name(i, c.kind), dt, true), array)
+        })
+        .unzip();
+    let schema = Arc::new(ASchema::new(fields));
+    let batch = if arrays.is_empty() {
+        RecordBatch::new_empty(schema.clone())
+    } else {
+        RecordBatch::try_new(schema.clone(), arrays)?
+    };
+    let mut props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(spec.row_group_size))
+        .set_statistics_enabled(if spec.statistics {
+            EnabledStatistics::Page
+        } else {
+            EnabledStatistics::None
+        })
+        .set_dictionary_enabled(spec.dictionary)
+        .set_bloom_filter_enabled(true)
+        .set_compression(match spec.codec {
+            Codec::Uncompressed => Compression::UNCOMPRESSED,
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Zstd => Compression::ZSTD(ZstdLevel::default()),
+        });
+    if spec.small_pages {
+        props = props.set_data_page_size_limit(256).set_write_batch_size(16);
+    }
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(path)?, schema, Some(props.build()))?;
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(())
+}
+
+/// The query as a Polars plan on `lf`, whose columns are the dataset's (named by
+/// [`column_name`]).
+pub fn build_query(q: &QuerySpec, data: &DatasetSpec, lf: LazyFrame) -> LazyFrame {
+    let kinds: Vec<Kind> = data.columns.iter().map(|c| c.kind).collect();
+    let names: Vec<String> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| column_name(i, *k))
+        .collect();
+    let mut lf = lf;
+    for p in &q.filters {
+        lf = lf.filter(predicate(p, &names, &kinds));
+    }
+    let mut current: Vec<String> = names.clone();
+    if let Some(c) = q.derive {
+        let c = &names[c % names.len()];
+        lf = lf.with_column((col(c.as_str()).cast(DataType::Float64) * lit(2.0)).alias("derived"));
+        current.push("derived".into());
+    }
+    if let Some(p) = &q.project {
+        let mut keep: Vec<String> = Vec::new();
+        for i in p {
+            let n = &current[i % current.len()];
+            if !keep.contains(n) {
+                keep.push(n.clone());
+            }
+        }
+        lf = lf.select(keep.iter().map(|n| col(n.as_str())).collect::<Vec<_>>());
+        current = keep;
+    }
+    let pick = |i: usize| col(current[i % current.len()].as_str());
+    match &q.tail {
+        Tail::None => lf,
+        Tail::Head(n) => lf.limit(*n as IdxSize),
+        Tail::Slice(o, n) => lf.slice(*o as i64, *n as IdxSize),
+        Tail::SortHead { by, descending, n } => lf
+            .sort_by_exprs(
+                [pick(*by)],
+                SortMultipleOptions::default()
+                    .with_order_descending(*descending)
+                    .with_maintain_order(true),
+            )
+            .limit(*n as IdxSize),
+        Tail::GroupBy { keys, aggs } => {
+            let aggs: Vec<Expr> = aggs
+                .iter()
+                .enumerate()
+                .map(|(i, (a, c))| aggregation(*a, pick(*c)).alias(format!("a{i}")))
+                .collect();
+            let mut key_names: Vec<String> = Vec::new();
+            for k in keys {
+                let n = current[k % current.len()].clone();
+                if !key_names.contains(&n) {
+                    key_names.push(n);
+                }
+            }
+            if key_names.is_empty() {
+                lf.select(aggs)
+            } else {
+                lf.group_by(
+                    key_names
+                        .iter()
+                        .map(|n| col(n.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+                .agg(aggs)
+            }
+        }
+    }
+}
+
+/// The key columns a query's output must be sorted by before comparing (its row order is
+/// not defined), if any.
+pub fn unordered_keys(q: &QuerySpec, data: &DatasetSpec) -> Option<Vec<String>> {
+    let Tail::GroupBy { keys, .. } = &q.tail else {
+        return None;
+    };
+    if keys.is_empty() {
+        return None;
+    }
+    let mut current: Vec<String> = data
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| column_name(i, c.kind))
+        .collect();
+    if q.derive.is_some() {
+        current.push("derived".into());
+    }
+    if let Some(p) = &q.project {
+        let mut keep: Vec<String> = Vec::new();
+        for i in p {
+            let n = &current[i % current.len()];
+            if !keep.contains(n) {
+                keep.push(n.clone());
+            }
+        }
+        current = keep;
+    }
+    let mut out: Vec<String> = Vec::new();
+    for k in keys {
+        let n = current[k % current.len()].clone();
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Some(out)
+}
+
+fn aggregation(a: Agg, e: Expr) -> Expr {
+    match a {
+        Agg::Sum => e.sum(),
+        Agg::Min => e.min(),
+        Agg::Max => e.max(),
+        Agg::Mean => e.mean(),
+        Agg::Count => e.count(),
+        Agg::Len => e.len(),
+        Agg::First => e.first(),
+        Agg::Last => e.last(),
+        Agg::NUnique => e.n_unique(),
+    }
+}
+
+/// The column `i` names, or when a form needs a kind of column that `i` is not, the next
+/// column of a fitting kind: fewer cases spent on queries both sides reject.
+fn fitting(i: usize, kinds: &[Kind], fits: impl Fn(Kind) -> bool) -> Option<usize> {
+    (0..kinds.len())
+        .map(|k| (i + k) % kinds.len())
+        .find(|&j| fits(kinds[j]))
+}
+
+fn is_float(k: Kind) -> bool {
+    matches!(k, Kind::F32 | Kind::F64)
+}
+
+fn is_numeric(k: Kind) -> bool {
+    !matches!(k, Kind::Str | Kind::Bin)
+}
+
+pub fn predicate(p: &Pred, names: &[String], kinds: &[Kind]) -> Expr {
+    let c = |i: usize| (col(names[i % names.len()].as_str()), kinds[i % kinds.len()]);
+    let null_check = |i: usize| c(i).0.is_null();
+    match p {
+        Pred::Cmp {
+            col: i,
+            op,
+            value,
+            literal_left,
+        } => {
+            let (column, kind) = c(*i);
+            let value = lit(scalar(kind, *value));
+            let (l, r) = if *literal_left {
+                (value, column)
+            } else {
+                (column, value)
+            };
+            match op {
+                Cmp::Eq => l.eq(r),
+                Cmp::NotEq => l.neq(r),
+                Cmp::Lt => l.lt(r),
+                Cmp::LtEq => l.lt_eq(r),
+                Cmp::Gt => l.gt(r),
+                Cmp::GtEq => l.gt_eq(r),
+            }
+        }
+        Pred::Between { col: i, lo, hi } => {
+            let (column, kind) = c(*i);
+            column.is_between(
+                lit(scalar(kind, *lo)),
+                lit(scalar(kind, *hi)),
+                ClosedInterval::Both,
+            )
+        }
+        Pred::IsIn { col: i, values } => {
+            let (column, kind) = c(*i);
+            let avs: Vec<AnyValue<'static>> = values
+                .iter()
+                .map(|v| scalar(kind, *v).into_value())
+                .collect();
+            let list = Series::from_any_values_and_dtype("".into(), &avs, &dtype(kind), true)
+                .unwrap_or_else(|_| Series::new_empty("".into(), &dtype(kind)));
+            column.is_in(lit(list).implode(false), false)
+        }
+        Pred::IsNull { col: i, negated } => {
+            let (column, _) = c(*i);
+            if *negated {
+                column.is_not_null()
+            } else {
+                column.is_null()
+            }
+        }
+        Pred::IsNan { col: i, negated } => match fitting(*i, kinds, is_float) {
+            Some(j) if *negated => c(j).0.is_not_nan(),
+            Some(j) => c(j).0.is_nan(),
+            None => null_check(*i),
+        },
+        Pred::StartsWith { col: i, prefix } => match fitting(*i, kinds, |k| k == Kind::Str) {
+            Some(j) => {
+                let prefix = PREFIXES[prefix.rem_euclid(PREFIXES.len() as i64) as usize];
+                c(j).0.str().starts_with(lit(prefix))
+            }
+            None => null_check(*i),
+        },
+        Pred::Arithmetic { col: i, value } => match fitting(*i, kinds, is_numeric) {
+            Some(j) => (c(j).0.cast(DataType::Float64) * lit(2.0)).gt(lit(*value as f64)),
+            None => null_check(*i),
+        },
+        Pred::StrLen { col: i, value } => match fitting(*i, kinds, |k| k == Kind::Str) {
+            Some(j) => c(j)
+                .0
+                .str()
+                .len_bytes()
+                .gt(lit(value.rem_euclid(80) as u32)),
+            None => null_check(*i),
+        },
+        Pred::And(a, b) => predicate(a, names, kinds).and(predicate(b, names, kinds)),
+        Pred::Or(a, b) => predicate(a, names, kinds).or(predicate(b, names, kinds)),
+        Pred::Not(a) => predicate(a, names, kinds).not(),
+    }
+}

@@ -1,0 +1,172 @@
+//! Runs one case through every execution path of polars-adaptive and compares each answer with
+//! stock Polars' (`scan_parquet` on the same files).
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
+
+use polars::prelude::*;
+use polars_adaptive::plan::PREDICATE_DTYPE_ERROR;
+use polars_adaptive::prelude::*;
+use polars_adaptive::testing::{same_frame, same_frame_aggregated};
+
+use super::build::{build_query, column_name, predicate, unordered_keys};
+use super::spec::{Case, Tail};
+
+/// The execution paths checked: name and how to run a query over a target.
+type PathFn = fn(&Path, &dyn Fn(LazyFrame) -> LazyFrame) -> PolarsResult<DataFrame>;
+
+fn scan(target: &Path, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
+    LazyFrame::scan_adaptive(target, args)
+}
+
+/// (name, whether the stock reference uses statistics, run). The path without statistics is
+/// compared with stock without statistics: files whose statistics are wrong (Polars 0.55.2's
+/// writer writes some, with small data pages and NaN) give different answers with and without
+/// them, in stock Polars as in ours.
+pub const PATHS: [(&str, bool, PathFn); 6] = [
+    ("collect", true, |t, q| {
+        q(scan(t, ScanArgsAdaptive::default())?).collect()
+    }),
+    (
+        "collect, 1 file at a time, 64 KiB budget, batches of 3",
+        true,
+        |t, q| {
+            let args = ScanArgsAdaptive::default()
+                .with_max_concurrent_files(1)
+                .with_memory_budget(64 << 10)
+                .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(3)));
+            q(scan(t, args)?).collect()
+        },
+    ),
+    ("collect, statistics off", false, |t, q| {
+        q(scan(t, ScanArgsAdaptive::default().with_statistics(false))?).collect()
+    }),
+    ("collect_adaptive", true, |t, q| {
+        q(scan(t, ScanArgsAdaptive::default())?).collect_adaptive()
+    }),
+    ("collect_adaptive, batches of 7", true, |t, q| {
+        let args =
+            ScanArgsAdaptive::default().with_chunk_strategy(Arc::new(FixedChunkStrategy::new(7)));
+        q(scan(t, args)?).collect_adaptive()
+    }),
+    ("sink_batches_adaptive, chunks of 5", true, |t, q| {
+        let mut frames: Vec<DataFrame> = Vec::new();
+        q(scan(t, ScanArgsAdaptive::default())?).sink_batches_adaptive(
+            |df| {
+                frames.push(df);
+                Ok(false)
+            },
+            NonZeroUsize::new(5),
+            true,
+        )?;
+        let mut out = frames.into_iter();
+        let Some(mut first) = out.next() else {
+            // An empty answer may come as no batch at all; stock tells the schema.
+            return Ok(DataFrame::empty());
+        };
+        for f in out {
+            first.vstack_mut_owned(f)?;
+        }
+        Ok(first)
+    }),
+];
+
+/// What one case did.
+#[derive(Debug, Default)]
+pub struct CaseReport {
+    /// Per path: "equal" or "both error".
+    pub paths: BTreeMap<&'static str, &'static str>,
+    /// Pruning forms the case's filters contain (`ExprPredicate::pruning_forms`).
+    pub forms: Vec<&'static str>,
+}
+
+/// Writes nothing: `target` must hold the case's files.
+pub fn check(case: &Case, target: &Path) -> Result<CaseReport, String> {
+    let query = |lf: LazyFrame| build_query(&case.query, &case.data, lf);
+    let source = PlRefPath::try_from_path(target).map_err(|e| e.to_string())?;
+    let stock_with = |use_statistics: bool| {
+        let args = ScanArgsParquet {
+            use_statistics,
+            ..ScanArgsParquet::default()
+        };
+        // Stock itself panics on some invalid queries (e.g. `is_nan` of a string column, inside
+        // the streaming engine): that counts as stock failing.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            LazyFrame::scan_parquet(source.clone(), args).and_then(|lf| query(lf).collect())
+        }))
+        .unwrap_or_else(|_| Err(PolarsError::ComputeError("stock Polars panicked".into())))
+    };
+    let stocks = [stock_with(false), stock_with(true)];
+    let keys = unordered_keys(&case.query, &case.data);
+    let aggregated = matches!(case.query.tail, Tail::GroupBy { .. });
+    let mut report = CaseReport::default();
+    let names: Vec<String> = case
+        .data
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| column_name(i, c.kind))
+        .collect();
+    let kinds: Vec<_> = case.data.columns.iter().map(|c| c.kind).collect();
+    if !names.is_empty() {
+        for p in &case.query.filters {
+            report
+                .forms
+                .extend(ExprPredicate::new(predicate(p, &names, &kinds)).pruning_forms());
+        }
+    }
+    for (name, statistics, run) in PATHS {
+        let stock = &stocks[statistics as usize];
+        let ours = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(target, &query)))
+            .map_err(|_| format!("{name}: panicked"))?;
+        let verdict = match (&ours, stock) {
+            (Ok(a), Ok(b)) => {
+                let a = if a.width() == 0 && a.height() == 0 {
+                    b.clear()
+                } else {
+                    a.clone()
+                };
+                compare(&a, b, keys.as_deref(), aggregated).map(|_| "equal")
+            }
+            (Err(_), Err(_)) => Ok("both error"),
+            // Documented: a predicate failing on the dtypes always fails here, while stock
+            // answers when pruning left it no row to fail on.
+            (Err(e), Ok(b)) if b.height() == 0 && e.to_string().contains(PREDICATE_DTYPE_ERROR) => {
+                Ok("known: predicate dtype error")
+            }
+            (Err(e), Ok(_)) => Err(format!("fails where stock answers: {e}")),
+            (Ok(_), Err(e)) => Err(format!("answers where stock fails ({e})")),
+        };
+        match verdict {
+            Ok(v) => {
+                report.paths.insert(name, v);
+            }
+            Err(d) => return Err(format!("{name}: {d}")),
+        }
+    }
+    Ok(report)
+}
+
+fn compare(
+    ours: &DataFrame,
+    stock: &DataFrame,
+    keys: Option<&[String]>,
+    aggregated: bool,
+) -> Result<(), String> {
+    let sort = |df: &DataFrame, keys: &[String]| {
+        df.sort(
+            keys.to_vec(),
+            SortMultipleOptions::default()
+                .with_nulls_last(true)
+                .with_maintain_order(true),
+        )
+        .map_err(|e| e.to_string())
+    };
+    match keys {
+        Some(keys) => same_frame_aggregated(&sort(ours, keys)?, &sort(stock, keys)?),
+        None if aggregated => same_frame_aggregated(ours, stock),
+        None => same_frame(ours, stock),
+    }
+}
