@@ -25,7 +25,7 @@ fn scan(target: &Path, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
 /// compared with stock without statistics: files whose statistics are wrong (Polars 0.55.2's
 /// writer writes some, with small data pages and NaN) give different answers with and without
 /// them, in stock Polars as in ours.
-pub const PATHS: [(&str, bool, PathFn); 6] = [
+pub const PATHS: [(&str, bool, PathFn); 7] = [
     ("collect", true, |t, q| {
         q(scan(t, ScanArgsAdaptive::default())?).collect()
     }),
@@ -52,26 +52,40 @@ pub const PATHS: [(&str, bool, PathFn); 6] = [
         q(scan(t, args)?).collect_adaptive()
     }),
     ("sink_batches_adaptive, chunks of 5", true, |t, q| {
-        let mut frames: Vec<DataFrame> = Vec::new();
-        q(scan(t, ScanArgsAdaptive::default())?).sink_batches_adaptive(
-            |df| {
-                frames.push(df);
-                Ok(false)
-            },
-            NonZeroUsize::new(5),
-            true,
-        )?;
-        let mut out = frames.into_iter();
-        let Some(mut first) = out.next() else {
-            // An empty answer may come as no batch at all; stock tells the schema.
-            return Ok(DataFrame::empty());
-        };
-        for f in out {
-            first.vstack_mut_owned(f)?;
-        }
-        Ok(first)
+        sink_batches(q(scan(t, ScanArgsAdaptive::default())?), 5)
+    }),
+    ("sink_batches_adaptive, chunks of 1", true, |t, q| {
+        sink_batches(q(scan(t, ScanArgsAdaptive::default())?), 1)
     }),
 ];
+
+/// The batches `sink_batches_adaptive` hands over, concatenated; each but the last must have
+/// exactly `chunk` rows.
+fn sink_batches(lf: LazyFrame, chunk: usize) -> PolarsResult<DataFrame> {
+    let mut frames: Vec<DataFrame> = Vec::new();
+    lf.sink_batches_adaptive(
+        |df| {
+            frames.push(df);
+            Ok(false)
+        },
+        NonZeroUsize::new(chunk),
+        true,
+    )?;
+    let sizes: Vec<usize> = frames.iter().map(|f| f.height()).collect();
+    polars_ensure!(
+        sizes.iter().rev().skip(1).all(|&h| h == chunk) && sizes.last().is_none_or(|&h| h <= chunk),
+        ComputeError: "sink_batches_adaptive: batch sizes {sizes:?} with chunk_size {chunk}"
+    );
+    let mut out = frames.into_iter();
+    let Some(mut first) = out.next() else {
+        // An empty answer may come as no batch at all; stock tells the schema.
+        return Ok(DataFrame::empty());
+    };
+    for f in out {
+        first.vstack_mut_owned(f)?;
+    }
+    Ok(first)
+}
 
 /// What one case did.
 #[derive(Debug, Default)]

@@ -55,8 +55,23 @@ impl std::fmt::Display for Report {
     }
 }
 
+/// Runs `f` with panic messages silenced: stock Polars panics on some invalid queries and
+/// corrupt files, which the checks catch and count; hundreds of backtraces would bury the
+/// report. A panic of ours is still reported, as a failure.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = f();
+    std::panic::set_hook(hook);
+    out
+}
+
 /// Runs `options.cases` generated cases. `Err` carries the shrunk failure.
 pub fn run(options: &Options, scratch: &Path) -> Result<Report, Box<Failure>> {
+    quietly(|| run_cases(options, scratch))
+}
+
+fn run_cases(options: &Options, scratch: &Path) -> Result<Report, Box<Failure>> {
     let mut runner = TestRunner::new(Config {
         cases: options.cases,
         rng_seed: RngSeed::Fixed(options.seed),
@@ -202,6 +217,10 @@ pub fn replay(dir: &Path) -> Result<()> {
 /// `collect_adaptive()` equal to stock, or erroring where stock errors; never panicking.
 /// Returns (files, equal, both error, differences).
 pub fn corpus(dir: &Path) -> (usize, usize, usize, Vec<String>) {
+    quietly(|| corpus_files(dir))
+}
+
+fn corpus_files(dir: &Path) -> (usize, usize, usize, Vec<String>) {
     use polars::prelude::*;
     use polars_adaptive::prelude::*;
     let mut files = Vec::new();
