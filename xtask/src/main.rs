@@ -5,10 +5,14 @@
 //! - `spike-decode [--rows N]`: decodes one generated file with Polars' decoder and with
 //!   arrow-rs plus an Arrow C Data Interface hand-over, each in its own process, and prints
 //!   time, peak RSS and dtype differences from stock Polars (docs/ARCHITECTURE.md).
+//! - `gen [--rows N] [--files F] [--out DIR] [--quick]`: the benchmark datasets.
+//! - `bench [--rows N] [--quick] [--runs R]`: queries × engines in child processes against
+//!   stock Polars; writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
 //! - `difftest [--cases N] [--seed S] [--keep-failures DIR] [--replay DIR]`: random datasets
 //!   and queries through every execution path, against stock Polars; then the shared corpus.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -16,7 +20,10 @@ use lexopt::ValueExt;
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 
+mod bench;
 mod data;
+mod gen;
+mod post_program;
 mod spike;
 
 use data::{ticks, FILES};
@@ -81,7 +88,55 @@ fn main() -> Result<()> {
                 None => difftest(&options),
             }
         }
-        other => bail!("unknown command '{other}'; commands: demo, spike-decode, difftest"),
+        "gen" | "bench" => {
+            let (mut rows, mut files, mut out, mut quick, mut runs) =
+                (None, 8usize, None::<PathBuf>, false, 5usize);
+            while let Some(arg) = args.next()? {
+                match arg {
+                    lexopt::Arg::Long("rows") => rows = Some(args.value()?.parse()?),
+                    lexopt::Arg::Long("files") => files = args.value()?.parse()?,
+                    lexopt::Arg::Long("out") => out = Some(args.value()?.into()),
+                    lexopt::Arg::Long("quick") => quick = true,
+                    lexopt::Arg::Long("runs") => runs = args.value()?.parse()?,
+                    other => bail!(other.unexpected()),
+                }
+            }
+            let default_dir = if quick {
+                "target/bench-data-quick"
+            } else {
+                "target/bench-data"
+            };
+            let out = out.unwrap_or_else(|| project_root().join(default_dir));
+            let opts = if quick {
+                gen::GenOptions::quick(rows.unwrap_or(2_000_000), out)
+            } else {
+                gen::GenOptions::full(rows.unwrap_or(100_000_000), files, out)
+            };
+            if command == "gen" {
+                gen::all(&opts)?;
+                Ok(())
+            } else {
+                run_bench(&opts, quick, runs)
+            }
+        }
+        "bench-child" => {
+            let mut values = Vec::new();
+            while let Some(arg) = args.next()? {
+                match arg {
+                    lexopt::Arg::Value(v) => values.push(v.string()?),
+                    other => bail!(other.unexpected()),
+                }
+            }
+            let [query, engine, dir, rows] = values.as_slice() else {
+                bail!("usage: bench-child QUERY ENGINE DIR ROWS");
+            };
+            let (secs, out_rows) = bench::child(query, engine, Path::new(dir), rows.parse()?)?;
+            println!("{secs} {} {out_rows}", bench::peak_rss_kib());
+            Ok(())
+        }
+        other => {
+            bail!("unknown command '{other}'; commands: demo, spike-decode, difftest, gen, bench")
+        }
     }
 }
 
@@ -120,6 +175,77 @@ replay: cargo xtask difftest --replay {}",
         println!("corpus: ../shared/parquet-testing is absent, skipped");
     }
     Ok(())
+}
+
+/// Generates the datasets unless a previous run with the same options left them, runs every
+/// query, and writes the report.
+fn run_bench(opts: &gen::GenOptions, quick: bool, runs: usize) -> Result<()> {
+    let stamp = opts.out.join("GENERATED");
+    let wanted = format!("{opts:?}");
+    let data = if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        gen::Datasets::under(&opts.out)
+    } else {
+        let _ = std::fs::remove_dir_all(&opts.out);
+        let data = gen::all(opts)?;
+        std::fs::write(&stamp, &wanted)?;
+        data
+    };
+    let input_rows = bench::input_rows(&data)?;
+    let t = Instant::now();
+    let results = bench::run(&data, opts.rows, &input_rows, runs.max(1))?;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = sysinfo_total_gib();
+    let date = Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let header = format!(
+        "# Benchmarks\n\n{} run of `cargo xtask bench{}` on {date}: {cpu}, {threads} threads, {mem:.0} GiB. Polars 0.55.2.\n\
+         Each (query, engine) ran in its own process, engines alternating, one warm-up round then {runs} measured rounds; \
+         median and min–max wall time of the query (including planning and reading), peak RSS as the OS reports it (VmHWM, the largest of the runs). \
+         Datasets: ticks {} rows, pyarrow {} rows, giant {} rows (two row groups), small {} rows in {} files.\n",
+        if quick { "Quick" } else { "Full" },
+        if quick { " --quick" } else { "" },
+        input_rows["ticks"], input_rows["pyarrow"], input_rows["giant"], input_rows["small"], opts.small_files,
+    );
+    let md = bench::markdown(&results, &input_rows, &header);
+    let docs = project_root().join("docs");
+    std::fs::write(docs.join("benchmarks.svg"), bench::svg(&results))?;
+    let chart = "\n![median time and peak RSS per query and engine](benchmarks.svg)\n";
+    let existing = std::fs::read_to_string(docs.join("benchmarks.md")).unwrap_or_default();
+    // Keep the hand-written analysis below the generated part, if there is one.
+    let analysis = existing
+        .split_once("<!-- analysis -->")
+        .map(|(_, a)| format!("\n<!-- analysis -->{a}"))
+        .unwrap_or_default();
+    std::fs::write(docs.join("benchmarks.md"), format!("{md}{chart}{analysis}"))?;
+    println!(
+        "{md}\nwritten to docs/benchmarks.md and docs/benchmarks.svg in {:.1?}",
+        t.elapsed()
+    );
+    Ok(())
+}
+
+fn sysinfo_total_gib() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / (1 << 20) as f64)
 }
 
 fn project_root() -> PathBuf {

@@ -150,6 +150,16 @@ impl FileScan {
                 .map(|n| (n.clone(), full.get(n).unwrap().clone()))
                 .collect(),
         );
+        // The footer's estimate stands in for a measurement until the first batch is decoded:
+        // without it, the units cut before any decode would all have the strategy's minimum
+        // size, and each batch costs a fixed overhead downstream.
+        if let Some(rg) = (0..reader.num_row_groups()).find(|&rg| reader.row_group_num_rows(rg) > 0)
+        {
+            opts.strategy.observe(
+                reader.row_group_num_rows(rg),
+                reader.estimate_decoded_bytes(rg, &decode),
+            );
+        }
         Ok(Self {
             reader,
             first_row,

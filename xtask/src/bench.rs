@@ -1,0 +1,423 @@
+//! `cargo xtask bench`: each (query, engine) run in its own child process, so the peak RSS the
+//! OS reports (VmHWM) belongs to that run alone. Engines alternate within each round; the first
+//! round is a warm-up; then at least five measured rounds. Writes `docs/benchmarks.md` and
+//! `docs/benchmarks.svg`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use polars::prelude::*;
+use polars_adaptive::prelude::*;
+
+use crate::gen::{trade_id_of, Datasets, T0};
+
+/// The engines a query can run on.
+pub const ENGINES: [&str; 4] = [
+    "adaptive collect",
+    "adaptive collect_adaptive",
+    "stock in-memory",
+    "stock streaming",
+];
+
+/// (id, what it measures, dataset, engines).
+pub fn queries() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)> {
+    let four = ENGINES.to_vec();
+    vec![
+        (
+            "P1",
+            "VWAP by symbol where side = 'BUY' (full scan)",
+            "ticks",
+            four.clone(),
+        ),
+        (
+            "P2",
+            "timestamp range, ~0.1 % of rows",
+            "ticks",
+            four.clone(),
+        ),
+        ("P3", "point lookup on trade_id", "ticks", four.clone()),
+        ("P4", "P1 with a 256 MiB budget", "ticks", four.clone()),
+        (
+            "P5",
+            "first 10 ids per group written to Parquet",
+            "pyarrow",
+            vec![
+                "adaptive first_n_per_group",
+                "post's Rust program",
+                "stock streaming",
+            ],
+        ),
+        (
+            "P6",
+            "P1, collect_adaptive on 1 vs 2 threads",
+            "ticks",
+            vec!["collect_adaptive, 1 thread", "collect_adaptive, 2 threads"],
+        ),
+        (
+            "P7",
+            "max() over two ~1 GiB row groups, 512 MiB budget",
+            "giant",
+            four.clone(),
+        ),
+        (
+            "P8",
+            "group_by(symbol).len() over many small files",
+            "small",
+            four.clone(),
+        ),
+        (
+            "floor",
+            "decode only: the columns P1 reads, no compute",
+            "ticks",
+            vec!["adaptive reader", "stock in-memory"],
+        ),
+    ]
+}
+
+fn dataset_dir(data: &Datasets, name: &str) -> PathBuf {
+    match name {
+        "ticks" => data.ticks.clone(),
+        "pyarrow" => data.post.clone(),
+        "giant" => data.giant.clone(),
+        _ => data.small.clone(),
+    }
+}
+
+fn vwap(lf: LazyFrame) -> LazyFrame {
+    lf.filter(col("side").eq(lit("BUY")))
+        .group_by([col("symbol")])
+        .agg([((col("price") * col("volume")).sum() / col("volume").sum()).alias("vwap")])
+}
+
+/// Runs one (query, engine) in this process; returns (seconds, rows out).
+pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64, usize)> {
+    let glob = dir.join("*.parquet");
+    let budget = match query {
+        "P4" => Some(256usize << 20),
+        "P7" => Some(512usize << 20),
+        _ => None,
+    };
+    let t = Instant::now();
+    let height = match (query, engine) {
+        ("P5", _) => p5(engine, dir)?,
+        ("floor", "adaptive reader") => {
+            let reader = ParallelStreamReader::from_glob(glob.to_str().unwrap())?
+                .with_projection(["side", "symbol", "price", "volume"]);
+            reader
+                .batches()
+                .map(|b| b.map(|b| b.height()))
+                .sum::<PolarsResult<usize>>()?
+        }
+        _ => {
+            let q = |lf: LazyFrame| -> LazyFrame {
+                match query {
+                    "P1" | "P4" | "P6" => vwap(lf),
+                    "P2" => {
+                        // The middle 0.1 % of the timestamps.
+                        let lo = T0 + (rows as i64 / 2) * 10;
+                        let hi = lo + (rows as i64 / 1000) * 10;
+                        let ts =
+                            |v: i64| lit(v).cast(DataType::Datetime(TimeUnit::Milliseconds, None));
+                        lf.filter(col("timestamp").is_between(ts(lo), ts(hi), ClosedInterval::Both))
+                    }
+                    "P3" => lf.filter(col("trade_id").eq(lit(trade_id_of(rows / 3)))),
+                    "P7" => lf.select([col("a").max()]),
+                    "P8" => lf.group_by([col("symbol")]).agg([len()]),
+                    "floor" => lf.select([col("side"), col("symbol"), col("price"), col("volume")]),
+                    other => unreachable!("{other}"),
+                }
+            };
+            let adaptive = || {
+                let mut args = ScanArgsAdaptive::default();
+                if let Some(b) = budget {
+                    args = args.with_memory_budget(b);
+                }
+                LazyFrame::scan_adaptive(&glob, args).map(q)
+            };
+            let stock = || {
+                LazyFrame::scan_parquet(
+                    PlRefPath::try_from_path(&glob)?,
+                    ScanArgsParquet::default(),
+                )
+                .map(q)
+            };
+            let df = match engine {
+                "adaptive collect" => adaptive()?.collect()?,
+                "adaptive collect_adaptive"
+                | "collect_adaptive, 1 thread"
+                | "collect_adaptive, 2 threads" => adaptive()?.collect_adaptive()?,
+                "stock in-memory" => stock()?
+                    .collect_with_engine(Engine::InMemory)?
+                    .unwrap_single(),
+                "stock streaming" => stock()?
+                    .collect_with_engine(Engine::Streaming)?
+                    .unwrap_single(),
+                other => bail!("unknown engine {other}"),
+            };
+            df.height()
+        }
+    };
+    Ok((t.elapsed().as_secs_f64(), height))
+}
+
+/// P5: keep every row of the first 10 distinct ids seen in each group, written to Parquet.
+fn p5(engine: &str, dir: &Path) -> Result<usize> {
+    let glob = dir.join("*.parquet");
+    let out = std::env::temp_dir().join(format!("p5-{}.parquet", std::process::id()));
+    let rows = match engine {
+        "adaptive first_n_per_group" => {
+            LazyFrame::scan_adaptive(&glob, ScanArgsAdaptive::default())?
+                .adaptive()
+                .with_operator(first_n_per_group(["group"], "id", 10))
+                .sink_parquet_adaptive(&out, SinkParquetAdaptiveOptions::default())?;
+            MmapParquetReader::new(&out)?.total_rows()
+        }
+        "post's Rust program" => crate::post_program::run(&dir.join("part-000.parquet"), &out, 10)?,
+        "stock streaming" => {
+            // Stock's closest plan: the first 10 distinct ids per group, joined back.
+            let src = || {
+                LazyFrame::scan_parquet(
+                    PlRefPath::try_from_path(&glob).unwrap(),
+                    ScanArgsParquet::default(),
+                )
+            };
+            let admitted = src()?
+                .select([col("group"), col("id")])
+                .unique_stable(None, UniqueKeepStrategy::First)
+                .group_by_stable([col("group")])
+                .agg([col("id").head(Some(10))])
+                .explode(
+                    cols(["id"]),
+                    ExplodeOptions {
+                        empty_as_null: false,
+                        keep_nulls: true,
+                    },
+                );
+            let mut df = src()?
+                .join(
+                    admitted,
+                    [col("group"), col("id")],
+                    [col("group"), col("id")],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .collect_with_engine(Engine::Streaming)?
+                .unwrap_single();
+            ParquetWriter::new(std::fs::File::create(&out)?).finish(&mut df)?;
+            df.height()
+        }
+        other => bail!("unknown P5 engine {other}"),
+    };
+    let _ = std::fs::remove_file(&out);
+    Ok(rows)
+}
+
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    secs: f64,
+    rss_kib: u64,
+    rows_out: usize,
+}
+
+fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["bench-child", query, engine])
+        .arg(dir)
+        .arg(rows.to_string());
+    match engine {
+        "collect_adaptive, 1 thread" => {
+            cmd.env("POLARS_MAX_THREADS", "1");
+        }
+        "collect_adaptive, 2 threads" => {
+            cmd.env("POLARS_MAX_THREADS", "2");
+        }
+        _ => {}
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        bail!(
+            "{query} / {engine} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let line = String::from_utf8(out.stdout)?;
+    let mut it = line.split_whitespace();
+    let mut next = || it.next().context("child printed too little");
+    Ok(Run {
+        secs: next()?.parse()?,
+        rss_kib: next()?.parse()?,
+        rows_out: next()?.parse()?,
+    })
+}
+
+/// Statistics of one (query, engine).
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub rss_mib: f64,
+    pub rows_out: usize,
+}
+
+/// Runs every query; `runs` measured rounds after one warm-up round.
+pub fn run(
+    data: &Datasets,
+    rows: usize,
+    input_rows: &BTreeMap<&str, usize>,
+    runs: usize,
+) -> Result<Vec<(String, String, String, Measured)>> {
+    let mut out = Vec::new();
+    for (id, what, dataset, engines) in queries() {
+        let dir = dataset_dir(data, dataset);
+        let mut all: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
+        for round in 0..=runs {
+            for engine in &engines {
+                let r = spawn(id, engine, &dir, rows)?;
+                if round > 0 {
+                    all.entry(engine).or_default().push(r);
+                }
+            }
+        }
+        for engine in &engines {
+            let rs = &all[engine];
+            let mut secs: Vec<f64> = rs.iter().map(|r| r.secs).collect();
+            secs.sort_by(f64::total_cmp);
+            let m = Measured {
+                median: secs[secs.len() / 2],
+                min: secs[0],
+                max: secs[secs.len() - 1],
+                rss_mib: rs.iter().map(|r| r.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+                rows_out: rs[0].rows_out,
+            };
+            eprintln!(
+                "{id} {engine:<30} median {:.3} s ({:.3}..{:.3}), peak RSS {:.0} MiB, {} rows out, {:.1} M rows/s",
+                m.median, m.min, m.max, m.rss_mib, m.rows_out, input_rows[dataset] as f64 / m.median / 1e6
+            );
+            out.push((
+                id.to_string(),
+                format!("{what} [{dataset}]"),
+                engine.to_string(),
+                m,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The Markdown report.
+pub fn markdown(
+    results: &[(String, String, String, Measured)],
+    input_rows: &BTreeMap<&str, usize>,
+    header: &str,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{header}");
+    let _ = writeln!(
+        s,
+        "| query | engine | median | min–max | vs stock streaming | peak RSS | M rows/s |"
+    );
+    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for (id, what, engine, m) in results {
+        let dataset = what.rsplit('[').next().unwrap_or("").trim_end_matches(']');
+        let stock = results
+            .iter()
+            .find(|(i, _, e, _)| i == id && e == "stock streaming")
+            .map(|(_, _, _, m)| m.median);
+        let ratio = stock.map_or("–".to_string(), |s| format!("{:.2}×", m.median / s));
+        let _ = writeln!(
+            s,
+            "| {id}: {what} | {engine} | {:.3} s | {:.3}–{:.3} s | {ratio} | {:.0} MiB | {:.1} |",
+            m.median,
+            m.min,
+            m.max,
+            m.rss_mib,
+            input_rows.get(dataset).copied().unwrap_or(0) as f64 / m.median / 1e6
+        );
+    }
+    s
+}
+
+/// A bar chart of median time and of peak RSS per (query, engine), as SVG.
+pub fn svg(results: &[(String, String, String, Measured)]) -> String {
+    let bar_h = 14.0;
+    let label_w = 330.0;
+    let panel_w = 300.0;
+    let h = 40.0 + results.len() as f64 * (bar_h + 4.0);
+    let w = label_w + 2.0 * panel_w + 60.0;
+    let max_t = results
+        .iter()
+        .map(|r| r.3.median)
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let max_m = results
+        .iter()
+        .map(|r| r.3.rss_mib)
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{label_w}" y="14">median time (s)</text><text x="{}" y="14">peak RSS (MiB)</text>"#,
+        label_w + panel_w + 30.0
+    );
+    for (i, (id, _, engine, m)) in results.iter().enumerate() {
+        let y = 24.0 + i as f64 * (bar_h + 4.0);
+        let color = match engine.as_str() {
+            e if e.starts_with("stock") => "#999999",
+            e if e.contains("post") => "#cc8844",
+            _ => "#3366aa",
+        };
+        let tw = m.median / max_t * (panel_w - 50.0);
+        let mw = m.rss_mib / max_m * (panel_w - 50.0);
+        let x2 = label_w + panel_w + 30.0;
+        let _ = write!(
+            s,
+            r#"<text x="4" y="{ty}">{id} {engine}</text><rect x="{label_w}" y="{y}" width="{tw:.1}" height="{bar_h}" fill="{color}"/><text x="{tx:.1}" y="{ty}">{:.3}</text><rect x="{x2}" y="{y}" width="{mw:.1}" height="{bar_h}" fill="{color}"/><text x="{mx:.1}" y="{ty}">{:.0}</text>"#,
+            m.median,
+            m.rss_mib,
+            ty = y + bar_h - 3.0,
+            tx = label_w + tw + 3.0,
+            mx = x2 + mw + 3.0,
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Rows of each dataset, from the footers.
+pub fn input_rows(data: &Datasets) -> Result<BTreeMap<&'static str, usize>> {
+    let count = |dir: &Path| -> Result<usize> {
+        let mut n = 0;
+        for p in polars_adaptive::io::expand_paths(&dir.join("*.parquet"))? {
+            n += MmapParquetReader::new(&p)?.total_rows();
+        }
+        Ok(n)
+    };
+    Ok(BTreeMap::from([
+        ("ticks", count(&data.ticks)?),
+        ("pyarrow", count(&data.post)?),
+        ("giant", count(&data.giant)?),
+        ("small", count(&data.small)?),
+    ]))
+}

@@ -1,0 +1,303 @@
+//! `cargo xtask gen`: the benchmark datasets, written with the `parquet` crate.
+//!
+//! - `ticks/`: the Polarway streaming guide's tick schema. The timestamp is sorted, about 500
+//!   symbols, side BUY/SELL, price, volume, and trade_id unsorted and high-cardinality. Files
+//!   have page-level statistics (page indexes) and bloom filters on trade_id and symbol.
+//! - `pyarrow/`: the PyArrow streaming post's (group, id, row) data: groups × ids × rows.
+//! - `giant/`: two row groups of about 1 GiB decoded each (four 8-byte columns).
+//! - `small/`: many small files (1,000 files of 10k rows by default).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use indicatif::{ProgressBar, ProgressStyle};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+pub const SYMBOLS: usize = 500;
+const BATCH: usize = 1 << 20;
+
+/// What `gen` writes.
+#[derive(Debug, Clone)]
+pub struct GenOptions {
+    pub rows: usize,
+    pub files: usize,
+    pub out: PathBuf,
+    /// Rows of each of the two giant row groups.
+    pub giant_row_group_rows: usize,
+    pub small_files: usize,
+    pub small_file_rows: usize,
+    /// groups × ids × rows of the PyArrow-post dataset.
+    pub post: (usize, usize, usize),
+}
+
+impl GenOptions {
+    pub fn full(rows: usize, files: usize, out: PathBuf) -> Self {
+        Self {
+            rows,
+            files,
+            out,
+            // 4 columns × 8 bytes × 2^25 rows = 1 GiB per row group.
+            giant_row_group_rows: 1 << 25,
+            small_files: 1_000,
+            small_file_rows: 10_000,
+            post: (1_000, 100, 50),
+        }
+    }
+
+    pub fn quick(rows: usize, out: PathBuf) -> Self {
+        Self {
+            rows,
+            files: 4,
+            out,
+            giant_row_group_rows: 1 << 21,
+            small_files: 100,
+            small_file_rows: 10_000,
+            post: (200, 50, 20),
+        }
+    }
+}
+
+fn mix(i: u64, salt: u64) -> u64 {
+    (i ^ salt.wrapping_mul(0xA24B_AED4_963E_E407)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} rows, {eta} left")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn props(row_group_rows: usize, bloom: &[&str]) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_compression(Compression::ZSTD(ZstdLevel::default()));
+    for column in bloom {
+        b = b.set_column_bloom_filter_enabled(ColumnPath::from(*column), true);
+    }
+    b.build()
+}
+
+pub fn tick_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new("symbol", DataType::Utf8, false),
+        Field::new("side", DataType::Utf8, false),
+        Field::new("price", DataType::Float64, false),
+        Field::new("volume", DataType::Int64, false),
+        Field::new("trade_id", DataType::Int64, false),
+    ]))
+}
+
+/// The first tick timestamp; ticks are 10 ms apart.
+pub const T0: i64 = 1_700_000_000_000;
+
+fn ticks_batch(start: usize, n: usize, symbols: &[String]) -> Result<RecordBatch> {
+    let idx = (start as u64)..(start + n) as u64;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from_iter_values(
+            idx.clone().map(|i| T0 + i as i64 * 10),
+        )),
+        Arc::new(StringArray::from_iter_values(idx.clone().map(|i| {
+            symbols[(mix(i, 1) % SYMBOLS as u64) as usize].as_str()
+        }))),
+        Arc::new(StringArray::from_iter_values(idx.clone().map(|i| {
+            if mix(i, 2) % 2 == 0 {
+                "BUY"
+            } else {
+                "SELL"
+            }
+        }))),
+        Arc::new(Float64Array::from_iter_values(
+            idx.clone()
+                .map(|i| 100.0 + (mix(i, 3) % 10_000) as f64 / 100.0),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            idx.clone().map(|i| (mix(i, 4) % 1_000) as i64 + 1),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            idx.map(|i| (mix(i, 5) >> 1) as i64),
+        )),
+    ];
+    Ok(RecordBatch::try_new(tick_schema(), columns)?)
+}
+
+/// A trade id present in the tick data (row `row`'s).
+pub fn trade_id_of(row: usize) -> i64 {
+    (mix(row as u64, 5) >> 1) as i64
+}
+
+pub fn ticks(opts: &GenOptions) -> Result<PathBuf> {
+    let dir = opts.out.join("ticks");
+    std::fs::create_dir_all(&dir)?;
+    let symbols: Vec<String> = (0..SYMBOLS).map(|s| format!("S{s:03}")).collect();
+    let per_file = opts.rows.div_ceil(opts.files);
+    let bar = progress(opts.rows as u64, "ticks");
+    for f in 0..opts.files {
+        let path = dir.join(format!("part-{f:03}.parquet"));
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path)?,
+            tick_schema(),
+            Some(props(1 << 20, &["trade_id", "symbol"])),
+        )?;
+        let (lo, hi) = (f * per_file, ((f + 1) * per_file).min(opts.rows));
+        let mut at = lo;
+        while at < hi {
+            let n = BATCH.min(hi - at);
+            w.write(&ticks_batch(at, n, &symbols)?)?;
+            at += n;
+            bar.inc(n as u64);
+        }
+        w.close()?;
+    }
+    bar.finish();
+    Ok(dir)
+}
+
+fn int_schema(names: &[&str]) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Int64, false))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The PyArrow post's data: every (group, id) pair has `rows` rows; rows are interleaved so
+/// that ids of a group appear in a pseudo-random order.
+pub fn post(opts: &GenOptions) -> Result<PathBuf> {
+    let dir = opts.out.join("pyarrow");
+    std::fs::create_dir_all(&dir)?;
+    let (groups, ids, rows) = opts.post;
+    let total = groups * ids * rows;
+    let schema = int_schema(&["group", "id", "row"]);
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(dir.join("part-000.parquet"))?,
+        schema.clone(),
+        Some(props(1 << 20, &[])),
+    )?;
+    let bar = progress(total as u64, "pyarrow");
+    let mut at = 0;
+    while at < total {
+        let n = BATCH.min(total - at);
+        let k = (at as u64)..(at + n) as u64;
+        let pair = |i: u64| mix(i, 7) % (groups * ids) as u64;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(
+                k.clone().map(|i| (pair(i) / ids as u64) as i64),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                k.clone().map(|i| (pair(i) % ids as u64) as i64),
+            )),
+            Arc::new(Int64Array::from_iter_values(k.map(|i| i as i64))),
+        ];
+        w.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+        at += n;
+        bar.inc(n as u64);
+    }
+    w.close()?;
+    bar.finish();
+    Ok(dir)
+}
+
+/// Two row groups of `giant_row_group_rows` rows of four 8-byte columns.
+pub fn giant(opts: &GenOptions) -> Result<PathBuf> {
+    let dir = opts.out.join("giant");
+    std::fs::create_dir_all(&dir)?;
+    let rows = 2 * opts.giant_row_group_rows;
+    let schema = int_schema(&["a", "b", "c", "d"]);
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(dir.join("giant.parquet"))?,
+        schema.clone(),
+        Some(props(opts.giant_row_group_rows, &[])),
+    )?;
+    let bar = progress(rows as u64, "giant");
+    let mut at = 0;
+    while at < rows {
+        let n = BATCH.min(rows - at);
+        let k = (at as u64)..(at + n) as u64;
+        let columns: Vec<ArrayRef> = (0..4)
+            .map(|c| {
+                Arc::new(Int64Array::from_iter_values(
+                    k.clone().map(|i| mix(i, 10 + c) as i64),
+                )) as ArrayRef
+            })
+            .collect();
+        w.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+        at += n;
+        bar.inc(n as u64);
+    }
+    w.close()?;
+    bar.finish();
+    Ok(dir)
+}
+
+/// Many small tick files.
+pub fn small(opts: &GenOptions) -> Result<PathBuf> {
+    let dir = opts.out.join("small");
+    std::fs::create_dir_all(&dir)?;
+    let symbols: Vec<String> = (0..SYMBOLS).map(|s| format!("S{s:03}")).collect();
+    let bar = progress((opts.small_files * opts.small_file_rows) as u64, "small");
+    for f in 0..opts.small_files {
+        let path = dir.join(format!("part-{f:04}.parquet"));
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path)?,
+            tick_schema(),
+            Some(props(1 << 20, &[])),
+        )?;
+        w.write(&ticks_batch(
+            f * opts.small_file_rows,
+            opts.small_file_rows,
+            &symbols,
+        )?)?;
+        w.close()?;
+        bar.inc(opts.small_file_rows as u64);
+    }
+    bar.finish();
+    Ok(dir)
+}
+
+/// Writes every dataset; returns their directories.
+pub fn all(opts: &GenOptions) -> Result<Datasets> {
+    Ok(Datasets {
+        ticks: ticks(opts)?,
+        post: post(opts)?,
+        giant: giant(opts)?,
+        small: small(opts)?,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Datasets {
+    pub ticks: PathBuf,
+    pub post: PathBuf,
+    pub giant: PathBuf,
+    pub small: PathBuf,
+}
+
+impl Datasets {
+    pub fn under(out: &Path) -> Self {
+        Self {
+            ticks: out.join("ticks"),
+            post: out.join("pyarrow"),
+            giant: out.join("giant"),
+            small: out.join("small"),
+        }
+    }
+}
