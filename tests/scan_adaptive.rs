@@ -368,6 +368,7 @@ fn predicates_the_pruner_cannot_use_prune_nothing() {
         same_frame(&ours, &theirs).unwrap();
         let m = args.metrics();
         assert_eq!(m.row_groups_pruned, 0, "{predicate:?}: {m}");
+        assert_eq!(m.predicates_unprunable, 1, "{predicate:?}: {m}");
         assert_eq!(m.rows_decoded, 10_000, "{predicate:?}: {m}");
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use crate::error::ExecError;
 use crate::operator::BatchOperator;
 use crate::runner::{self, Emit};
 use crate::sinks::{sink_file, BatchSink, Rebatch, SinkParquetAdaptiveOptions};
@@ -168,7 +169,11 @@ impl AdaptivePipeline {
             frames.push(df);
             Ok(false)
         })?;
-        polars_ensure!(!frames.is_empty(), ComputeError: "collect_adaptive: the plan produced no frame");
+        if frames.is_empty() {
+            return Err(
+                ExecError::Internal("collect_adaptive: the plan produced no frame".into()).into(),
+            );
+        }
         Ok(polars_core::utils::accumulate_dataframes_vertical_unchecked(frames))
     }
 

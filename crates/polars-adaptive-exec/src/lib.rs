@@ -4,12 +4,14 @@
 //! runs on the small result in Polars' in-memory engine. Polars' own executors evaluate every
 //! expression.
 
+mod error;
 mod lazy_ext;
 mod operator;
 mod runner;
 mod sinks;
 mod streaming_agg;
 
+pub use error::ExecError;
 pub use lazy_ext::{AdaptiveExecExt, AdaptivePipeline};
 pub use operator::{first_n_per_group, BatchOperator, FirstNPerGroup};
 pub use sinks::SinkParquetAdaptiveOptions;

@@ -26,6 +26,7 @@ use polars_plan::plans::{is_elementwise_rec, AExpr, IRPlan, IR};
 use polars_plan::prelude::{Arena, Node};
 use polars_streaming_adaptive::MemoryManager;
 
+use crate::error::ExecError;
 use crate::streaming_agg::{AggPlan, StreamingAgg};
 
 /// Output batches go here; `Ok(true)` stops the run.
@@ -60,10 +61,7 @@ pub(crate) fn run(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
         Ok(found) => found,
         Err(Unstreamable { operation, budget }) => {
             if let Some(budget) = budget {
-                polars_bail!(
-                    InvalidOperation:
-                    "collect_adaptive: {operation} needs all of its input at once and cannot run within the memory budget of {budget} bytes; remove the budget to run it in Polars' in-memory engine"
-                );
+                return Err(ExecError::Unstreamable { operation, budget }.into());
             }
             warn_once(&operation);
             emit(lf.collect()?)?;

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use crate::error::ExecError;
+
 /// Options of [`crate::AdaptiveExecExt::sink_parquet_adaptive`].
 #[derive(Debug, Clone)]
 pub struct SinkParquetAdaptiveOptions {
@@ -47,16 +49,18 @@ pub(crate) struct PendingFile {
 
 impl PendingFile {
     pub fn create(target: &Path) -> PolarsResult<(Self, BufWriter<File>)> {
-        let name = target
-            .file_name()
-            .ok_or_else(|| polars_err!(InvalidOperation: "'{}' names no file", target.display()))?;
+        let name = target.file_name().ok_or_else(|| ExecError::InvalidTarget {
+            path: target.to_path_buf(),
+        })?;
         let tmp = target.with_file_name(format!(
             ".{}.{}.tmp",
             name.to_string_lossy(),
             std::process::id()
         ));
-        let file = File::create(&tmp)
-            .map_err(|e| polars_err!(ComputeError: "cannot create '{}': {e}", tmp.display()))?;
+        let file = File::create(&tmp).map_err(|source| ExecError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
         Ok((
             Self {
                 tmp,
@@ -68,8 +72,12 @@ impl PendingFile {
 
     /// Moves the finished file to its target name.
     pub fn commit(self) -> PolarsResult<()> {
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| {
-            polars_err!(ComputeError: "cannot rename '{}' to '{}': {e}", self.tmp.display(), self.target.display())
+        std::fs::rename(&self.tmp, &self.target).map_err(|source| {
+            ExecError::Io {
+                path: self.target.clone(),
+                source,
+            }
+            .into()
         })
     }
 

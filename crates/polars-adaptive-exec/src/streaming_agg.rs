@@ -11,6 +11,8 @@
 use polars::prelude::*;
 use polars_streaming_adaptive::{MemoryGuard, MemoryManager};
 
+use crate::error::ExecError;
+
 /// Why an aggregation cannot stream: the operation to name in an error.
 pub(crate) type NotStreamable = String;
 
@@ -367,11 +369,14 @@ impl StreamingAgg {
         let bytes: usize = self.parts.iter().map(|p| p.estimated_size()).sum();
         self.guard = None;
         if let Some(limit) = self.limit {
-            polars_ensure!(
-                bytes <= limit,
-                OutOfBounds: "collect_adaptive: the aggregation state ({} groups, {} bytes) exceeds its share of the memory budget ({} bytes)",
-                self.rows, bytes, limit
-            );
+            if bytes > limit {
+                return Err(ExecError::AggregationStateTooLarge {
+                    groups: self.rows,
+                    bytes,
+                    limit,
+                }
+                .into());
+            }
         }
         self.guard = Some(self.memory.track_usage(bytes));
         Ok(())

@@ -6,10 +6,12 @@
 //! ([`polars_streaming_adaptive::ExprPredicate`]) and applies the whole predicate itself.
 //! `collect()` runs it in Polars' in-memory engine.
 
+mod error;
 mod lazy_ext;
 mod scan_args;
 mod source;
 
+pub use error::{PlanError, PREDICATE_DTYPE_ERROR};
 pub use lazy_ext::ScanAdaptiveExt;
 pub use scan_args::ScanArgsAdaptive;
-pub use source::{AdaptiveSource, AdaptiveStream, ScanRequest, PREDICATE_DTYPE_ERROR};
+pub use source::{AdaptiveSource, AdaptiveStream, ScanRequest};

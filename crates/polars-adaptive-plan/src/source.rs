@@ -15,6 +15,7 @@ use polars_streaming_adaptive::{
     ParallelStreamReader, PredicatePushdown, ScanMetrics,
 };
 
+use crate::error::PlanError;
 use crate::scan_args::ScanArgsAdaptive;
 
 /// The files of one `scan_adaptive` and how to read them.
@@ -74,7 +75,7 @@ impl AdaptiveSource {
             metrics,
             memory,
         } = request;
-        let mut reader = Self::reader(&self.paths, &self.args).with_metrics(metrics);
+        let mut reader = Self::reader(&self.paths, &self.args).with_metrics(metrics.clone());
         if let Some(memory) = memory {
             reader = reader.with_memory_manager(memory);
         }
@@ -90,6 +91,9 @@ impl AdaptiveSource {
             }
             (Some(p), None) => {
                 let p = ExprPredicate::new(p).with_statistics(self.args.use_statistics);
+                if !p.prunes() {
+                    metrics.add_unprunable_predicate();
+                }
                 (
                     reader.with_projection(columns.clone()).with_predicate(p),
                     None,
@@ -153,7 +157,7 @@ impl AdaptiveSource {
                 .without_optimizations()
                 .filter(p.clone())
                 .collect()
-                .map_err(|e| e.context(PREDICATE_DTYPE_ERROR.into()))?;
+                .map_err(|source| PlanError::PredicateDtype { source })?;
         }
         Ok(ScanRequest {
             columns,
@@ -179,10 +183,6 @@ impl AdaptiveSource {
         }
     }
 }
-
-/// The context of the error a predicate that fails on the scan's dtypes gives.
-pub const PREDICATE_DTYPE_ERROR: &str =
-    "scan_adaptive: the pushed-down predicate fails on the scan's dtypes";
 
 /// What one run of the source reads.
 #[derive(Debug)]
@@ -282,9 +282,10 @@ fn without_hints(predicate: Expr) -> PolarsResult<Option<Expr>> {
         if e.into_iter()
             .any(|node| matches!(node, Expr::Display { .. }))
         {
-            polars_bail!(
-                ComputeError: "scan_adaptive cannot evaluate the pushed predicate {e:?}"
-            );
+            return Err(PlanError::PredicateNotEvaluable {
+                predicate: format!("{e:?}"),
+            }
+            .into());
         }
     }
     Ok(kept.into_iter().reduce(|a, b| a.and(b)))

@@ -17,6 +17,7 @@ pub struct ScanMetrics {
     max_batch_rows: AtomicU64,
     max_batch_bytes: AtomicU64,
     memory_peak_bytes: AtomicU64,
+    predicates_unprunable: AtomicU64,
 }
 
 /// A copy of [`ScanMetrics`] at one moment.
@@ -45,6 +46,8 @@ pub struct ScanMetricsSnapshot {
     pub max_batch_bytes: u64,
     /// High-water mark of the decoded bytes the scan's memory manager tracked.
     pub memory_peak_bytes: u64,
+    /// Scans whose predicate had no part the pruner could use (applied as a filter only).
+    pub predicates_unprunable: u64,
 }
 
 impl ScanMetrics {
@@ -52,6 +55,11 @@ impl ScanMetrics {
         self.files_total.fetch_add(1, Ordering::Relaxed);
         self.row_groups_total
             .fetch_add(row_groups as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a predicate the pruner could not use at all (it is still applied exactly).
+    pub fn add_unprunable_predicate(&self) {
+        self.predicates_unprunable.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn add_pruned_file(&self) {
@@ -92,6 +100,7 @@ impl ScanMetrics {
         add(&self.rows_decoded, other.rows_decoded);
         add(&self.bytes_decoded, other.bytes_decoded);
         add(&self.rows_output, other.rows_output);
+        add(&self.predicates_unprunable, other.predicates_unprunable);
         if other.batches > 0 {
             if self.batches.fetch_add(other.batches, Ordering::Relaxed) == 0 {
                 self.min_batch_rows
@@ -125,6 +134,7 @@ impl ScanMetrics {
             max_batch_rows: l(&self.max_batch_rows),
             max_batch_bytes: l(&self.max_batch_bytes),
             memory_peak_bytes: l(&self.memory_peak_bytes),
+            predicates_unprunable: l(&self.predicates_unprunable),
         }
     }
 }
@@ -133,7 +143,7 @@ impl std::fmt::Display for ScanMetricsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "files {} ({} pruned), row groups {} ({} pruned), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB",
+            "files {} ({} pruned), row groups {} ({} pruned), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
             self.files_total,
             self.files_pruned,
             self.row_groups_total,
@@ -146,6 +156,7 @@ impl std::fmt::Display for ScanMetricsSnapshot {
             self.max_batch_rows,
             self.max_batch_bytes >> 20,
             self.memory_peak_bytes >> 20,
+            self.predicates_unprunable,
         )
     }
 }

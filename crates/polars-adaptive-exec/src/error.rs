@@ -1,0 +1,51 @@
+//! `ExecError`: what the execution layer refuses or fails at, converted into `PolarsError` at
+//! the public edge.
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+
+/// Errors of the execution layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// The plan needs all of its input at once and the scan has a hard memory budget.
+    #[error("collect_adaptive: {operation} needs all of its input at once and cannot run within the memory budget of {budget} bytes; remove the budget to run it in Polars' in-memory engine")]
+    Unstreamable { operation: String, budget: usize },
+    /// The streaming aggregation's state outgrew its share of the budget.
+    #[error("collect_adaptive: the aggregation state ({groups} groups, {bytes} bytes) exceeds its share of the memory budget ({limit} bytes)")]
+    AggregationStateTooLarge {
+        groups: usize,
+        bytes: usize,
+        limit: usize,
+    },
+    /// A sink's file could not be created, written or renamed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A sink's target names no file.
+    #[error("'{}' names no file", path.display())]
+    InvalidTarget { path: PathBuf },
+    /// A bug: an invariant of this crate did not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ExecError> for PolarsError {
+    fn from(err: ExecError) -> Self {
+        let msg = err.to_string();
+        match err {
+            ExecError::Io { source, .. } => PolarsError::IO {
+                error: std::sync::Arc::new(source),
+                msg: Some(msg.into()),
+            },
+            ExecError::Unstreamable { .. } | ExecError::InvalidTarget { .. } => {
+                PolarsError::InvalidOperation(msg.into())
+            }
+            ExecError::AggregationStateTooLarge { .. } => PolarsError::OutOfBounds(msg.into()),
+            ExecError::Internal(_) => PolarsError::ComputeError(msg.into()),
+        }
+    }
+}
