@@ -12,9 +12,9 @@
 
 pub use polars_adaptive_exec as exec;
 
-pub mod testing;
 pub use polars_adaptive_plan as plan;
 pub use polars_streaming_adaptive as io;
+pub use polars_streaming_adaptive::testing;
 
 /// The public API in one import.
 pub mod prelude {

@@ -14,19 +14,7 @@ fn every_corpus_file_scans_like_stock_or_errors_where_stock_does() {
         eprintln!("../shared/parquet-testing is absent: nothing to check");
         return;
     };
-    let mut files = Vec::new();
-    let mut stack = vec![dir.clone()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "parquet") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files = polars_adaptive::testing::parquet_files(&dir);
     assert!(!files.is_empty());
     let (mut equal, mut both_err, mut failures) = (0, 0, Vec::new());
     for path in &files {

@@ -33,6 +33,7 @@ mod parallel_stream;
 mod paths;
 mod predicate;
 mod statistics;
+pub mod testing;
 
 pub use adaptive_reader::{AdaptiveBatches, AdaptiveStreamingReader};
 pub use chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy, FixedChunkStrategy};

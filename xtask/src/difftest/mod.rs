@@ -223,19 +223,7 @@ pub fn corpus(dir: &Path) -> (usize, usize, usize, Vec<String>) {
 fn corpus_files(dir: &Path) -> (usize, usize, usize, Vec<String>) {
     use polars::prelude::*;
     use polars_adaptive::prelude::*;
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "parquet") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files = polars_adaptive::testing::parquet_files(dir);
     let (mut equal, mut both, mut diffs) = (0, 0, Vec::new());
     for path in &files {
         let name = path.strip_prefix(dir).unwrap_or(path).display().to_string();

@@ -1,7 +1,28 @@
-//! Comparing answers with stock Polars, the reference of every answer polars-adaptive gives.
-//! Used by the tests and by `cargo xtask difftest`.
+//! Comparing answers with stock Polars, the reference of every answer polars-adaptive gives,
+//! and finding the files to compare on. Used by every crate's tests and by `cargo xtask
+//! difftest`.
+
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+
+/// Every `.parquet` file below `dir`, sorted; unreadable folders are skipped.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
 
 /// Same schema, same rows in the same order, same nulls; floats compared bit for bit (so -0.0
 /// differs from 0.0), every NaN equal to every NaN.
