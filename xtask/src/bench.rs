@@ -215,17 +215,6 @@ fn p5(engine: &str, dir: &Path) -> Result<usize> {
     Ok(rows)
 }
 
-pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// One measured run.
 #[derive(Debug, Clone, Copy)]
 struct Run {

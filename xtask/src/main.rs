@@ -24,6 +24,7 @@ mod bench;
 mod data;
 mod gen;
 mod post_program;
+mod procfs;
 mod spike;
 
 use data::{ticks, FILES};
@@ -131,7 +132,7 @@ fn main() -> Result<()> {
                 bail!("usage: bench-child QUERY ENGINE DIR ROWS");
             };
             let (secs, out_rows) = bench::child(query, engine, Path::new(dir), rows.parse()?)?;
-            println!("{secs} {} {out_rows}", bench::peak_rss_kib());
+            println!("{secs} {} {out_rows}", procfs::peak_rss_kib());
             Ok(())
         }
         other => {
@@ -203,7 +204,7 @@ fn run_bench(opts: &gen::GenOptions, quick: bool, runs: usize) -> Result<()> {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem = sysinfo_total_gib();
+    let mem = procfs::total_memory_gib();
     let date = Command::new("date")
         .arg("+%Y-%m-%d")
         .output()
@@ -235,17 +236,6 @@ fn run_bench(opts: &gen::GenOptions, quick: bool, runs: usize) -> Result<()> {
         t.elapsed()
     );
     Ok(())
-}
-
-fn sysinfo_total_gib() -> f64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / (1 << 20) as f64)
 }
 
 fn project_root() -> PathBuf {

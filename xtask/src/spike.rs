@@ -76,7 +76,7 @@ pub fn child(engine: &str, path: &Path) -> Result<()> {
         other => bail!("unknown engine {other}"),
     };
     let secs = t.elapsed().as_secs_f64();
-    let hwm = peak_rss_kib();
+    let hwm = crate::procfs::peak_rss_kib();
     let stock = LazyFrame::scan_parquet(PlRefPath::try_from_path(path)?, Default::default())?
         .collect_schema()?;
     let diffs: Vec<String> = stock
@@ -138,15 +138,4 @@ fn import(name: &str, array: &arrow::array::ArrayRef) -> Result<Column> {
     let field = unsafe { polars_arrow::ffi::import_field_from_c(&c_schema)? };
     let array = unsafe { polars_arrow::ffi::import_array_from_c(c_array, field.dtype.clone())? };
     Ok(Series::from_arrow(name.into(), array)?.into_column())
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
