@@ -138,6 +138,32 @@ fn ticks_batch(start: usize, n: usize, symbols: &[String]) -> Result<RecordBatch
     Ok(RecordBatch::try_new(tick_schema(), columns)?)
 }
 
+fn symbols() -> Vec<String> {
+    (0..SYMBOLS).map(|s| format!("S{s:03}")).collect()
+}
+
+/// Writes rows `rows` to `path` in batches of at most `BATCH` rows made by `batch(start, n)`,
+/// counting them on `bar`.
+fn write_file(
+    path: &Path,
+    schema: Arc<Schema>,
+    props: WriterProperties,
+    rows: std::ops::Range<usize>,
+    bar: &ProgressBar,
+    batch: impl Fn(usize, usize) -> Result<RecordBatch>,
+) -> Result<()> {
+    let mut w = ArrowWriter::try_new(std::fs::File::create(path)?, schema, Some(props))?;
+    let mut at = rows.start;
+    while at < rows.end {
+        let n = BATCH.min(rows.end - at);
+        w.write(&batch(at, n)?)?;
+        at += n;
+        bar.inc(n as u64);
+    }
+    w.close()?;
+    Ok(())
+}
+
 /// A trade id present in the tick data (row `row`'s).
 pub fn trade_id_of(row: usize) -> i64 {
     (mix(row as u64, 5) >> 1) as i64
@@ -146,25 +172,18 @@ pub fn trade_id_of(row: usize) -> i64 {
 pub fn ticks(opts: &GenOptions) -> Result<PathBuf> {
     let dir = opts.out.join("ticks");
     std::fs::create_dir_all(&dir)?;
-    let symbols: Vec<String> = (0..SYMBOLS).map(|s| format!("S{s:03}")).collect();
+    let symbols = symbols();
     let per_file = opts.rows.div_ceil(opts.files);
     let bar = progress(opts.rows as u64, "ticks");
     for f in 0..opts.files {
-        let path = dir.join(format!("part-{f:03}.parquet"));
-        let mut w = ArrowWriter::try_new(
-            std::fs::File::create(&path)?,
+        write_file(
+            &dir.join(format!("part-{f:03}.parquet")),
             tick_schema(),
-            Some(props(1 << 20, &["trade_id", "symbol"])),
+            props(1 << 20, &["trade_id", "symbol"]),
+            f * per_file..((f + 1) * per_file).min(opts.rows),
+            &bar,
+            |at, n| ticks_batch(at, n, &symbols),
         )?;
-        let (lo, hi) = (f * per_file, ((f + 1) * per_file).min(opts.rows));
-        let mut at = lo;
-        while at < hi {
-            let n = BATCH.min(hi - at);
-            w.write(&ticks_batch(at, n, &symbols)?)?;
-            at += n;
-            bar.inc(n as u64);
-        }
-        w.close()?;
     }
     bar.finish();
     Ok(dir)
@@ -187,31 +206,28 @@ pub fn post(opts: &GenOptions) -> Result<PathBuf> {
     let (groups, ids, rows) = opts.post;
     let total = groups * ids * rows;
     let schema = int_schema(&["group", "id", "row"]);
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(dir.join("part-000.parquet"))?,
-        schema.clone(),
-        Some(props(1 << 20, &[])),
-    )?;
     let bar = progress(total as u64, "pyarrow");
-    let mut at = 0;
-    while at < total {
-        let n = BATCH.min(total - at);
-        let k = (at as u64)..(at + n) as u64;
-        let pair = |i: u64| mix(i, 7) % (groups * ids) as u64;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from_iter_values(
-                k.clone().map(|i| (pair(i) / ids as u64) as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                k.clone().map(|i| (pair(i) % ids as u64) as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(k.map(|i| i as i64))),
-        ];
-        w.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
-        at += n;
-        bar.inc(n as u64);
-    }
-    w.close()?;
+    let pair = |i: u64| mix(i, 7) % (groups * ids) as u64;
+    write_file(
+        &dir.join("part-000.parquet"),
+        schema.clone(),
+        props(1 << 20, &[]),
+        0..total,
+        &bar,
+        |at, n| {
+            let k = (at as u64)..(at + n) as u64;
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from_iter_values(
+                    k.clone().map(|i| (pair(i) / ids as u64) as i64),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    k.clone().map(|i| (pair(i) % ids as u64) as i64),
+                )),
+                Arc::new(Int64Array::from_iter_values(k.map(|i| i as i64))),
+            ];
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        },
+    )?;
     bar.finish();
     Ok(dir)
 }
@@ -222,28 +238,25 @@ pub fn giant(opts: &GenOptions) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     let rows = 2 * opts.giant_row_group_rows;
     let schema = int_schema(&["a", "b", "c", "d"]);
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(dir.join("giant.parquet"))?,
-        schema.clone(),
-        Some(props(opts.giant_row_group_rows, &[])),
-    )?;
     let bar = progress(rows as u64, "giant");
-    let mut at = 0;
-    while at < rows {
-        let n = BATCH.min(rows - at);
-        let k = (at as u64)..(at + n) as u64;
-        let columns: Vec<ArrayRef> = (0..4)
-            .map(|c| {
-                Arc::new(Int64Array::from_iter_values(
-                    k.clone().map(|i| mix(i, 10 + c) as i64),
-                )) as ArrayRef
-            })
-            .collect();
-        w.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
-        at += n;
-        bar.inc(n as u64);
-    }
-    w.close()?;
+    write_file(
+        &dir.join("giant.parquet"),
+        schema.clone(),
+        props(opts.giant_row_group_rows, &[]),
+        0..rows,
+        &bar,
+        |at, n| {
+            let k = (at as u64)..(at + n) as u64;
+            let columns: Vec<ArrayRef> = (0..4)
+                .map(|c| {
+                    Arc::new(Int64Array::from_iter_values(
+                        k.clone().map(|i| mix(i, 10 + c) as i64),
+                    )) as ArrayRef
+                })
+                .collect();
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        },
+    )?;
     bar.finish();
     Ok(dir)
 }
@@ -252,22 +265,18 @@ pub fn giant(opts: &GenOptions) -> Result<PathBuf> {
 pub fn small(opts: &GenOptions) -> Result<PathBuf> {
     let dir = opts.out.join("small");
     std::fs::create_dir_all(&dir)?;
-    let symbols: Vec<String> = (0..SYMBOLS).map(|s| format!("S{s:03}")).collect();
-    let bar = progress((opts.small_files * opts.small_file_rows) as u64, "small");
+    let symbols = symbols();
+    let rows = opts.small_file_rows;
+    let bar = progress((opts.small_files * rows) as u64, "small");
     for f in 0..opts.small_files {
-        let path = dir.join(format!("part-{f:04}.parquet"));
-        let mut w = ArrowWriter::try_new(
-            std::fs::File::create(&path)?,
+        write_file(
+            &dir.join(format!("part-{f:04}.parquet")),
             tick_schema(),
-            Some(props(1 << 20, &[])),
+            props(1 << 20, &[]),
+            f * rows..(f + 1) * rows,
+            &bar,
+            |at, n| ticks_batch(at, n, &symbols),
         )?;
-        w.write(&ticks_batch(
-            f * opts.small_file_rows,
-            opts.small_file_rows,
-            &symbols,
-        )?)?;
-        w.close()?;
-        bar.inc(opts.small_file_rows as u64);
     }
     bar.finish();
     Ok(dir)
