@@ -97,13 +97,7 @@ pub fn write(df: &mut DataFrame, path: &Path, layout: Layout) {
     let stats = if layout.statistics {
         StatisticsOptions::full()
     } else {
-        StatisticsOptions {
-            min_value: false,
-            max_value: false,
-            distinct_count: false,
-            null_count: false,
-            binary_statistics_truncate_length: None,
-        }
+        StatisticsOptions::empty()
     };
     ParquetWriter::new(std::fs::File::create(path).unwrap())
         .with_row_group_size(Some(layout.row_group_size))

@@ -204,13 +204,7 @@ fn write_polars(spec: &DatasetSpec, cols: &[ColumnSpec], path: &Path) -> Result<
     let stats = if spec.statistics {
         StatisticsOptions::full()
     } else {
-        StatisticsOptions {
-            min_value: false,
-            max_value: false,
-            distinct_count: false,
-            null_count: false,
-            binary_statistics_truncate_length: None,
-        }
+        StatisticsOptions::empty()
     };
     let compression = match spec.codec {
         Codec::Uncompressed => ParquetCompression::Uncompressed,
@@ -265,35 +259,56 @@ fn write_arrow_rs(spec: &DatasetSpec, cols: &[ColumnSpec], path: &Path) -> Resul
     Ok(())
 }
 
+/// The names of the dataset's columns, in order.
+pub fn column_names(data: &DatasetSpec) -> Vec<String> {
+    data.columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| column_name(i, c.kind))
+        .collect()
+}
+
+/// The columns `indices` pick from `current` (modulo its length), each once, in order.
+fn pick_unique(current: &[String], indices: &[usize]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in indices {
+        let n = &current[i % current.len()];
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
+/// The columns the query's tail sees: the dataset's, plus `derived`, then the projection.
+fn columns_before_tail(q: &QuerySpec, data: &DatasetSpec) -> Vec<String> {
+    let mut current = column_names(data);
+    if q.derive.is_some() {
+        current.push("derived".into());
+    }
+    match &q.project {
+        Some(p) => pick_unique(&current, p),
+        None => current,
+    }
+}
+
 /// The query as a Polars plan on `lf`, whose columns are the dataset's (named by
 /// [`column_name`]).
 pub fn build_query(q: &QuerySpec, data: &DatasetSpec, lf: LazyFrame) -> LazyFrame {
     let kinds: Vec<Kind> = data.columns.iter().map(|c| c.kind).collect();
-    let names: Vec<String> = kinds
-        .iter()
-        .enumerate()
-        .map(|(i, k)| column_name(i, *k))
-        .collect();
+    let names = column_names(data);
     let mut lf = lf;
     for p in &q.filters {
         lf = lf.filter(predicate(p, &names, &kinds));
     }
-    let mut current: Vec<String> = names.clone();
     if let Some(c) = q.derive {
         let c = &names[c % names.len()];
         lf = lf.with_column((col(c.as_str()).cast(DataType::Float64) * lit(2.0)).alias("derived"));
-        current.push("derived".into());
     }
-    if let Some(p) = &q.project {
-        let mut keep: Vec<String> = Vec::new();
-        for i in p {
-            let n = &current[i % current.len()];
-            if !keep.contains(n) {
-                keep.push(n.clone());
-            }
-        }
-        lf = lf.select(keep.iter().map(|n| col(n.as_str())).collect::<Vec<_>>());
-        current = keep;
+    let current = columns_before_tail(q, data);
+    let cols = |names: &[String]| names.iter().map(|n| col(n.as_str())).collect::<Vec<_>>();
+    if q.project.is_some() {
+        lf = lf.select(cols(&current));
     }
     let pick = |i: usize| col(current[i % current.len()].as_str());
     match &q.tail {
@@ -314,23 +329,11 @@ pub fn build_query(q: &QuerySpec, data: &DatasetSpec, lf: LazyFrame) -> LazyFram
                 .enumerate()
                 .map(|(i, (a, c))| aggregation(*a, pick(*c)).alias(format!("a{i}")))
                 .collect();
-            let mut key_names: Vec<String> = Vec::new();
-            for k in keys {
-                let n = current[k % current.len()].clone();
-                if !key_names.contains(&n) {
-                    key_names.push(n);
-                }
-            }
-            if key_names.is_empty() {
+            let keys = pick_unique(&current, keys);
+            if keys.is_empty() {
                 lf.select(aggs)
             } else {
-                lf.group_by(
-                    key_names
-                        .iter()
-                        .map(|n| col(n.as_str()))
-                        .collect::<Vec<_>>(),
-                )
-                .agg(aggs)
+                lf.group_by(cols(&keys)).agg(aggs)
             }
         }
     }
@@ -339,39 +342,12 @@ pub fn build_query(q: &QuerySpec, data: &DatasetSpec, lf: LazyFrame) -> LazyFram
 /// The key columns a query's output must be sorted by before comparing (its row order is
 /// not defined), if any.
 pub fn unordered_keys(q: &QuerySpec, data: &DatasetSpec) -> Option<Vec<String>> {
-    let Tail::GroupBy { keys, .. } = &q.tail else {
-        return None;
-    };
-    if keys.is_empty() {
-        return None;
-    }
-    let mut current: Vec<String> = data
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| column_name(i, c.kind))
-        .collect();
-    if q.derive.is_some() {
-        current.push("derived".into());
-    }
-    if let Some(p) = &q.project {
-        let mut keep: Vec<String> = Vec::new();
-        for i in p {
-            let n = &current[i % current.len()];
-            if !keep.contains(n) {
-                keep.push(n.clone());
-            }
+    match &q.tail {
+        Tail::GroupBy { keys, .. } if !keys.is_empty() => {
+            Some(pick_unique(&columns_before_tail(q, data), keys))
         }
-        current = keep;
+        _ => None,
     }
-    let mut out: Vec<String> = Vec::new();
-    for k in keys {
-        let n = current[k % current.len()].clone();
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    Some(out)
 }
 
 fn aggregation(a: Agg, e: Expr) -> Expr {

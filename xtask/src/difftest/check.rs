@@ -11,7 +11,7 @@ use polars_adaptive::plan::PREDICATE_DTYPE_ERROR;
 use polars_adaptive::prelude::*;
 use polars_adaptive::testing::{same_frame, same_frame_aggregated};
 
-use super::build::{build_query, column_name, predicate, unordered_keys};
+use super::build::{build_query, column_names, predicate, unordered_keys};
 use super::spec::{Case, Tail};
 
 /// The execution paths checked: name and how to run a query over a target.
@@ -116,13 +116,7 @@ pub fn check(case: &Case, target: &Path) -> Result<CaseReport, String> {
     let keys = unordered_keys(&case.query, &case.data);
     let aggregated = matches!(case.query.tail, Tail::GroupBy { .. });
     let mut report = CaseReport::default();
-    let names: Vec<String> = case
-        .data
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| column_name(i, c.kind))
-        .collect();
+    let names = column_names(&case.data);
     let kinds: Vec<_> = case.data.columns.iter().map(|c| c.kind).collect();
     if !names.is_empty() {
         for p in &case.query.filters {

@@ -157,13 +157,7 @@ fn save(case: &Case, reason: &str, dir: &Path) -> Result<PathBuf> {
     let out = dir.join(format!("failure-{n}"));
     let target = build::write_dataset(&case.data, &out.join("data"))?;
     std::fs::write(out.join("case.json"), serde_json::to_string_pretty(case)?)?;
-    let names: Vec<String> = case
-        .data
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| build::column_name(i, c.kind))
-        .collect();
+    let names = build::column_names(&case.data);
     let plan = polars::prelude::LazyFrame::scan_parquet(
         polars::prelude::PlRefPath::try_from_path(&target)?,
         Default::default(),
