@@ -309,6 +309,23 @@ fn every_query_shape_answers_like_stock_scan_parquet() {
     );
 }
 
+/// `filter(predicate)` over `target` through `scan_adaptive(args)` and through stock: the
+/// answers must be equal. Returns what the scan did.
+fn filter_like_stock(
+    target: &Path,
+    args: ScanArgsAdaptive,
+    predicate: Expr,
+) -> ScanMetricsSnapshot {
+    let ours = LazyFrame::scan_adaptive(target, args.clone())
+        .unwrap()
+        .filter(predicate.clone())
+        .collect()
+        .unwrap();
+    let theirs = stock(target).filter(predicate.clone()).collect().unwrap();
+    same_frame(&ours, &theirs).unwrap_or_else(|d| panic!("{predicate:?}: {d}"));
+    args.metrics()
+}
+
 /// A file of 100 row groups of 100 rows, sorted on `id`.
 fn sorted_file(dir: &Path) -> PathBuf {
     let path = dir.join("sorted.parquet");
@@ -329,15 +346,7 @@ fn a_predicate_on_a_sorted_column_skips_at_least_90_percent_of_row_groups() {
             false,
         ),
     ] {
-        let args = ScanArgsAdaptive::default();
-        let ours = LazyFrame::scan_adaptive(&path, args.clone())
-            .unwrap()
-            .filter(predicate.clone())
-            .collect()
-            .unwrap();
-        let theirs = stock(&path).filter(predicate.clone()).collect().unwrap();
-        same_frame(&ours, &theirs).unwrap();
-        let m = args.metrics();
+        let m = filter_like_stock(&path, ScanArgsAdaptive::default(), predicate.clone());
         assert_eq!(m.row_groups_total, 100);
         assert!(
             m.row_groups_pruned >= 90,
@@ -358,15 +367,7 @@ fn predicates_the_pruner_cannot_use_prune_nothing() {
             .or((col("i16") % lit(7)).eq(lit(0))),
         col("id").cast(DataType::Float64).lt(lit(500.0)),
     ] {
-        let args = ScanArgsAdaptive::default();
-        let ours = LazyFrame::scan_adaptive(&path, args.clone())
-            .unwrap()
-            .filter(predicate.clone())
-            .collect()
-            .unwrap();
-        let theirs = stock(&path).filter(predicate.clone()).collect().unwrap();
-        same_frame(&ours, &theirs).unwrap();
-        let m = args.metrics();
+        let m = filter_like_stock(&path, ScanArgsAdaptive::default(), predicate.clone());
         assert_eq!(m.row_groups_pruned, 0, "{predicate:?}: {m}");
         assert_eq!(m.predicates_unprunable, 1, "{predicate:?}: {m}");
         assert_eq!(m.rows_decoded, 10_000, "{predicate:?}: {m}");
@@ -378,12 +379,8 @@ fn statistics_off_prunes_nothing_and_answers_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let path = sorted_file(dir.path());
     let args = ScanArgsAdaptive::default().with_statistics(false);
-    let q = |lf: LazyFrame| lf.filter(col("id").lt(lit(500i64)));
-    let ours = q(LazyFrame::scan_adaptive(&path, args.clone()).unwrap())
-        .collect()
-        .unwrap();
-    same_frame(&ours, &q(stock(&path)).collect().unwrap()).unwrap();
-    assert_eq!(args.metrics().row_groups_pruned, 0);
+    let m = filter_like_stock(&path, args, col("id").lt(lit(500i64)));
+    assert_eq!(m.row_groups_pruned, 0);
 }
 
 #[test]
@@ -396,14 +393,12 @@ fn whole_files_are_pruned_in_a_multi_file_scan() {
             Layout::default(),
         );
     }
-    let args = ScanArgsAdaptive::default();
     let target = dir.path().join("*.parquet");
-    let q = |lf: LazyFrame| lf.filter(col("id").gt_eq(lit(3_500i64)));
-    let ours = q(LazyFrame::scan_adaptive(&target, args.clone()).unwrap())
-        .collect()
-        .unwrap();
-    same_frame(&ours, &q(stock(&target)).collect().unwrap()).unwrap();
-    let m = args.metrics();
+    let m = filter_like_stock(
+        &target,
+        ScanArgsAdaptive::default(),
+        col("id").gt_eq(lit(3_500i64)),
+    );
     assert_eq!((m.files_total, m.files_pruned), (4, 3), "{m}");
 }
 
@@ -567,14 +562,7 @@ fn every_prunable_form_prunes_on_clustered_data() {
         ),
     ];
     for (name, predicate) in forms {
-        let args = ScanArgsAdaptive::default();
-        let ours = LazyFrame::scan_adaptive(&path, args.clone())
-            .unwrap()
-            .filter(predicate.clone())
-            .collect()
-            .unwrap();
-        same_frame(&ours, &stock(&path).filter(predicate).collect().unwrap()).unwrap();
-        let m = args.metrics();
+        let m = filter_like_stock(&path, ScanArgsAdaptive::default(), predicate);
         assert!(m.row_groups_pruned >= 40, "{name}: {m}");
     }
 }
