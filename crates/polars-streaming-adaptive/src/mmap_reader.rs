@@ -67,7 +67,8 @@ pub struct MmapParquetReader {
     schema: SchemaRef,
     stats: Vec<RowGroupStats>,
     stats_unavailable: Option<String>,
-    row_group_rows: Vec<usize>,
+    /// Prefix sums of the rows of the row groups (see `row_group_starts`).
+    row_group_starts: Vec<usize>,
 }
 
 impl std::fmt::Debug for MmapParquetReader {
@@ -139,7 +140,7 @@ impl MmapParquetReader {
             |msg| invalid(msg),
         )?;
         let (stats, stats_unavailable) = read_statistics(&map, &metadata, &schema);
-        let row_group_rows = rows_per_row_group(&metadata);
+        let row_group_starts = row_group_starts(&metadata);
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -151,7 +152,7 @@ impl MmapParquetReader {
             schema,
             stats,
             stats_unavailable,
-            row_group_rows,
+            row_group_starts,
         })
     }
 
@@ -168,18 +169,18 @@ impl MmapParquetReader {
     /// Number of rows in the file, from the footer (the rows its row groups hold, never more
     /// than the file's own count).
     pub fn total_rows(&self) -> usize {
-        self.row_group_rows.iter().sum()
+        *self.row_group_starts.last().unwrap()
     }
 
     /// Rows of the file before row group `i`.
     pub fn row_group_first_row(&self, i: usize) -> usize {
-        self.row_group_rows[..i].iter().sum()
+        self.row_group_starts[i]
     }
 
     /// Rows of row group `i` that belong to the file: the footer's count for the row group,
     /// clipped so that the row groups together never exceed the file's row count.
     pub fn row_group_num_rows(&self, i: usize) -> usize {
-        self.row_group_rows[i]
+        self.row_group_starts[i + 1] - self.row_group_starts[i]
     }
 
     /// The Polars schema the file decodes to: the one stock `scan_parquet` gives.
@@ -414,24 +415,23 @@ fn page_size() -> usize {
     4096
 }
 
-/// Checks that every column chunk lies inside the file, so decoding never slices out of bounds.
-/// Rows each row group contributes. Stock Polars reads a file's row count from the footer's
-/// `num_rows` and slices the row groups to it, so a footer whose row groups claim more rows than
-/// the file (data/repeated_no_annotation.parquet says 0 for the file and 6 for its row group)
-/// gives the file's count. Clipping here keeps every reader path equal to stock.
-fn rows_per_row_group(metadata: &FileMetadata) -> Vec<usize> {
-    let mut left = metadata.num_rows;
-    metadata
-        .row_groups
-        .iter()
-        .map(|rg| {
-            let rows = rg.num_rows().min(left);
-            left -= rows;
-            rows
-        })
-        .collect()
+/// Where each row group's rows start in the file, and (last) the file's row count. Stock
+/// Polars reads a file's row count from the footer's `num_rows` and slices the row groups to
+/// it, so a footer whose row groups claim more rows than the file
+/// (data/repeated_no_annotation.parquet says 0 for the file and 6 for its row group) gives the
+/// file's count. Clipping here keeps every reader path equal to stock.
+fn row_group_starts(metadata: &FileMetadata) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(metadata.row_groups.len() + 1);
+    let mut at = 0;
+    starts.push(at);
+    for rg in &metadata.row_groups {
+        at += rg.num_rows().min(metadata.num_rows - at);
+        starts.push(at);
+    }
+    starts
 }
 
+/// Checks that every column chunk lies inside the file, so decoding never slices out of bounds.
 fn validate_layout(metadata: &FileMetadata, file_len: u64) -> Result<(), String> {
     for (i, rg) in metadata.row_groups.iter().enumerate() {
         for chunk in rg.parquet_columns() {
