@@ -26,8 +26,10 @@ struct Leaf {
 /// A decomposed aggregation: per-batch partials, compaction, finalization.
 #[derive(Debug, Clone)]
 pub(crate) struct AggPlan {
+    /// The group keys, named as in the output: they group the batches.
     keys: Vec<Expr>,
-    key_names: Vec<PlSmallStr>,
+    /// The output's key columns: they group the partial rows.
+    key_cols: Vec<Expr>,
     partial: Vec<Expr>,
     compact: Vec<Expr>,
     finals: Vec<Expr>,
@@ -48,15 +50,21 @@ impl AggPlan {
         schema: SchemaRef,
         input: SchemaRef,
     ) -> Result<Self, NotStreamable> {
-        let key_names: Vec<PlSmallStr> = schema.iter_names().take(keys.len()).cloned().collect();
         for k in &keys {
             if contains_aggregation(k) {
                 return Err(format!("group_by key {k:?}"));
             }
         }
+        let key_names: Vec<PlSmallStr> = schema.iter_names().take(keys.len()).cloned().collect();
+        let key_cols: Vec<Expr> = key_names.iter().cloned().map(col).collect();
+        let keys: Vec<Expr> = keys
+            .into_iter()
+            .zip(key_names)
+            .map(|(k, n)| k.alias(n))
+            .collect();
         let mut plan = AggPlan {
             keys,
-            key_names,
+            key_cols,
             partial: Vec::new(),
             compact: Vec::new(),
             finals: Vec::new(),
@@ -272,9 +280,8 @@ impl AggPlan {
         if self.keys.is_empty() {
             df.lazy().select(exprs.to_vec()).collect()
         } else {
-            let keys: Vec<Expr> = self.key_names.iter().cloned().map(col).collect();
             df.lazy()
-                .group_by_stable(keys)
+                .group_by_stable(self.key_cols.clone())
                 .agg(exprs.to_vec())
                 .collect()
         }
@@ -334,16 +341,9 @@ impl StreamingAgg {
         let partial = if self.plan.keys.is_empty() {
             batch.lazy().select(self.plan.partial.clone()).collect()?
         } else {
-            let keys: Vec<Expr> = self
-                .plan
-                .keys
-                .iter()
-                .zip(&self.plan.key_names)
-                .map(|(k, n)| k.clone().alias(n.clone()))
-                .collect();
             batch
                 .lazy()
-                .group_by_stable(keys)
+                .group_by_stable(self.plan.keys.clone())
                 .agg(self.plan.partial.clone())
                 .collect()?
         };

@@ -111,7 +111,7 @@ impl AdaptiveSource {
         AdaptiveStream {
             batches: reader.batches(),
             left: limit,
-            post_filter: post_filter.map(|p| (p, columns)),
+            post_filter: post_filter.map(|p| (p, columns.into_iter().map(col).collect())),
             schema: output_schema,
         }
     }
@@ -201,7 +201,7 @@ pub struct AdaptiveStream {
     /// Rows the limit still allows.
     left: Option<usize>,
     /// With a limit, the predicate runs after slicing, then the columns are selected.
-    post_filter: Option<(Expr, Vec<PlSmallStr>)>,
+    post_filter: Option<(Expr, Vec<Expr>)>,
     schema: SchemaRef,
 }
 
@@ -228,8 +228,8 @@ impl Iterator for AdaptiveStream {
             *left -= batch.height();
         }
         if let Some((p, columns)) = &self.post_filter {
-            let cols: Vec<Expr> = columns.iter().cloned().map(col).collect();
-            return Some(batch.lazy().filter(p.clone()).select(cols).collect());
+            let filtered = batch.lazy().filter(p.clone()).select(columns.clone());
+            return Some(filtered.collect());
         }
         Some(Ok(batch))
     }
