@@ -100,7 +100,8 @@ impl From<AdaptiveError> for PolarsError {
 /// Result of the I/O layer's internal functions.
 pub type AdaptiveResult<T> = Result<T, AdaptiveError>;
 
-/// Runs `f`, turning a panic inside it (ours or a decoder's) into an error.
+/// Runs `f`, turning a panic inside it (ours, a decoder's, a user callback's) into the error
+/// `on_panic` makes of the panic's message.
 ///
 /// Corrupt files reach code paths in dependencies that assert instead of returning errors; a
 /// reader must answer them with an error, never unwind through the caller.
@@ -115,8 +116,8 @@ pub(crate) fn catch_panic<T>(
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "decoder panicked".to_string());
-            Err(on_panic(format!("decoder panicked: {msg}")))
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            Err(on_panic(msg))
         }
     }
 }

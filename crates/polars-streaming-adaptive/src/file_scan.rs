@@ -10,7 +10,7 @@ use crate::chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy};
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::ScanMetrics;
-use crate::mmap_reader::MmapParquetReader;
+use crate::mmap_reader::{MmapMode, MmapParquetReader};
 use crate::predicate::{AndPredicate, PredicatePushdown};
 
 /// What a scan reads, shared by every file of it.
@@ -25,6 +25,8 @@ pub(crate) struct ScanOptions {
     pub row_index: Option<RowIndex>,
     /// A column holding each row's file path, put last.
     pub file_path_column: Option<PlSmallStr>,
+    /// Whether files are mapped or read.
+    pub mmap_mode: MmapMode,
 }
 
 impl Default for ScanOptions {
@@ -37,6 +39,7 @@ impl Default for ScanOptions {
             metrics: Arc::default(),
             row_index: None,
             file_path_column: None,
+            mmap_mode: MmapMode::Auto,
         }
     }
 }
@@ -89,12 +92,15 @@ pub(crate) struct Batch {
     pub guard: MemoryGuard,
 }
 
-/// A read unit: rows `offset..offset + rows` of row group `row_group`.
+/// A read unit: rows `offset..offset + rows` of row group `row_group`, and the bytes decoding it
+/// is expected to hold: its rows' decoded size from the footer, plus twice the largest pages of
+/// its columns (a page decompressed, and the values decoded from it).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Unit {
     pub row_group: usize,
     pub offset: usize,
     pub rows: usize,
+    pub cost: usize,
 }
 
 #[derive(Debug)]
@@ -107,6 +113,8 @@ pub(crate) struct FileScan {
     /// Columns returned, in order; `None` when that is exactly `decode`.
     output: Option<Vec<PlSmallStr>>,
     output_schema: SchemaRef,
+    /// Per row group, what its largest pages add to a unit's cost, once known.
+    page_overhead: Vec<std::sync::OnceLock<usize>>,
 }
 
 impl FileScan {
@@ -160,12 +168,14 @@ impl FileScan {
                 reader.estimate_decoded_bytes(rg, &decode),
             );
         }
+        let page_overhead = (0..reader.num_row_groups()).map(|_| Default::default()).collect();
         Ok(Self {
             reader,
             first_row,
             decode,
             output,
             output_schema,
+            page_overhead,
         })
     }
 
@@ -202,6 +212,17 @@ impl FileScan {
             .max(1)
     }
 
+    /// What decoding any unit of row group `rg` holds besides its rows' values: its columns'
+    /// largest pages, decompressed, and the values decoded from them (a single huge value
+    /// hides in the footer's per-row average, not in its page's header).
+    fn page_overhead(&self, rg: usize) -> AdaptiveResult<usize> {
+        if let Some(&known) = self.page_overhead[rg].get() {
+            return Ok(known);
+        }
+        let overhead = self.reader.largest_pages(rg, &self.decode)?.saturating_mul(2);
+        Ok(*self.page_overhead[rg].get_or_init(|| overhead))
+    }
+
     /// The next unit of row group `rg` starting at `offset`, sized to fit `budget` bytes.
     pub fn next_unit(
         &self,
@@ -222,15 +243,25 @@ impl FileScan {
                 row_bytes,
             });
         }
+        // Small pages leave room in the budget for rows; pages as large as the budget cannot,
+        // and such a unit costs more than one batch's share (`ParallelStreamReader` then
+        // decodes it with fewer, or no, other batches in flight).
+        let overhead = self.page_overhead(rg)?;
+        let room = match budget > overhead.saturating_mul(2) {
+            true => budget - overhead,
+            false => budget,
+        };
         let rows = opts
             .strategy
             .calculate_chunk_size(budget, remaining)
             .clamp(1, remaining)
-            .min(cap);
+            .min(cap)
+            .min((room / row_bytes).max(1));
         Ok(Unit {
             row_group: rg,
             offset,
             rows,
+            cost: rows.saturating_mul(row_bytes).saturating_add(overhead),
         })
     }
 
@@ -240,8 +271,9 @@ impl FileScan {
             row_group: rg,
             offset,
             rows,
+            cost,
         } = unit;
-        let reservation = opts.memory.track_usage(rows * self.row_bytes(rg));
+        let reservation = opts.memory.track_usage(cost);
         let df = self
             .reader
             .decode(rg, offset..offset + rows, &self.decode)?;
@@ -302,8 +334,12 @@ impl FileScan {
             df.insert_column(0, idx.into_column())?;
         }
         if let Some(name) = &opts.file_path_column {
-            let path = self.reader.path().to_string_lossy();
-            let value = Scalar::from(PlSmallStr::from_str(&path));
+            // A lossy name would be a value no file has: refuse instead.
+            let path = self.reader.path().to_str().ok_or_else(|| {
+                polars_err!(ComputeError: "'{}': the file path column needs a UTF-8 file name",
+                    self.reader.path().display())
+            })?;
+            let value = Scalar::from(PlSmallStr::from_str(path));
             df.with_column(Column::new_scalar(name.clone(), value, unit.rows))?;
         }
         Ok(df)

@@ -41,7 +41,7 @@ pub use error::AdaptiveError;
 pub use expr_predicate::ExprPredicate;
 pub use memory_manager::{MemoryGuard, MemoryManager};
 pub use metrics::{ScanMetrics, ScanMetricsSnapshot};
-pub use mmap_reader::MmapParquetReader;
+pub use mmap_reader::{MmapMode, MmapParquetReader};
 pub use parallel_stream::{ParallelBatches, ParallelStreamReader};
 pub use paths::expand_paths;
 pub use predicate::{

@@ -159,7 +159,9 @@ pub(crate) fn cgroup_available_bytes(root: &Path) -> Option<usize> {
                 let used = read(&dir.join("memory.current"))
                     .and_then(|s| s.trim().parse::<usize>().ok())
                     .unwrap_or(0);
-                return Some(max.saturating_sub(used));
+                let stat = read(&dir.join("memory.stat")).unwrap_or_default();
+                let reclaimable = clean_page_cache(&stat, "file", &["file_dirty", "file_writeback"]);
+                return Some(max.saturating_sub(used.saturating_sub(reclaimable)));
             }
         }
     }
@@ -187,10 +189,30 @@ pub(crate) fn cgroup_available_bytes(root: &Path) -> Option<usize> {
             let used = read(&dir.join("memory.usage_in_bytes"))
                 .and_then(|s| s.trim().parse::<u64>().ok())
                 .unwrap_or(0);
+            let stat = read(&dir.join("memory.stat")).unwrap_or_default();
+            let reclaimable =
+                clean_page_cache(&stat, "total_cache", &["total_dirty", "total_writeback"]);
+            let used = used.saturating_sub(reclaimable as u64);
             return usize::try_from(limit.saturating_sub(used)).ok();
         }
     }
     None
+}
+
+/// Clean page cache in a cgroup's `memory.stat`: the `cache` counter less the `unclean` ones.
+///
+/// The group's usage counts the page cache, the pages of a mapped input file included, so
+/// reading a large file would seem to use up the limit. Clean file pages are dropped by the
+/// kernel before the group runs out of memory, so they are not counted as used.
+fn clean_page_cache(stat: &str, cache: &str, unclean: &[&str]) -> usize {
+    let value = |key: &str| {
+        stat.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    unclean
+        .iter()
+        .fold(value(cache), |clean, key| clean.saturating_sub(value(key)))
 }
 
 #[cfg(test)]
@@ -215,6 +237,35 @@ mod tests {
             ("sys/fs/cgroup/job/memory.current", "73741824\n"),
         ]);
         assert_eq!(cgroup_available_bytes(d.path()), Some(1_000_000_000));
+    }
+
+    #[test]
+    fn cgroup_v2_clean_page_cache_is_not_counted_as_used() {
+        // 600 MB used, of which 500 MB page cache (a mapped input), 20 MB of it dirty.
+        let d = fixture(&[
+            ("proc/self/cgroup", "0::/job\n"),
+            ("sys/fs/cgroup/job/memory.max", "1000000000\n"),
+            ("sys/fs/cgroup/job/memory.current", "600000000\n"),
+            (
+                "sys/fs/cgroup/job/memory.stat",
+                "anon 100000000\nfile 500000000\nfile_mapped 480000000\nfile_dirty 20000000\nfile_writeback 0\n",
+            ),
+        ]);
+        assert_eq!(cgroup_available_bytes(d.path()), Some(880_000_000));
+    }
+
+    #[test]
+    fn cgroup_v1_clean_page_cache_is_not_counted_as_used() {
+        let d = fixture(&[
+            ("proc/self/cgroup", "4:memory:/job\n"),
+            ("sys/fs/cgroup/memory/job/memory.limit_in_bytes", "1000000000\n"),
+            ("sys/fs/cgroup/memory/job/memory.usage_in_bytes", "600000000\n"),
+            (
+                "sys/fs/cgroup/memory/job/memory.stat",
+                "cache 1\nrss 2\ntotal_cache 500000000\ntotal_rss 100000000\ntotal_dirty 20000000\n",
+            ),
+        ]);
+        assert_eq!(cgroup_available_bytes(d.path()), Some(880_000_000));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use memmap2::{Mmap, UncheckedAdvice};
 use polars::prelude::*;
 use polars_arrow::datatypes::ArrowSchemaRef;
 use polars_buffer::Buffer;
-use polars_parquet::read::{FileMetadata, Filter};
+use polars_parquet::parquet::page::CompressedPage;
+use polars_parquet::parquet::read::PageReader;
+use polars_parquet::read::{ColumnChunkMetadata, FileMetadata, Filter};
 
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
 use crate::statistics::{row_group_stats, RowGroupStats};
@@ -33,6 +35,105 @@ impl FileStamp {
         Ok(Self {
             len: md.len(),
             modified: md.modified().ok(),
+        })
+    }
+}
+
+/// How a reader gets at a file's bytes.
+///
+/// A mapped file that shrinks under the reader, or whose pages cannot be read back (an I/O
+/// error on a network or FUSE filesystem), makes the next touch of a lost page raise SIGBUS,
+/// which no error handling can catch. Positioned reads (`pread`) turn both into errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MmapMode {
+    /// Maps files on local filesystems; reads files on network and FUSE filesystems (NFS,
+    /// SMB/CIFS, Ceph, AFS, 9p, Lustre, GlusterFS, FUSE mounts) with positioned reads.
+    #[default]
+    Auto,
+    /// Always maps.
+    Always,
+    /// Never maps: each column chunk is read into memory of its own.
+    Never,
+}
+
+impl MmapMode {
+    fn maps(self, file: &File) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => !on_network_filesystem(file),
+        }
+    }
+}
+
+/// Whether `file` lives on a filesystem where a mapped page can fail to read back.
+#[cfg(target_os = "linux")]
+fn on_network_filesystem(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // Magic numbers from linux/magic.h and the filesystems' own sources.
+    const REMOTE: [u32; 12] = [
+        0x6969,     // NFS
+        0x517B,     // SMB
+        0xFF53_4D42, // CIFS
+        0xFE53_4D42, // SMB2
+        0x0102_1997, // 9p
+        0x00C3_6400, // Ceph
+        0x5346_414F, // AFS
+        0x6B41_4653, // kAFS
+        0x0BD0_0BD0, // Lustre
+        0x7375_7245, // Coda
+        0x6573_5546, // FUSE (GlusterFS, sshfs, s3fs, ...)
+        0x0116_1970, // GFS2
+    ];
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `fstatfs` fills the struct on success (return 0), and it is read only then.
+    let ok = unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) } == 0;
+    // SAFETY: initialised by the successful call above.
+    ok && REMOTE.contains(&(unsafe { st.assume_init() }.f_type as u32))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn on_network_filesystem(_file: &File) -> bool {
+    false
+}
+
+/// Reads `len` bytes at `offset` of `file` without moving a cursor shared between threads.
+fn read_at(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0; len];
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, offset)?;
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < len {
+            let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+    }
+    Ok(buf)
+}
+
+/// Where a reader's bytes come from.
+enum Source {
+    /// The file mapped read-only; `bytes` is the whole mapping as a buffer Polars can slice.
+    Mapped { map: Arc<Mmap>, bytes: Buffer<u8> },
+    /// Positioned reads of each byte range into memory of its own.
+    Read,
+}
+
+impl Source {
+    /// Bytes `range` of the file. From a mapping they are a slice of it unless `owned`: what
+    /// outlives the read must not point into the mapping, which faults (SIGBUS) once the file
+    /// is truncated.
+    fn bytes(&self, file: &File, range: Range<usize>, owned: bool) -> std::io::Result<Buffer<u8>> {
+        Ok(match self {
+            Self::Mapped { bytes, .. } if owned => Buffer::from(bytes[range].to_vec()),
+            Self::Mapped { bytes, .. } => bytes.clone().sliced(range),
+            Self::Read => Buffer::from(read_at(file, range.start as u64, range.len())?),
         })
     }
 }
@@ -60,8 +161,7 @@ pub struct MmapParquetReader {
     path: PathBuf,
     file: File,
     stamp: FileStamp,
-    map: Arc<Mmap>,
-    bytes: Buffer<u8>,
+    source: Source,
     metadata: Arc<FileMetadata>,
     arrow_schema: ArrowSchemaRef,
     schema: SchemaRef,
@@ -76,6 +176,7 @@ impl std::fmt::Debug for MmapParquetReader {
         f.debug_struct("MmapParquetReader")
             .field("path", &self.path)
             .field("len", &self.stamp.len)
+            .field("mapped", &matches!(self.source, Source::Mapped { .. }))
             .field("row_groups", &self.metadata.row_groups.len())
             .field("rows", &self.metadata.num_rows)
             .finish_non_exhaustive()
@@ -83,12 +184,17 @@ impl std::fmt::Debug for MmapParquetReader {
 }
 
 impl MmapParquetReader {
-    /// Opens and maps `path`, then parses and validates its footer.
+    /// Opens and maps `path` ([`MmapMode::Auto`]), then parses and validates its footer.
     pub fn new(path: impl AsRef<Path>) -> PolarsResult<Self> {
-        Ok(Self::open(path.as_ref())?)
+        Ok(Self::open(path.as_ref(), MmapMode::Auto)?)
     }
 
-    pub(crate) fn open(path: &Path) -> AdaptiveResult<Self> {
+    /// Opens `path`, mapped or not as `mode` says, then parses and validates its footer.
+    pub fn with_mode(path: impl AsRef<Path>, mode: MmapMode) -> PolarsResult<Self> {
+        Ok(Self::open(path.as_ref(), mode)?)
+    }
+
+    pub(crate) fn open(path: &Path, mode: MmapMode) -> AdaptiveResult<Self> {
         let file = File::open(path).map_err(|e| AdaptiveError::io(path, e))?;
         let stamp = FileStamp::of(&file, path)?;
         let not_parquet = |reason: String| AdaptiveError::NotParquet {
@@ -101,33 +207,52 @@ impl MmapParquetReader {
                 stamp.len
             )));
         }
-        // SAFETY: the mapping is read-only. Another process may still truncate the file while it
-        // is mapped; reads of the lost pages would then raise SIGBUS. `ensure_unchanged` checks
-        // the length and modification time before every decode, which narrows that window to
-        // the decode itself (docs/ARCHITECTURE.md, "Mapped files").
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| AdaptiveError::io(path, e))?;
-        let map = Arc::new(map);
-        let len = map.len();
-        let tail = &map[len - 4..];
-        if tail == ENCRYPTED_MAGIC {
+        let source = if mode.maps(&file) {
+            // SAFETY: the mapping is read-only. Another process may still truncate the file
+            // while it is mapped; reads of the lost pages would then raise SIGBUS.
+            // `ensure_unchanged` checks the length and modification time before every decode,
+            // which narrows that window to the decode itself, and nothing that outlives a read
+            // points into the mapping (`Source::bytes`, docs/ARCHITECTURE.md "Mapped files").
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| AdaptiveError::io(path, e))?;
+            let map = Arc::new(map);
+            let bytes = Buffer::from_owner(MapOwner(map.clone()));
+            Source::Mapped { map, bytes }
+        } else {
+            Source::Read
+        };
+        let len = stamp.len as usize;
+        let read = |range: Range<usize>| {
+            source
+                .bytes(&file, range, true)
+                .map_err(|e| AdaptiveError::io(path, e))
+        };
+        let tail = read(len - 8..len)?;
+        if tail[4..] == ENCRYPTED_MAGIC[..] {
             return Err(not_parquet(
                 "the footer is encrypted (PARE); encrypted files are not supported".into(),
             ));
         }
-        if &map[..4] != MAGIC || tail != MAGIC {
+        if read(0..4)?[..] != MAGIC[..] || tail[4..] != MAGIC[..] {
             return Err(not_parquet("missing the PAR1 magic bytes".into()));
         }
-        let bytes = Buffer::from_owner(MapOwner(map.clone()));
         let invalid = |reason: String| AdaptiveError::InvalidMetadata {
             path: path.to_path_buf(),
             reason,
         };
+        let footer_len = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
+        let footer_start = (len - 8).checked_sub(footer_len).ok_or_else(|| {
+            invalid(format!(
+                "the footer claims {footer_len} bytes, the file has {len}"
+            ))
+        })?;
+        // Copied even from a mapping: the parsed metadata keeps slices of it.
+        let footer = read(footer_start..len - 8)?;
         let metadata = catch_panic(
             || {
-                polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&map[..]))
+                polars_parquet::parquet::read::deserialize_metadata(footer.clone())
                     .map_err(|e| invalid(e.to_string()))
             },
-            |msg| invalid(msg),
+            |msg| invalid(format!("footer parser panicked: {msg}")),
         )?;
         validate_layout(&metadata, len as u64).map_err(invalid)?;
         let (arrow_schema, schema) = catch_panic(
@@ -137,16 +262,15 @@ impl MmapParquetReader {
                 let schema = Schema::from_arrow_schema(&arrow);
                 Ok((arrow, Arc::new(schema)))
             },
-            |msg| invalid(msg),
+            |msg| invalid(format!("schema inference panicked: {msg}")),
         )?;
-        let (stats, stats_unavailable) = read_statistics(&map, &metadata, &schema);
+        let (stats, stats_unavailable) = read_statistics(&footer, &metadata, &schema);
         let row_group_starts = row_group_starts(&metadata);
         Ok(Self {
             path: path.to_path_buf(),
             file,
             stamp,
-            map,
-            bytes,
+            source,
             metadata: Arc::new(metadata),
             arrow_schema: Arc::new(arrow_schema),
             schema,
@@ -333,12 +457,20 @@ impl MmapParquetReader {
             let chunks: Vec<_> = chunks
                 .map(|m| {
                     let r = m.byte_range();
-                    (
-                        m,
-                        self.bytes.clone().sliced(r.start as usize..r.end as usize),
-                    )
+                    // A slice of the mapping: Polars' decoders copy every value out of the
+                    // pages (pinned for every dtype family by
+                    // `a_frame_outlives_the_truncation_of_its_mapped_file`).
+                    let bytes = self
+                        .source
+                        .bytes(&self.file, r.start as usize..r.end as usize, false)
+                        .map_err(|e| decode_err(format!("reading the column chunk: {e}")))?;
+                    catch_panic(
+                        || check_pages(m, md.num_rows(), &bytes).map_err(decode_err),
+                        |msg| decode_err(format!("page header reader panicked: {msg}")),
+                    )?;
+                    Ok((m, bytes))
                 })
-                .collect();
+                .collect::<AdaptiveResult<_>>()?;
             let series = catch_panic(
                 || {
                     // A whole row group is decoded without a filter, as stock Polars does: the
@@ -353,7 +485,7 @@ impl MmapParquetReader {
                     .map_err(|e| decode_err(e.to_string()))?;
                     Series::try_from((field, arrays)).map_err(|e| decode_err(e.to_string()))
                 },
-                |msg| decode_err(msg),
+                |msg| decode_err(format!("decoder panicked: {msg}")),
             )?;
             if series.len() != height {
                 return Err(decode_err(format!(
@@ -375,10 +507,42 @@ impl MmapParquetReader {
         DataFrame::new(height, columns).map_err(|e| AdaptiveError::Internal(e.to_string()))
     }
 
+    /// The sum over `columns` of their dictionary and largest data page in row group `rg`,
+    /// decompressed (see `check_pages`). Errors where the page headers contradict the footer.
+    pub(crate) fn largest_pages(&self, rg: usize, columns: &[usize]) -> AdaptiveResult<usize> {
+        let md = &self.metadata.row_groups[rg];
+        let mut total = 0usize;
+        for &c in columns {
+            let name = self.schema.get_at_index(c).unwrap().0;
+            for m in md.columns_under_root_iter(name).into_iter().flatten() {
+                let err = |reason: String| AdaptiveError::Decode {
+                    path: self.path.clone(),
+                    row_group: rg,
+                    column: name.to_string(),
+                    reason,
+                };
+                let r = m.byte_range();
+                let bytes = self
+                    .source
+                    .bytes(&self.file, r.start as usize..r.end as usize, false)
+                    .map_err(|e| err(format!("reading the column chunk: {e}")))?;
+                let largest = catch_panic(
+                    || check_pages(m, md.num_rows(), &bytes).map_err(err),
+                    |msg| err(format!("page header reader panicked: {msg}")),
+                )?;
+                total = total.saturating_add(largest);
+            }
+        }
+        Ok(total)
+    }
+
     /// Hands the pages of `columns` of row group `rg` back to the kernel once they are
     /// consumed, so the mapping does not keep the whole file resident (peak RSS counts every
     /// touched page of a mapping).
     pub(crate) fn release(&self, rg: usize, columns: &[usize]) {
+        let Source::Mapped { map, .. } = &self.source else {
+            return;
+        };
         let md = &self.metadata.row_groups[rg];
         let page = page_size();
         for &c in columns {
@@ -397,7 +561,7 @@ impl MmapParquetReader {
                     // drops its resident pages; later reads fault them in again from the file,
                     // so slices of the mapping held by decoded arrays stay valid.
                     let _ = unsafe {
-                        self.map.unchecked_advise_range(
+                        map.unchecked_advise_range(
                             UncheckedAdvice::DontNeed,
                             start,
                             end - start,
@@ -407,6 +571,56 @@ impl MmapParquetReader {
             }
         }
     }
+}
+
+/// Checks a column chunk's footer entry and page headers before anything is allocated from
+/// them: a flat column holds one value per row (a nested one at least one), its data pages
+/// hold at least the footer's values (Polars reads pages until it has seen that many, as here),
+/// and no page decompresses to more than the chunk's total.
+/// Polars' decoder sizes buffers from these counts, so a forged one would otherwise ask the
+/// allocator for terabytes, which aborts rather than errs.
+///
+/// Returns what decoding any rows of the chunk holds at once besides their values: its
+/// dictionary page and its largest data page, decompressed. The dictionary's size is the
+/// chunk's total less its data pages (Polars does not expose dictionary page headers); every
+/// batch of the chunk decodes the dictionary again.
+fn check_pages(m: &ColumnChunkMetadata, rows: usize, bytes: &Buffer<u8>) -> Result<usize, String> {
+    let corrupt = |reason: String| Err(reason);
+    let Ok(values) = usize::try_from(m.num_values()) else {
+        return corrupt(format!("the footer gives {} values", m.num_values()));
+    };
+    let flat = m.descriptor().descriptor.max_rep_level == 0;
+    if values < rows || (flat && values != rows) {
+        return corrupt(format!("the footer gives {values} values for {rows} rows"));
+    }
+    let chunk_total = usize::try_from(m.uncompressed_size()).unwrap_or(0);
+    let pages = PageReader::new(
+        std::io::Cursor::new(bytes.clone()),
+        m,
+        Vec::new(),
+        bytes.len(),
+    );
+    let (mut seen, mut largest, mut data_total) = (0usize, 0usize, 0usize);
+    for page in pages {
+        let page = page.map_err(|e| format!("page header: {e}"))?;
+        if let CompressedPage::Data(p) = page {
+            seen = seen.saturating_add(p.num_values());
+            let size = p.uncompressed_size();
+            if size > chunk_total {
+                return corrupt(format!(
+                    "a page header gives {size} bytes decompressed, the footer {chunk_total} for the whole chunk"
+                ));
+            }
+            largest = largest.max(size);
+            data_total = data_total.saturating_add(size);
+        }
+    }
+    if seen < values {
+        return corrupt(format!(
+            "the pages hold {seen} values, the footer {values}"
+        ));
+    }
+    Ok(largest.saturating_add(chunk_total.saturating_sub(data_total)))
 }
 
 fn page_size() -> usize {
@@ -449,10 +663,10 @@ fn validate_layout(metadata: &FileMetadata, file_len: u64) -> Result<(), String>
     Ok(())
 }
 
-/// Reads statistics with arrow-rs, which also reads page indexes and bloom filters. A footer
-/// arrow-rs rejects but Polars reads still reads: it only loses pruning.
+/// Reads statistics with arrow-rs from the footer's bytes (`footer`, without its length and
+/// magic). A footer arrow-rs rejects but Polars reads still reads: it only loses pruning.
 fn read_statistics(
-    map: &Mmap,
+    footer: &[u8],
     metadata: &FileMetadata,
     schema: &Schema,
 ) -> (Vec<RowGroupStats>, Option<String>) {
@@ -464,13 +678,8 @@ fn read_statistics(
             .map(|(i, rg)| RowGroupStats::unknown(i, rg.num_rows()))
             .collect()
     };
-    let len = map.len();
-    let footer_len = u32::from_le_bytes(map[len - 8..len - 4].try_into().unwrap()) as usize;
-    let Some(start) = (len - 8).checked_sub(footer_len) else {
-        return (unknown(), Some("footer length exceeds the file".into()));
-    };
     let parsed = std::panic::catch_unwind(|| {
-        parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&map[start..len - 8])
+        parquet::file::metadata::ParquetMetaDataReader::decode_metadata(footer)
     });
     match parsed {
         Ok(Ok(pq)) if pq.num_row_groups() == metadata.row_groups.len() => {

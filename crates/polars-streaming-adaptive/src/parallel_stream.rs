@@ -1,26 +1,29 @@
 //! `ParallelStreamReader`: many files read as one ordered stream of batches.
 //!
 //! A producer thread walks the files in order, opening at most `max_concurrent` at once, prunes
-//! their row groups and cuts them into units; Polars' rayon pool decodes the units (idle threads
-//! steal queued ones). Each unit takes a permit before it is queued and gives it back once the
-//! consumer has moved past its batch, so at most `in_flight` batches exist at any time and each
-//! gets `budget / in_flight` bytes. The consumer reorders results by sequence number: output is
+//! their row groups and cuts them into units, which it queues. A helper job per unit on Polars'
+//! rayon pool decodes whichever unit is still queued, and so does the consumer while the batch it
+//! needs next is not ready: a scan makes progress even when every pool thread is busy elsewhere
+//! (or blocked in another scan's consumer). There are `in_flight` permits, each worth
+//! `budget / in_flight` bytes. A unit takes as many as its cost needs (one, unless its pages are
+//! huge; at most all of them, when it is decoded alone) before it is queued, and gives them back
+//! once the consumer has moved past its batch. The consumer reorders results by sequence number: output is
 //! file order, then row order, whatever order the threads finish in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use polars::prelude::*;
 
 use crate::adaptive_reader::concat_or_empty;
 use crate::chunk_strategy::ChunkStrategy;
-use crate::error::{AdaptiveError, AdaptiveResult};
-use crate::file_scan::{FileScan, ScanOptions};
+use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
+use crate::file_scan::{FileScan, ScanOptions, Unit};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::{ScanMetrics, ScanMetricsSnapshot};
-use crate::mmap_reader::MmapParquetReader;
+use crate::mmap_reader::{MmapMode, MmapParquetReader};
 use crate::paths::expand_paths;
 use crate::predicate::PredicatePushdown;
 
@@ -106,6 +109,12 @@ impl ParallelStreamReader {
     /// Adds a last column `name` holding each row's file path (stock `include_file_paths`).
     pub fn with_include_file_paths(mut self, name: Option<PlSmallStr>) -> Self {
         self.options.file_path_column = name;
+        self
+    }
+
+    /// Maps the files, or reads them, as `mode` says (default [`MmapMode::Auto`]).
+    pub fn with_mmap_mode(mut self, mode: MmapMode) -> Self {
+        self.options.mmap_mode = mode;
         self
     }
 
@@ -216,16 +225,88 @@ enum Event {
     Batch { df: DataFrame, guard: MemoryGuard },
 }
 
-type Sequenced = (u64, PolarsResult<Event>);
+/// What travels from the producer and the decoding threads to the consumer.
+#[derive(Debug)]
+enum Message {
+    Event(Event),
+    /// The producer walked every file: nothing follows. A stream that ends without it was cut
+    /// short, and says so.
+    End,
+}
 
-/// The consumer's end: reorders events and hands permits back.
+/// A message, its place in the output order, and the permits it holds.
+#[derive(Debug)]
+struct Sequenced {
+    seq: u64,
+    permits: usize,
+    message: PolarsResult<Message>,
+}
+
+/// One unit to decode, queued by the producer and run by whichever thread takes it first: a
+/// helper job on Polars' pool or the consumer itself.
+#[derive(Debug)]
+struct Task {
+    seq: u64,
+    permits: usize,
+    scan: Arc<(FileScan, FileSlot)>,
+    unit: Unit,
+    options: ScanOptions,
+}
+
+impl Task {
+    fn run(self) -> Sequenced {
+        let Self {
+            seq,
+            permits,
+            scan,
+            unit,
+            options,
+        } = self;
+        let read = catch_panic(
+            || scan.0.read(unit, &options),
+            |msg| AdaptiveError::Decode {
+                path: scan.0.reader.path().to_path_buf(),
+                row_group: unit.row_group,
+                column: "<batch>".into(),
+                reason: msg,
+            },
+        );
+        let event = read
+            .map(|b| {
+                Message::Event(Event::Batch {
+                    df: b.df,
+                    guard: b.guard,
+                })
+            })
+            .map_err(PolarsError::from);
+        Sequenced {
+            seq,
+            permits,
+            message: event,
+        }
+    }
+}
+
+/// The consumer's end: reorders events, hands permits back, and decodes queued units itself
+/// while the one it needs next is not ready.
+///
+/// **Architecture invariant:** the consumer never sleeps while a unit of its own scan waits in
+/// the queue. It may run on a thread of Polars' pool (the in-memory engine runs the inputs of
+/// a join or a union there), and the pool's helper jobs may all be queued behind it; sleeping
+/// would then deadlock a pool of one or two threads. Sleeping is safe only when every issued
+/// unit is already running on some thread, or not yet issued by the producer, which is a
+/// thread of its own.
 #[derive(Debug)]
 struct Events {
     results: Receiver<Sequenced>,
+    /// Units not yet taken by any thread; disconnected once the producer is done.
+    work: Receiver<Task>,
+    work_open: bool,
     permits: Sender<()>,
-    pending: BTreeMap<u64, PolarsResult<Event>>,
+    pending: BTreeMap<u64, Sequenced>,
     next_seq: u64,
-    holding_permit: bool,
+    /// Permits of the message handed out last, given back at the next call.
+    holding: usize,
     held: Option<MemoryGuard>,
     done: bool,
 }
@@ -234,25 +315,46 @@ impl Events {
     fn start(reader: ParallelStreamReader, same_schema: bool) -> Self {
         let in_flight = polars_core::runtime::RAYON.current_num_threads() + 1;
         let (results_tx, results) = bounded(in_flight);
+        let (work_tx, work) = unbounded();
         let (permits, permits_rx) = bounded(in_flight);
         for _ in 0..in_flight {
             permits.send(()).unwrap();
         }
+        let helpers = work.clone();
         std::thread::spawn(move || {
-            let producer = Producer {
+            let mut producer = Producer {
                 results: results_tx,
+                work: work_tx,
+                helpers,
                 permits: permits_rx,
+                in_flight,
                 budget: reader.options.memory.limit_bytes() / in_flight,
                 seq: 0,
             };
-            producer.run(reader, same_schema);
+            // A panic here (a chunk strategy's, a predicate's pruning) must reach the
+            // consumer as an error after the batches before it, never as the stream's end.
+            let outcome = catch_panic(
+                || producer.run(reader, same_schema),
+                |msg| AdaptiveError::Internal(format!("the scan's producer panicked: {msg}")),
+            );
+            match outcome {
+                Ok(Flow::Finished) => {
+                    producer.send(Ok(Message::End));
+                }
+                Ok(Flow::Stopped) => {}
+                Err(e) => {
+                    producer.send(Err(e.into()));
+                }
+            }
         });
         Self {
             results,
+            work,
+            work_open: true,
             permits,
             pending: BTreeMap::new(),
             next_seq: 0,
-            holding_permit: false,
+            holding: 0,
             held: None,
             done: false,
         }
@@ -260,27 +362,51 @@ impl Events {
 
     fn next_event(&mut self) -> Option<PolarsResult<Event>> {
         self.held = None;
-        if std::mem::take(&mut self.holding_permit) {
+        for _ in 0..std::mem::take(&mut self.holding) {
             let _ = self.permits.send(());
         }
         if self.done {
             return None;
         }
         loop {
-            if let Some(event) = self.pending.remove(&self.next_seq) {
+            if let Some(next) = self.pending.remove(&self.next_seq) {
                 self.next_seq += 1;
-                self.holding_permit = true;
-                self.done = event.is_err();
-                return Some(event);
+                self.holding = next.permits;
+                return match next.message {
+                    Ok(Message::Event(event)) => Some(Ok(event)),
+                    Ok(Message::End) => {
+                        self.done = true;
+                        None
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        Some(Err(e))
+                    }
+                };
             }
-            match self.results.recv() {
-                Ok((seq, event)) => {
-                    self.pending.insert(seq, event);
-                }
-                Err(_) => {
-                    self.done = true;
-                    return None;
-                }
+            let never = crossbeam_channel::never();
+            let work = if self.work_open { &self.work } else { &never };
+            crossbeam_channel::select! {
+                recv(self.results) -> msg => match msg {
+                    Ok(next) => {
+                        self.pending.insert(next.seq, next);
+                    }
+                    Err(_) => {
+                        self.done = true;
+                        return Some(Err(AdaptiveError::Internal(format!(
+                            "the scan stopped before batch {} without an error",
+                            self.next_seq
+                        ))
+                        .into()));
+                    }
+                },
+                recv(work) -> task => match task {
+                    Ok(task) => {
+                        let next = task.run();
+                        self.pending.insert(next.seq, next);
+                    }
+                    Err(_) => self.work_open = false,
+                },
             }
         }
     }
@@ -296,9 +422,21 @@ impl Drop for FileSlot {
     }
 }
 
+/// Whether the producer walked every file or stopped early (the consumer left, or an error
+/// was sent).
+enum Flow {
+    Finished,
+    Stopped,
+}
+
 struct Producer {
     results: Sender<Sequenced>,
+    work: Sender<Task>,
+    /// The queue's other end, for the helper jobs spawned on the pool.
+    helpers: Receiver<Task>,
     permits: Receiver<()>,
+    in_flight: usize,
+    /// Bytes one permit is worth.
     budget: usize,
     seq: u64,
 }
@@ -306,53 +444,71 @@ struct Producer {
 impl Producer {
     /// Sends `event` under the next sequence number, once a permit is free. `false` when the
     /// consumer is gone.
-    fn send(&mut self, event: PolarsResult<Event>) -> bool {
+    fn send(&mut self, message: PolarsResult<Message>) -> bool {
         if self.permits.recv().is_err() {
             return false;
         }
         let seq = self.seq;
         self.seq += 1;
-        self.results.send((seq, event)).is_ok()
+        let next = Sequenced {
+            seq,
+            permits: 1,
+            message,
+        };
+        self.results.send(next).is_ok()
     }
 
-    fn run(mut self, reader: ParallelStreamReader, same_schema: bool) {
+    fn run(&mut self, reader: ParallelStreamReader, same_schema: bool) -> AdaptiveResult<Flow> {
         let ParallelStreamReader {
             paths,
             max_concurrent,
-            options,
+            mut options,
         } = reader;
         let (slot_tx, slot_rx) = bounded(max_concurrent);
         for _ in 0..max_concurrent {
             slot_tx.send(()).unwrap();
         }
         let mut first: Option<(PathBuf, SchemaRef)> = None;
-        let mut rows_before = 0;
+        let mut rows_before: usize = 0;
         for path in &paths {
             if slot_rx.recv().is_err() {
-                return;
+                return Ok(Flow::Stopped);
             }
             let slot = FileSlot(slot_tx.clone());
-            let scan = match open(path, &options, &mut first, same_schema, rows_before) {
-                Ok(scan) => Arc::new((scan, slot)),
-                Err(e) => {
-                    self.send(Err(e.into()));
-                    return;
-                }
-            };
-            if !self.send(Ok(Event::File {
-                empty: scan.0.empty(),
-            })) {
-                return;
+            let scan = Arc::new((
+                open(path, &options, &mut first, same_schema, rows_before)?,
+                slot,
+            ));
+            if same_schema && options.projection.is_none() {
+                // Later files may hold the same columns in another order; their batches are
+                // stacked with the first file's, so they are read in its order.
+                let order = scan.0.output_schema().iter_names().cloned().collect();
+                options.projection = Some(order);
             }
-            rows_before += scan.0.reader.total_rows();
-            if !self.queue_units(&scan, &options) {
-                return;
+            if !self.send(Ok(Message::Event(Event::File {
+                empty: scan.0.empty(),
+            }))) {
+                return Ok(Flow::Stopped);
+            }
+            rows_before = rows_before
+                .checked_add(scan.0.reader.total_rows())
+                .ok_or_else(|| AdaptiveError::InvalidMetadata {
+                    path: path.clone(),
+                    reason: "the files' row counts add up to more than fits a row number".into(),
+                })?;
+            if !self.queue_units(&scan, &options)? {
+                return Ok(Flow::Stopped);
             }
         }
+        Ok(Flow::Finished)
     }
 
-    /// Queues every unit of one file on the pool. `false` when the scan must stop.
-    fn queue_units(&mut self, scan: &Arc<(FileScan, FileSlot)>, options: &ScanOptions) -> bool {
+    /// Queues every unit of one file. `false` when the consumer is gone.
+    fn queue_units(
+        &mut self,
+        scan: &Arc<(FileScan, FileSlot)>,
+        options: &ScanOptions,
+    ) -> AdaptiveResult<bool> {
         let file = &scan.0;
         let (mut with_rows, mut pruned) = (0, 0);
         for rg in 0..file.reader.num_row_groups() {
@@ -367,45 +523,39 @@ impl Producer {
             }
             let mut offset = 0;
             while offset < rows {
-                let unit = match file.next_unit(rg, offset, self.budget, options) {
-                    Ok(unit) => unit,
-                    Err(e) => {
-                        self.send(Err(e.into()));
-                        return false;
-                    }
-                };
+                let unit = file.next_unit(rg, offset, self.budget, options)?;
                 offset += unit.rows;
-                if self.permits.recv().is_err() {
-                    return false;
+                let permits = unit.cost.div_ceil(self.budget.max(1)).clamp(1, self.in_flight);
+                for _ in 0..permits {
+                    if self.permits.recv().is_err() {
+                        return Ok(false);
+                    }
                 }
-                let (seq, scan, options, results) = (
-                    self.seq,
-                    scan.clone(),
-                    options.clone(),
-                    self.results.clone(),
-                );
+                let task = Task {
+                    seq: self.seq,
+                    permits,
+                    scan: scan.clone(),
+                    unit,
+                    options: options.clone(),
+                };
                 self.seq += 1;
+                if self.work.send(task).is_err() {
+                    return Ok(false);
+                }
+                // One helper per unit: it runs whichever unit is still queued when it starts,
+                // or nothing when the consumer took them all.
+                let (queue, results) = (self.helpers.clone(), self.results.clone());
                 polars_core::runtime::RAYON.spawn(move || {
-                    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        scan.0.read(unit, &options)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(AdaptiveError::Internal("batch decoding panicked".into()))
-                    });
-                    let event = read
-                        .map(|b| Event::Batch {
-                            df: b.df,
-                            guard: b.guard,
-                        })
-                        .map_err(PolarsError::from);
-                    let _ = results.send((seq, event));
+                    if let Ok(task) = queue.try_recv() {
+                        let _ = results.send(task.run());
+                    }
                 });
             }
         }
         if with_rows > 0 && pruned == with_rows {
             options.metrics.add_pruned_file();
         }
-        true
+        Ok(true)
     }
 }
 
@@ -416,7 +566,7 @@ fn open(
     same_schema: bool,
     first_row: usize,
 ) -> AdaptiveResult<FileScan> {
-    let reader = MmapParquetReader::open(path)?;
+    let reader = MmapParquetReader::open(path, options.mmap_mode)?;
     options.metrics.add_file(reader.num_row_groups());
     if same_schema {
         match first {

@@ -6,9 +6,16 @@ use crate::error::{AdaptiveError, AdaptiveResult};
 
 /// Files named by `target`: the file itself; a directory's `*.parquet` files; or a glob's
 /// matches. Sorted, so that multi-file output order is file order.
+///
+/// A path that exists is taken literally, even when its name holds `*`, `?` or `[`: a file
+/// named `prices[2024].parquet` is that file, not a pattern matching `prices2.parquet`. Only
+/// a path that does not exist is read as a glob, which must then be valid UTF-8 (the names it
+/// matches need not be).
 pub fn expand_paths(target: &Path) -> AdaptiveResult<Vec<PathBuf>> {
     let text = target.to_string_lossy();
-    let mut paths = if target.is_dir() {
+    let mut paths = if target.is_file() {
+        return Ok(vec![target.to_path_buf()]);
+    } else if target.is_dir() {
         let entries = std::fs::read_dir(target).map_err(|e| AdaptiveError::io(target, e))?;
         let mut out = Vec::new();
         for entry in entries {
@@ -19,7 +26,11 @@ pub fn expand_paths(target: &Path) -> AdaptiveResult<Vec<PathBuf>> {
         }
         out
     } else if text.contains(['*', '?', '[']) {
-        let matches = glob::glob(&text).map_err(|e| AdaptiveError::InvalidPattern {
+        let pattern = target.to_str().ok_or_else(|| AdaptiveError::InvalidPattern {
+            pattern: text.to_string(),
+            reason: "a glob pattern must be valid UTF-8".into(),
+        })?;
+        let matches = glob::glob(pattern).map_err(|e| AdaptiveError::InvalidPattern {
             pattern: text.to_string(),
             reason: e.to_string(),
         })?;

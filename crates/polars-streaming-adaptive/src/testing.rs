@@ -1,8 +1,9 @@
 //! Comparing answers with stock Polars, the reference of every answer polars-adaptive gives,
-//! and finding the files to compare on. Used by every crate's tests and by `cargo xtask
-//! difftest`.
+//! finding the files to compare on, and running a test in a child process. Used by every
+//! crate's tests and by `cargo xtask difftest`.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use polars::prelude::*;
 
@@ -30,8 +31,11 @@ pub fn same_frame(ours: &DataFrame, stock: &DataFrame) -> Result<(), String> {
     compare(ours, stock, false)
 }
 
-/// As [`same_frame`], but floats within a relative 1e-9 (1e-5 for f32): for aggregated floats, whose
-/// summation order follows the chunking.
+/// As [`same_frame`], but floats within a relative 1e-9 (1e-5 for f32), and temporal values
+/// within a few f64 ulps of their magnitude: for aggregated frames, whose float sums follow the
+/// chunking. Polars computes a temporal `mean` (and `median`, `std`) in f64 and casts back, so
+/// stock's own answer moves with the chunking too (pinned by
+/// `stock_temporal_mean_depends_on_the_chunking`).
 pub fn same_frame_aggregated(ours: &DataFrame, stock: &DataFrame) -> Result<(), String> {
     compare(ours, stock, true)
 }
@@ -59,7 +63,18 @@ fn compare(ours: &DataFrame, stock: &DataFrame, tolerant: bool) -> Result<(), St
         } else {
             1e-9
         };
-        let equal = if a.dtype().is_float() && tolerant {
+        let equal = if a.dtype().is_temporal() && tolerant {
+            physical_values(a)
+                .iter()
+                .zip(physical_values(b))
+                .all(|(x, y)| match (x, y) {
+                    (Some(x), Some(y)) => {
+                        let scale = x.unsigned_abs().max(y.unsigned_abs()) as f64;
+                        x.abs_diff(y) as f64 <= 8.0 * f64::EPSILON * scale + 1.0
+                    }
+                    (x, y) => x.is_none() && y.is_none(),
+                })
+        } else if a.dtype().is_float() && tolerant {
             float_values(a)
                 .iter()
                 .zip(float_values(b))
@@ -90,9 +105,104 @@ fn float_values(s: &Series) -> Vec<Option<f64>> {
     s.f64().unwrap().iter().collect()
 }
 
+fn physical_values(s: &Series) -> Vec<Option<i64>> {
+    let s = s.to_physical_repr().cast(&DataType::Int64).unwrap();
+    s.i64().unwrap().iter().collect()
+}
+
 fn float_bits(s: &Series) -> Vec<Option<u64>> {
     float_values(s)
         .into_iter()
         .map(|v| v.map(|v| if v.is_nan() { u64::MAX } else { v.to_bits() }))
         .collect()
+}
+
+/// This process's peak resident set size (VmHWM) in bytes, pages of mapped files included;
+/// `None` where `/proc` is absent.
+pub fn peak_rss_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib << 10)
+}
+
+/// Set in the environment of a test run by [`run_test_in_child`].
+const CHILD_VAR: &str = "POLARS_ADAPTIVE_TEST_CHILD";
+
+/// Whether this process is a child started by [`run_test_in_child`]. A test that could kill
+/// its process (a SIGBUS) returns early unless it is.
+pub fn in_child() -> bool {
+    std::env::var_os(CHILD_VAR).is_some()
+}
+
+/// Runs the test `name` of the current test binary again in a child process with `env` set,
+/// and panics if it fails, dies of a signal, runs no test, or has not finished after
+/// `timeout`. For what must not be tried in the test's own process: a pool size other than
+/// this process's (Polars fixes it per process), a hang, which must fail rather than stop the
+/// run, and a signal, which must fail one test rather than kill all of them.
+pub fn run_test_in_child(name: &str, env: &[(&str, &str)], timeout: Duration) {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--test-threads=1"])
+        .envs(env.iter().copied())
+        .env(CHILD_VAR, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+            assert!(status.success(), "{name} with {env:?} failed: {status}\n{out}");
+            // A name that matches no test would pass without running anything.
+            assert!(out.contains("1 passed"), "{name} did not run:\n{out}");
+            return;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} with {env:?} did not finish in {timeout:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    use super::same_frame_aggregated;
+
+    /// Why aggregated temporal values are compared within float precision: stock Polars' own
+    /// mean of a datetime column changes with how the column is chunked.
+    #[test]
+    fn stock_temporal_mean_depends_on_the_chunking() {
+        let ns: Vec<i64> = (0..23)
+            .map(|i| 1_700_000_000_000_000_000 + i * 987_654_321_987 % 1_000_000_007)
+            .collect();
+        let whole = Series::new("t".into(), ns)
+            .cast(&DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)))
+            .unwrap();
+        let mut chunked = whole.slice(0, 3);
+        for start in (3..23).step_by(3) {
+            chunked.append(&whole.slice(start, 3)).unwrap();
+        }
+        let mean = |s: &Series| {
+            let df = DataFrame::new(s.len(), vec![s.clone().into_column()]).unwrap();
+            df.lazy().select([col("t").mean()]).collect().unwrap()
+        };
+        let (one, many) = (mean(&whole), mean(&chunked));
+        assert_ne!(
+            one.column("t").unwrap().get(0).unwrap(),
+            many.column("t").unwrap().get(0).unwrap(),
+            "stock's temporal mean no longer depends on the chunking: compare it exactly"
+        );
+        same_frame_aggregated(&one, &many).unwrap();
+    }
 }

@@ -1,6 +1,6 @@
 //! Behaviour of the readers: projection, predicates, batch order, multi-file order and metrics.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

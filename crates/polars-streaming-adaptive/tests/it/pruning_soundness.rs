@@ -1,7 +1,7 @@
 //! Randomized, seeded: a row group the pruner skips never holds a row the predicate keeps, and
 //! the filtered read equals Polars filtering the whole data.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Batches stay inside the memory budget, even when one row group is larger than the budget.
 
-mod common;
+use crate::common;
 
 use polars::prelude::*;
 use polars_streaming_adaptive::{AdaptiveStreamingReader, MmapParquetReader};

@@ -1,7 +1,7 @@
 //! Every file of the shared parquet-testing corpus reads as stock Polars reads it, or fails
 //! with an error where stock fails; nothing panics.
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -1,6 +1,6 @@
 //! Bad input gets a `PolarsError` naming the file (and row group / column where known).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

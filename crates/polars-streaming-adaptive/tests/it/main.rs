@@ -1,0 +1,12 @@
+//! One integration-test binary for the crate: every binary links all of Polars, so the
+//! test files are modules of this one.
+
+mod common;
+mod bad_input;
+mod mapped_files;
+mod memory_budget;
+mod panics;
+mod parquet_testing;
+mod paths;
+mod pruning_soundness;
+mod readers;
