@@ -26,7 +26,7 @@ pub mod prelude {
     pub use polars_streaming_adaptive::{
         AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkStrategy, CmpOp,
         ColumnFilterPredicate, ColumnStats, ComparisonPredicate, ExprPredicate, FixedChunkStrategy,
-        MemoryManager, MmapParquetReader, NotPredicate, NullPredicate, OrPredicate,
+        MemoryManager, MmapMode, MmapParquetReader, NotPredicate, NullPredicate, OrPredicate,
         ParallelStreamReader, PredicatePushdown, RangePredicate, RowGroupStats, ScanMetrics,
         ScanMetricsSnapshot,
     };

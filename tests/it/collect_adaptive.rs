@@ -1,13 +1,11 @@
 //! `collect_adaptive` and `sink_batches_adaptive` answer like stock Polars on aggregation and
 //! row-local query shapes over multi-file datasets, whatever the chunk size.
 
-mod common;
-
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{mixed, same_frame, same_frame_aggregated, stock, write, Layout};
+use crate::common::{mixed, same_frame, same_frame_aggregated, stock, write, Layout};
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 

@@ -1,9 +1,7 @@
 //! With a memory budget, tracked decoded batches in flight plus aggregation state stay within
 //! it, and an aggregation whose state cannot fit fails clearly instead of growing.
 
-mod common;
-
-use common::{same_frame_aggregated, stock, write, Layout};
+use crate::common::{same_frame_aggregated, stock, write, Layout};
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 

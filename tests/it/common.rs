@@ -117,4 +117,5 @@ pub fn stock(target: &Path) -> LazyFrame {
 }
 
 #[allow(unused_imports)]
-pub use polars_adaptive::testing::{same_frame, same_frame_aggregated};
+pub use polars_adaptive::testing::{run_test_in_child, same_frame, same_frame_aggregated};
+

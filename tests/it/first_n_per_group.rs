@@ -1,12 +1,10 @@
 //! `first_n_per_group` equals a plain row-by-row reference on random data with null groups and
 //! null ids, whatever the batch size.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::{same_frame, write, Layout};
+use crate::common::{same_frame, write, Layout};
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 

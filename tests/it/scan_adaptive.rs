@@ -1,11 +1,9 @@
 //! `LazyFrame::scan_adaptive` answers every query shape as stock `scan_parquet` does, on files
 //! with small row groups, without statistics, with several codecs, and as multi-file globs.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{mixed, same_frame, same_frame_aggregated, stock, write, Layout};
+use crate::common::{mixed, same_frame, same_frame_aggregated, stock, write, Layout};
 use polars::prelude::*;
 use polars_adaptive::plan::PREDICATE_DTYPE_ERROR;
 use polars_adaptive::prelude::*;

@@ -1,7 +1,7 @@
 //! `scan_adaptive(file).collect()` over every file of the shared parquet-testing corpus: equal
 //! to stock `scan_parquet` where stock reads the file, an error where stock errors, no panic.
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

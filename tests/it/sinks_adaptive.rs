@@ -1,11 +1,9 @@
 //! Streaming sinks: `sink_parquet_adaptive` row groups and read-back, CSV and NDJSON bytes equal
 //! to stock's writers on the plan's answer, and no file left behind by a failed run.
 
-mod common;
-
 use std::path::Path;
 
-use common::{mixed, same_frame, stock, write, Layout};
+use crate::common::{mixed, same_frame, stock, write, Layout};
 use polars::prelude::*;
 use polars_adaptive::exec::SinkParquetAdaptiveOptions;
 use polars_adaptive::prelude::*;
@@ -129,4 +127,86 @@ fn an_empty_answer_writes_a_file_with_the_schema() {
         &q(stock(&target)).collect().unwrap(),
     )
     .unwrap();
+}
+
+/// Files of `dir` whose name says they are a sink's temporary file.
+fn temporary_files(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect()
+}
+
+/// Panics on the second batch it sees.
+#[derive(Debug, Default)]
+struct PanicOnSecondBatch(usize);
+
+impl BatchOperator for PanicOnSecondBatch {
+    fn process(&mut self, batch: DataFrame) -> PolarsResult<DataFrame> {
+        self.0 += 1;
+        assert!(self.0 < 2, "operator fails on batch {}", self.0);
+        Ok(batch)
+    }
+}
+
+#[test]
+fn a_sink_that_panics_midway_leaves_no_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dataset(dir.path(), 3_000);
+    let out = dir.path().join("out.csv");
+    let args = ScanArgsAdaptive::default().with_chunk_strategy(std::sync::Arc::new(
+        FixedChunkStrategy::new(500),
+    ));
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        LazyFrame::scan_adaptive(&target, args)
+            .unwrap()
+            .adaptive()
+            .with_operator(PanicOnSecondBatch::default())
+            .sink_csv_adaptive(&out)
+    }));
+    assert!(run.is_err(), "the operator's panic did not reach the caller");
+    assert!(!out.exists());
+    assert!(
+        temporary_files(dir.path()).is_empty(),
+        "{:?}",
+        temporary_files(dir.path())
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_planted_beside_the_target_is_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dataset(dir.path(), 1_000);
+    let out = dir.path().join("out.csv");
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    // The name the sinks used to write to: `.<target>.<pid>.tmp`.
+    let planted = dir
+        .path()
+        .join(format!(".out.csv.{}.tmp", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    LazyFrame::scan_adaptive(&target, ScanArgsAdaptive::default())
+        .unwrap()
+        .sink_csv_adaptive(&out)
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert!(out.metadata().unwrap().is_file());
+    assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_file());
+}
+
+#[test]
+fn sinking_onto_a_file_the_plan_reads_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.parquet");
+    write(&mut mixed(0, 1_000), &input, Layout::default());
+    let before = std::fs::read(&input).unwrap();
+    let err = LazyFrame::scan_adaptive(&input, ScanArgsAdaptive::default())
+        .unwrap()
+        .filter(col("id").gt(lit(10i64)))
+        .sink_parquet_adaptive(&input, SinkParquetAdaptiveOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("input of the plan"), "{err}");
+    assert!(std::fs::read(&input).unwrap() == before, "the input changed");
 }

@@ -19,6 +19,16 @@ pub enum ExecError {
         bytes: usize,
         limit: usize,
     },
+    /// The state of the pipeline's operators outgrew its share of the budget.
+    #[error("adaptive pipeline: the operators' state ({bytes} bytes) exceeds its share of the memory budget ({limit} bytes)")]
+    OperatorStateTooLarge { bytes: usize, limit: usize },
+    /// The rows a `slice`/`head` keeps outgrew their share of the budget.
+    #[error("collect_adaptive: the {rows} rows of the slice ({bytes} bytes so far) exceed its share of the memory budget ({limit} bytes)")]
+    SliceTooLarge {
+        rows: usize,
+        bytes: usize,
+        limit: usize,
+    },
     /// A sink's file could not be created, written or renamed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -28,6 +38,9 @@ pub enum ExecError {
     /// A sink's target names no file.
     #[error("'{}' names no file", path.display())]
     InvalidTarget { path: PathBuf },
+    /// A sink's target is a file the plan reads.
+    #[error("{}: the sink's target is an input of the plan; write to another file", path.display())]
+    TargetIsInput { path: PathBuf },
     /// A bug: an invariant of this crate did not hold.
     #[error("internal error: {0}")]
     Internal(String),
@@ -41,10 +54,12 @@ impl From<ExecError> for PolarsError {
                 error: std::sync::Arc::new(source),
                 msg: Some(msg.into()),
             },
-            ExecError::Unstreamable { .. } | ExecError::InvalidTarget { .. } => {
-                PolarsError::InvalidOperation(msg.into())
-            }
-            ExecError::AggregationStateTooLarge { .. } => PolarsError::OutOfBounds(msg.into()),
+            ExecError::Unstreamable { .. }
+            | ExecError::InvalidTarget { .. }
+            | ExecError::TargetIsInput { .. } => PolarsError::InvalidOperation(msg.into()),
+            ExecError::AggregationStateTooLarge { .. }
+            | ExecError::SliceTooLarge { .. }
+            | ExecError::OperatorStateTooLarge { .. } => PolarsError::OutOfBounds(msg.into()),
             ExecError::Internal(_) => PolarsError::ComputeError(msg.into()),
         }
     }

@@ -120,13 +120,20 @@ impl AdaptivePipeline {
         self
     }
 
+    /// The plan the pipeline runs.
+    pub(crate) fn plan(&self) -> &LazyFrame {
+        &self.lf
+    }
+
     /// Runs the plan, then the operators, handing non-empty output batches to `emit` (one
     /// empty frame with the schema when there are none).
-    fn run(self, emit: &mut Emit<'_>) -> PolarsResult<()> {
+    pub(crate) fn run(self, emit: &mut Emit<'_>) -> PolarsResult<()> {
         let mut ops = self.operators;
         if ops.is_empty() {
             return runner::run(self.lf, emit);
         }
+        // Operator state shares the quarter of a hard budget that aggregation state gets.
+        let state_limit = runner::plan_budget(&self.lf)?.map(|b| b / 4);
         let mut empty: Option<DataFrame> = None;
         let mut emitted = false;
         let mut stopped = false;
@@ -134,6 +141,12 @@ impl AdaptivePipeline {
             let mut df = df;
             for op in &mut ops[from..] {
                 df = op.process(df)?;
+            }
+            if let Some(limit) = state_limit {
+                let bytes: usize = ops.iter().map(|op| op.state_bytes()).sum();
+                if bytes > limit {
+                    return Err(ExecError::OperatorStateTooLarge { bytes, limit }.into());
+                }
             }
             if df.height() == 0 {
                 empty.get_or_insert_with(|| df.clear());
@@ -210,16 +223,16 @@ impl AdaptivePipeline {
     ) -> PolarsResult<()> {
         let rows = options.row_group_rows;
         sink_file(
+            self,
             path.as_ref(),
             Some(rows),
-            |emit| self.run(emit),
             |out, schema| {
                 let writer = ParquetWriter::new(out)
                     .with_compression(options.compression)
                     .with_statistics(options.statistics)
                     .with_row_group_size(Some(rows))
                     .batched(schema)?;
-                Ok(Box::new(writer) as Box<dyn BatchSink>)
+                Ok(Box::new(writer) as Box<dyn BatchSink + '_>)
             },
         )
     }
@@ -227,12 +240,12 @@ impl AdaptivePipeline {
     /// [`AdaptiveExecExt::sink_csv_adaptive`] through the operators.
     pub fn sink_csv_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
         sink_file(
+            self,
             path.as_ref(),
             None,
-            |emit| self.run(emit),
             |out, schema| {
                 let writer = CsvWriter::new(out).include_header(true).batched(schema)?;
-                Ok(Box::new(writer) as Box<dyn BatchSink>)
+                Ok(Box::new(writer) as Box<dyn BatchSink + '_>)
             },
         )
     }
@@ -240,10 +253,10 @@ impl AdaptivePipeline {
     /// [`AdaptiveExecExt::sink_ndjson_adaptive`] through the operators.
     pub fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
         sink_file(
+            self,
             path.as_ref(),
             None,
-            |emit| self.run(emit),
-            |out, _| Ok(Box::new(polars_io::json::BatchedWriter::new(out)) as Box<dyn BatchSink>),
+            |out, _| Ok(Box::new(polars_io::json::BatchedWriter::new(out)) as Box<dyn BatchSink + '_>),
         )
     }
 }

@@ -12,6 +12,13 @@ pub trait BatchOperator: Send {
     fn finish(&mut self) -> PolarsResult<Option<DataFrame>> {
         Ok(None)
     }
+
+    /// Bytes of state the operator holds between batches. Under a hard memory budget the
+    /// pipeline fails, naming the operator, once its operators hold more than the state's
+    /// share of the budget.
+    fn state_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// Keeps every row of the first `n` distinct ids seen in each group: the subsample of the
@@ -132,6 +139,10 @@ impl FirstNPerGroup {
 }
 
 impl BatchOperator for FirstNPerGroup {
+    fn state_bytes(&self) -> usize {
+        self.admitted.as_ref().map_or(0, DataFrame::estimated_size)
+    }
+
     fn process(&mut self, batch: DataFrame) -> PolarsResult<DataFrame> {
         if self.n == 0 {
             return Ok(batch.clear());

@@ -144,17 +144,36 @@ impl Runner {
                 Ok(())
             }
             Reduction::Slice { node, offset, len } => {
-                let want = offset.saturating_add(*len);
-                let (mut frames, mut rows) = (vec![per_batch(empty)?], 0);
+                // Only the slice's own rows are held, counted like aggregation state: rows
+                // before the offset are dropped batch by batch.
+                let (mut skip, mut left) = (*offset, *len);
+                let mut frames = vec![per_batch(empty)?];
+                let mut held = Vec::new();
+                let limit = budget.map(|b| b / 4);
                 for batch in stream {
-                    let out = per_batch(batch?)?;
-                    rows += out.height();
-                    frames.push(out);
-                    if rows >= want {
+                    if left == 0 {
                         break;
                     }
+                    let out = per_batch(batch?)?;
+                    if skip >= out.height() {
+                        skip -= out.height();
+                        continue;
+                    }
+                    let out = out.slice(skip as i64, left);
+                    (skip, left) = (0, left - out.height());
+                    held.push(memory.track_usage(out.estimated_size()));
+                    let bytes: usize = held.iter().map(|g| g.bytes()).sum();
+                    if let Some(limit) = limit.filter(|&l| bytes > l) {
+                        return Err(ExecError::SliceTooLarge {
+                            rows: *len,
+                            bytes,
+                            limit,
+                        }
+                        .into());
+                    }
+                    frames.push(out);
                 }
-                let df = concat(frames).slice(*offset as i64, *len);
+                let df = concat(frames);
                 emit(self.execute_above(*node, df, self.split.plan.lp_top)?)?;
                 Ok(())
             }
@@ -217,6 +236,40 @@ impl Runner {
 
 fn concat(frames: Vec<DataFrame>) -> DataFrame {
     polars_core::utils::accumulate_dataframes_vertical_unchecked(frames)
+}
+
+/// Calls `f` with the sources of every scan in `lf`, and the adaptive source when it is one.
+pub(crate) fn for_each_scan(
+    lf: &LazyFrame,
+    mut f: impl FnMut(&ScanSources, Option<&AdaptiveSource>),
+) -> PolarsResult<()> {
+    let plan = lf.clone().to_alp()?;
+    for i in 0..plan.lp_arena.len() {
+        if let IR::Scan {
+            sources, scan_type, ..
+        } = plan.lp_arena.get(Node(i))
+        {
+            let ours = match &**scan_type {
+                FileScanIR::Anonymous { function, .. } => {
+                    function.as_any().downcast_ref::<AdaptiveSource>()
+                }
+                _ => None,
+            };
+            f(sources, ours);
+        }
+    }
+    Ok(())
+}
+
+/// The smallest hard memory budget of the plan's adaptive scans, if any has one.
+pub(crate) fn plan_budget(lf: &LazyFrame) -> PolarsResult<Option<usize>> {
+    let mut budget: Option<usize> = None;
+    for_each_scan(lf, |_, ours| {
+        if let Some(b) = ours.and_then(|s| s.args().memory_budget) {
+            budget = Some(budget.map_or(b, |prev| prev.min(b)));
+        }
+    })?;
+    Ok(budget)
 }
 
 /// Finds the adaptive scan and the parts of the plan above it.

@@ -2,13 +2,14 @@
 //! renamed over the target only on success, so a failed run never leaves a truncated file
 //! under the target name.
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+use tempfile::NamedTempFile;
 
 use crate::error::ExecError;
+use crate::runner::for_each_scan;
 
 /// Options of [`crate::AdaptiveExecExt::sink_parquet_adaptive`].
 #[derive(Debug, Clone)]
@@ -41,65 +42,69 @@ impl SinkParquetAdaptiveOptions {
     }
 }
 
-/// A file being written under a temporary name beside its target.
-pub(crate) struct PendingFile {
-    tmp: PathBuf,
-    target: PathBuf,
+/// The buffered temporary file a sink writes into.
+pub(crate) type Out = BufWriter<NamedTempFile>;
+
+/// Runs `write` into a temporary file beside `target`, then moves the finished file to
+/// `target`.
+///
+/// The temporary file has a random name and is created exclusively, so runs do not clash and a
+/// symlink planted under a guessable name cannot redirect the write. It is removed when
+/// anything fails, a panic included. The last flush happens here, not in a `Drop` where its
+/// error (a full disk) would be lost, and the data reaches the disk (`sync_all`) before the
+/// rename makes it visible under the target name.
+pub(crate) fn write_atomically(
+    target: &Path,
+    write: impl FnOnce(&mut Out) -> PolarsResult<()>,
+) -> PolarsResult<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExecError::Io { path, source }
+    };
+    let name = target.file_name().ok_or_else(|| ExecError::InvalidTarget {
+        path: target.to_path_buf(),
+    })?;
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io(target))?;
+    let mut out = BufWriter::new(tmp);
+    write(&mut out)?;
+    let tmp = out.into_inner().map_err(|e| io(target)(e.into_error()))?;
+    tmp.as_file().sync_all().map_err(io(tmp.path()))?;
+    tmp.persist(target).map_err(|e| io(target)(e.error))?;
+    Ok(())
 }
 
-impl PendingFile {
-    pub fn create(target: &Path) -> PolarsResult<(Self, BufWriter<File>)> {
-        let name = target.file_name().ok_or_else(|| ExecError::InvalidTarget {
-            path: target.to_path_buf(),
-        })?;
-        let tmp = target.with_file_name(format!(
-            ".{}.{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = File::create(&tmp).map_err(|source| ExecError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-        Ok((
-            Self {
-                tmp,
-                target: target.to_path_buf(),
-            },
-            BufWriter::new(file),
-        ))
-    }
-
-    /// Moves the finished file to its target name.
-    pub fn commit(self) -> PolarsResult<()> {
-        std::fs::rename(&self.tmp, &self.target).map_err(|source| {
-            ExecError::Io {
-                path: self.target.clone(),
-                source,
-            }
-            .into()
-        })
-    }
-
-    /// Runs `write`, then commits; on error the temporary file is removed.
-    pub fn write_with(
-        target: &Path,
-        write: impl FnOnce(BufWriter<File>) -> PolarsResult<()>,
-    ) -> PolarsResult<()> {
-        let (pending, out) = Self::create(target)?;
-        match write(out) {
-            Ok(()) => pending.commit(),
-            Err(e) => {
-                let _ = std::fs::remove_file(&pending.tmp);
-                Err(e)
-            }
-        }
+/// Refuses a `target` that the plan `lf` reads: the sink would replace an input while the scan
+/// still maps it, and a later read of the same glob would see a half-written result.
+pub(crate) fn refuse_input_as_target(lf: &LazyFrame, target: &Path) -> PolarsResult<()> {
+    let Ok(target) = target.canonicalize() else {
+        // A target that does not exist yet is no input.
+        return Ok(());
+    };
+    let mut inputs = Vec::new();
+    for_each_scan(lf, |sources, ours| {
+        let stock = sources.as_paths().into_iter().flatten();
+        inputs.extend(stock.map(|p| PathBuf::from(p.as_str())));
+        inputs.extend(ours.into_iter().flat_map(|s| s.paths().to_vec()));
+    })?;
+    match inputs.iter().any(|p| p.canonicalize().is_ok_and(|p| p == target)) {
+        true => Err(ExecError::TargetIsInput { path: target }.into()),
+        false => Ok(()),
     }
 }
 
-/// Accumulates rows into exactly `rows`-row frames.
+/// Accumulates rows into exactly `rows`-row frames (smaller ones when pending rows would
+/// outgrow `max_bytes`).
 pub(crate) struct Rebatch {
     rows: usize,
+    max_bytes: usize,
     pending: Option<DataFrame>,
 }
 
@@ -107,8 +112,15 @@ impl Rebatch {
     pub fn new(rows: usize) -> Self {
         Self {
             rows: rows.max(1),
+            max_bytes: usize::MAX,
             pending: None,
         }
+    }
+
+    /// Hands pending rows on before they hold more than `bytes`.
+    pub fn with_max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
     }
 
     /// Adds `df`; calls `full` with every complete frame.
@@ -131,6 +143,9 @@ impl Rebatch {
             }
             buf = rest;
         }
+        if buf.height() > 0 && buf.estimated_size() > self.max_bytes {
+            return full(buf);
+        }
         self.pending = Some(buf);
         Ok(false)
     }
@@ -147,9 +162,7 @@ pub(crate) trait BatchSink {
     fn finish(self: Box<Self>) -> PolarsResult<()>;
 }
 
-type Out = BufWriter<File>;
-
-impl BatchSink for polars_io::parquet::write::BatchedWriter<Out> {
+impl BatchSink for polars_io::parquet::write::BatchedWriter<&mut Out> {
     fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
         // One aligned chunk per row group: the writer turns each call into row groups.
         let mut df = df.clone();
@@ -161,7 +174,7 @@ impl BatchSink for polars_io::parquet::write::BatchedWriter<Out> {
     }
 }
 
-impl BatchSink for polars_io::csv::write::BatchedWriter<Out> {
+impl BatchSink for polars_io::csv::write::BatchedWriter<&mut Out> {
     fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
         self.write_batch(df)
     }
@@ -170,7 +183,7 @@ impl BatchSink for polars_io::csv::write::BatchedWriter<Out> {
     }
 }
 
-impl BatchSink for polars_io::json::BatchedWriter<Out> {
+impl BatchSink for polars_io::json::BatchedWriter<&mut Out> {
     fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
         self.write_batch(df)
     }
@@ -179,50 +192,63 @@ impl BatchSink for polars_io::json::BatchedWriter<Out> {
     }
 }
 
-/// Runs the pipeline `run` into a file made by `make` once the output schema is known, in frames of
-/// `rows` rows when given.
+/// Runs `pipeline` into a file made by `make` once the output schema is known, in frames of
+/// `rows` rows when given. The pipeline's inputs may not be the target.
 pub(crate) fn sink_file(
+    pipeline: crate::AdaptivePipeline,
     target: &Path,
     rows: Option<usize>,
-    run: impl FnOnce(&mut crate::runner::Emit<'_>) -> PolarsResult<()>,
-    make: impl FnOnce(Out, &Schema) -> PolarsResult<Box<dyn BatchSink>>,
+    make: impl for<'a> FnOnce(&'a mut Out, &Schema) -> PolarsResult<Box<dyn BatchSink + 'a>>,
 ) -> PolarsResult<()> {
-    PendingFile::write_with(target, |out| {
-        let mut make = Some((make, out));
-        let mut sink: Option<Box<dyn BatchSink>> = None;
-        let mut open =
-            |schema: &Schema, sink: &mut Option<Box<dyn BatchSink>>| -> PolarsResult<()> {
-                if let Some((make, out)) = make.take() {
-                    *sink = Some(make(out, schema)?);
-                }
-                Ok(())
-            };
-        let mut rebatch = rows.map(Rebatch::new);
+    refuse_input_as_target(pipeline.plan(), target)?;
+    // Rows waiting for a full row group are state: under a hard budget they get its share.
+    let max_bytes = crate::runner::plan_budget(pipeline.plan())?.map_or(usize::MAX, |b| b / 4);
+    write_atomically(target, |out| {
+        let mut file = OpenOnFirstFrame {
+            make: Some((make, out)),
+            sink: None,
+        };
+        let mut rebatch = rows.map(|r| Rebatch::new(r).with_max_bytes(max_bytes));
         let mut schema: Option<SchemaRef> = None;
-        let mut write =
-            |df: DataFrame, sink: &mut Option<Box<dyn BatchSink>>| -> PolarsResult<bool> {
-                open(df.schema(), sink)?;
-                if df.height() > 0 {
-                    sink.as_mut().unwrap().write(&df)?;
-                }
-                Ok(false)
-            };
-        run(&mut |df| {
+        pipeline.run(&mut |df| {
             schema.get_or_insert_with(|| df.schema().clone());
             match &mut rebatch {
-                Some(r) => r.push(df, &mut |full| write(full, &mut sink)),
-                None => write(df, &mut sink),
+                Some(r) => r.push(df, &mut |full| file.write(full)),
+                None => file.write(df),
             }
         })?;
         if let Some(rest) = rebatch.and_then(Rebatch::rest) {
-            write(rest, &mut sink)?;
+            file.write(rest)?;
         }
         if let Some(schema) = schema {
-            write(DataFrame::empty_with_arc_schema(schema), &mut sink)?;
+            // Opens the file (a header, an empty Parquet file) when no row came.
+            file.write(DataFrame::empty_with_arc_schema(schema))?;
         }
-        match sink {
-            Some(sink) => sink.finish(),
-            None => Ok(()),
-        }
+        file.finish()
     })
+}
+
+/// A format writer made from the first frame's schema.
+struct OpenOnFirstFrame<'a, M> {
+    make: Option<(M, &'a mut Out)>,
+    sink: Option<Box<dyn BatchSink + 'a>>,
+}
+
+impl<'a, M> OpenOnFirstFrame<'a, M>
+where
+    M: FnOnce(&'a mut Out, &Schema) -> PolarsResult<Box<dyn BatchSink + 'a>>,
+{
+    fn write(&mut self, df: DataFrame) -> PolarsResult<bool> {
+        if let Some((make, out)) = self.make.take() {
+            self.sink = Some(make(out, df.schema())?);
+        }
+        if df.height() > 0 {
+            self.sink.as_mut().unwrap().write(&df)?;
+        }
+        Ok(false)
+    }
+
+    fn finish(self) -> PolarsResult<()> {
+        self.sink.map_or(Ok(()), |sink| sink.finish())
+    }
 }

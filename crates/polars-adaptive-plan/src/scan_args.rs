@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use polars::prelude::*;
-use polars_streaming_adaptive::{ChunkStrategy, ScanMetrics, ScanMetricsSnapshot};
+use polars_streaming_adaptive::{ChunkStrategy, MmapMode, ScanMetrics, ScanMetricsSnapshot};
 
 /// Options of [`crate::ScanAdaptiveExt::scan_adaptive`]. The defaults read like stock
 /// `scan_parquet` with statistics pruning on.
@@ -34,6 +34,9 @@ pub struct ScanArgsAdaptive {
     pub include_file_paths: Option<PlSmallStr>,
     /// Return every column as one chunk.
     pub rechunk: bool,
+    /// Whether files are mapped or read ([`MmapMode::Auto`]: mapped unless on a network or
+    /// FUSE filesystem).
+    pub mmap_mode: MmapMode,
     /// Counters every scan with these arguments adds to (clones share them).
     pub metrics: Arc<ScanMetrics>,
 }
@@ -49,6 +52,7 @@ impl Default for ScanArgsAdaptive {
             row_index: None,
             include_file_paths: None,
             rechunk: false,
+            mmap_mode: MmapMode::Auto,
             metrics: Arc::default(),
         }
     }
@@ -88,6 +92,10 @@ impl ScanArgsAdaptive {
     }
     pub fn with_rechunk(mut self, rechunk: bool) -> Self {
         self.rechunk = rechunk;
+        self
+    }
+    pub fn with_mmap_mode(mut self, mode: MmapMode) -> Self {
+        self.mmap_mode = mode;
         self
     }
     /// Counts into `metrics`, a handle the caller keeps.

@@ -32,7 +32,9 @@ pub struct AdaptiveSource {
 impl AdaptiveSource {
     pub fn new(target: &std::path::Path, args: ScanArgsAdaptive) -> PolarsResult<Self> {
         let paths = expand_paths(target)?;
-        let file_schema = MmapParquetReader::new(&paths[0])?.schema().clone();
+        let file_schema = MmapParquetReader::with_mode(&paths[0], args.mmap_mode)?
+            .schema()
+            .clone();
         let schema = Arc::new(Self::reader(&paths, &args).output_schema(&file_schema));
         Ok(Self {
             paths,
@@ -46,11 +48,17 @@ impl AdaptiveSource {
         &self.schema
     }
 
+    /// The files the scan reads, in order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
     /// A reader of every file with the arguments' options, no projection or predicate yet.
     fn reader(paths: &[PathBuf], args: &ScanArgsAdaptive) -> ParallelStreamReader {
         let mut reader = ParallelStreamReader::new(paths.to_vec())
             .with_row_index(args.row_index.clone())
-            .with_include_file_paths(args.include_file_paths.clone());
+            .with_include_file_paths(args.include_file_paths.clone())
+            .with_mmap_mode(args.mmap_mode);
         if let Some(bytes) = args.memory_budget {
             reader = reader.with_memory_budget(bytes);
         }

@@ -1,0 +1,79 @@
+//! Plans with several `scan_adaptive` inputs (a union of three, a join of two) equal stock and
+//! finish on a pool of one or two threads. Polars' in-memory engine runs the inputs of a union
+//! or a join on its own pool, so each scan's consumer may sit on a pool thread while its decode
+//! work is queued on that same pool.
+
+use std::path::Path;
+use std::time::Duration;
+
+use polars::prelude::*;
+use polars_adaptive::prelude::*;
+
+use crate::common::{mixed, run_test_in_child, same_frame, stock, write, Layout};
+
+/// Three files of 20 000 rows in row groups of 500, ids continuing from file to file.
+fn dataset(dir: &Path) -> Vec<std::path::PathBuf> {
+    (0..3)
+        .map(|f| {
+            let path = dir.join(format!("part-{f}.parquet"));
+            let layout = Layout {
+                row_group_size: 500,
+                ..Layout::default()
+            };
+            write(&mut mixed(f * 20_000, 20_000), &path, layout);
+            path
+        })
+        .collect()
+}
+
+/// The plans, built over `scan(path)` for each input.
+fn plans(paths: &[std::path::PathBuf], scan: impl Fn(&Path) -> LazyFrame) -> Vec<LazyFrame> {
+    let union = concat(
+        paths
+            .iter()
+            .map(|p| scan(p).filter(col("i32").gt(lit(-20))))
+            .collect::<Vec<_>>(),
+        UnionArgs::default(),
+    )
+    .unwrap();
+    // The second file's ids shifted back onto the first's, so half of each side matches.
+    let right = scan(&paths[1]).with_column(col("id") - lit(10_000i64));
+    let join = scan(&paths[0])
+        .join(
+            right,
+            [col("id")],
+            [col("id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .sort(["id"], SortMultipleOptions::default());
+    vec![union, join]
+}
+
+#[test]
+fn several_scan_adaptive_inputs_in_one_plan_equal_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let expected: Vec<DataFrame> = plans(&paths, stock)
+        .into_iter()
+        .map(|lf| lf.collect().unwrap())
+        .collect();
+    let scan = |p: &Path| LazyFrame::scan_adaptive(p, ScanArgsAdaptive::default()).unwrap();
+    for (i, want) in expected.iter().enumerate() {
+        let got = plans(&paths, scan).swap_remove(i).collect().unwrap();
+        same_frame(&got, want).unwrap_or_else(|e| panic!("plan {i}, collect: {e}"));
+        let got = plans(&paths, scan).swap_remove(i).collect_adaptive().unwrap();
+        same_frame(&got, want).unwrap_or_else(|e| panic!("plan {i}, collect_adaptive: {e}"));
+    }
+}
+
+#[test]
+fn several_scan_adaptive_inputs_finish_on_one_and_two_pool_threads() {
+    let name = "several_scans::several_scan_adaptive_inputs_in_one_plan_equal_stock";
+    for threads in ["1", "2"] {
+        run_test_in_child(
+            name,
+            &[("POLARS_MAX_THREADS", threads)],
+            Duration::from_secs(120),
+        );
+    }
+}
