@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: each (query, engine) run in its own child process, so the peak RSS the
 //! OS reports (VmHWM) belongs to that run alone. Engines alternate within each round; the first
 //! round is a warm-up; then at least five measured rounds. Writes `docs/benchmarks.md` and
-//! `docs/benchmarks.svg`.
+//! `docs/benchmarks.svg` (a quick run: under `target/bench-quick/`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -2,3 +2,4 @@
 //! `src/main.rs`).
 
 pub mod difftest;
+pub mod fuzz;

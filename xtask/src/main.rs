@@ -7,9 +7,12 @@
 //!   time, peak RSS and dtype differences from stock Polars (docs/ARCHITECTURE.md).
 //! - `gen [--rows N] [--files F] [--out DIR] [--quick]`: the benchmark datasets.
 //! - `bench [--rows N] [--quick] [--runs R]`: queries × engines in child processes against
-//!   stock Polars; writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//!   stock Polars; writes `docs/benchmarks.md` and `docs/benchmarks.svg` (a `--quick` run writes
+//!   them under `target/bench-quick/` instead, so the committed full-run report stays).
 //! - `difftest [--cases N] [--seed S] [--keep-failures DIR] [--replay DIR]`: random datasets
 //!   and queries through every execution path, against stock Polars; then the shared corpus.
+//! - `fuzz [--mutations N] [--seed S] [--timeout SECS] [--keep-failures DIR]`: mutated
+//!   Parquet files through every reader in child processes; `--child FILE` is one such child.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,6 +92,35 @@ fn main() -> Result<()> {
                 None => difftest(&options),
             }
         }
+        "fuzz" => {
+            let mut options = xtask::fuzz::Options {
+                mutations: 1_000,
+                seed: 0xf022,
+                keep_failures: project_root().join("target/fuzz-failures"),
+                corpus: Some(project_root().join("../shared/parquet-testing"))
+                    .filter(|d| d.is_dir()),
+                timeout: std::time::Duration::from_secs(60),
+            };
+            let mut child = None::<PathBuf>;
+            while let Some(arg) = args.next()? {
+                match arg {
+                    lexopt::Arg::Long("mutations") => options.mutations = args.value()?.parse()?,
+                    lexopt::Arg::Long("seed") => options.seed = args.value()?.parse()?,
+                    lexopt::Arg::Long("timeout") => {
+                        options.timeout = std::time::Duration::from_secs(args.value()?.parse()?)
+                    }
+                    lexopt::Arg::Long("keep-failures") => {
+                        options.keep_failures = args.value()?.into()
+                    }
+                    lexopt::Arg::Long("child") => child = Some(args.value()?.into()),
+                    other => bail!(other.unexpected()),
+                }
+            }
+            match child {
+                Some(file) => xtask::fuzz::child(&file),
+                None => fuzz(&options),
+            }
+        }
         "gen" | "bench" => {
             let (mut rows, mut files, mut out, mut quick, mut runs) =
                 (None, 8usize, None::<PathBuf>, false, 5usize);
@@ -136,7 +168,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         other => {
-            bail!("unknown command '{other}'; commands: demo, spike-decode, difftest, gen, bench")
+            bail!("unknown command '{other}'; commands: demo, spike-decode, difftest, fuzz, gen, bench")
         }
     }
 }
@@ -174,6 +206,20 @@ replay: cargo xtask difftest --replay {}",
         }
     } else {
         println!("corpus: ../shared/parquet-testing is absent, skipped");
+    }
+    Ok(())
+}
+
+fn fuzz(options: &xtask::fuzz::Options) -> Result<()> {
+    let t = Instant::now();
+    let report = xtask::fuzz::run(options, &project_root().join("target/fuzz-scratch"))?;
+    println!("fuzz, seed {:#x}, {:.1?}\n{report}", options.seed, t.elapsed());
+    if !report.failures.is_empty() {
+        bail!(
+            "{} mutations failed; replay with the REPLAY file under {}",
+            report.failures.len(),
+            options.keep_failures.display()
+        );
     }
     Ok(())
 }
@@ -221,7 +267,12 @@ fn run_bench(opts: &gen::GenOptions, quick: bool, runs: usize) -> Result<()> {
         input_rows["ticks"], input_rows["pyarrow"], input_rows["giant"], input_rows["small"], opts.small_files,
     );
     let md = bench::markdown(&results, &input_rows, &header);
-    let docs = project_root().join("docs");
+    // Only the full run updates the committed report; a quick run writes beside its data.
+    let docs = match quick {
+        true => project_root().join("target/bench-quick"),
+        false => project_root().join("docs"),
+    };
+    std::fs::create_dir_all(&docs)?;
     std::fs::write(docs.join("benchmarks.svg"), bench::svg(&results))?;
     let chart = "\n![median time and peak RSS per query and engine](benchmarks.svg)\n";
     let existing = std::fs::read_to_string(docs.join("benchmarks.md")).unwrap_or_default();
@@ -232,7 +283,8 @@ fn run_bench(opts: &gen::GenOptions, quick: bool, runs: usize) -> Result<()> {
         .unwrap_or_default();
     std::fs::write(docs.join("benchmarks.md"), format!("{md}{chart}{analysis}"))?;
     println!(
-        "{md}\nwritten to docs/benchmarks.md and docs/benchmarks.svg in {:.1?}",
+        "{md}\nwritten to {} (benchmarks.md, benchmarks.svg) in {:.1?}",
+        docs.display(),
         t.elapsed()
     );
     Ok(())
