@@ -77,3 +77,67 @@ fn several_scan_adaptive_inputs_finish_on_one_and_two_pool_threads() {
         );
     }
 }
+
+/// Eight threads at once: multi-scan plans through `collect` and `collect_adaptive`, early
+/// stops, and readers dropped after two batches (their producers must exit and their files be
+/// unmapped while units are still queued).
+#[test]
+fn concurrent_scans_and_dropped_readers_in_child() {
+    if !polars_adaptive::testing::in_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let expected: Vec<DataFrame> = plans(&paths, stock)
+        .into_iter()
+        .map(|lf| lf.collect().unwrap())
+        .collect();
+    let scan = |p: &Path| LazyFrame::scan_adaptive(p, ScanArgsAdaptive::default()).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (paths, expected) = (&paths, &expected);
+            s.spawn(move || {
+                for round in 0..3 {
+                    match (t + round) % 4 {
+                        0 | 1 => {
+                            let i = (t + round) % 2;
+                            let got = plans(paths, scan).swap_remove(i);
+                            let got = match t % 2 {
+                                0 => got.collect(),
+                                _ => got.collect_adaptive(),
+                            };
+                            same_frame(&got.unwrap(), &expected[i]).unwrap();
+                        }
+                        2 => {
+                            let mut batches = ParallelStreamReader::new(paths.clone()).batches();
+                            for _ in 0..2 {
+                                batches.next().unwrap().unwrap();
+                            }
+                            drop(batches);
+                        }
+                        _ => {
+                            let got = scan(&paths[t % 3])
+                                .filter(col("i32").gt(lit(0)))
+                                .limit(7)
+                                .collect_adaptive()
+                                .unwrap();
+                            assert_eq!(got.height(), 7);
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn concurrent_scans_and_dropped_readers_finish_on_1_2_and_8_pool_threads() {
+    let name = "several_scans::concurrent_scans_and_dropped_readers_in_child";
+    for threads in ["1", "2", "8"] {
+        run_test_in_child(
+            name,
+            &[("POLARS_MAX_THREADS", threads)],
+            Duration::from_secs(300),
+        );
+    }
+}

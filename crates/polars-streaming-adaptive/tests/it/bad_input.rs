@@ -186,3 +186,79 @@ fn zero_row_file_reads_as_empty_frame_with_schema() {
     assert_eq!(ours.height(), 0);
     assert_eq!(ours.width(), 2);
 }
+
+/// `path` with its footer re-serialized by arrow-rs after `forge` changed row group 0.
+fn forge_footer(
+    path: &Path,
+    forge: impl Fn(
+        parquet::file::metadata::RowGroupMetaData,
+    ) -> parquet::file::metadata::RowGroupMetaData,
+) {
+    use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
+    let bytes = std::fs::read(path).unwrap();
+    let len = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap()) as usize;
+    let start = len - 8 - footer_len;
+    let md = ParquetMetaDataReader::decode_metadata(&bytes[start..len - 8]).unwrap();
+    let mut builder = md.into_builder();
+    let mut groups = builder.take_row_groups();
+    groups[0] = forge(groups[0].clone());
+    let md = builder.set_row_groups(groups).build();
+    let mut out = bytes[..start].to_vec();
+    ParquetMetaDataWriter::new(&mut out, &md).finish().unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+/// Footers that lie about counts Polars' decoder sizes buffers from (rows, values): every
+/// reader answers with an error naming the file, row group and column, where trusting them
+/// asked the allocator for terabytes and aborted.
+#[test]
+fn forged_counts_are_errors_not_aborts_in_child() {
+    if !common::in_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let forgeries: [(&str, Box<dyn Fn(_) -> _>); 3] = [
+        ("rows", Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
+            rg.into_builder().set_num_rows(1 << 40).build().unwrap()
+        })),
+        ("values", Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
+            let mut b = rg.into_builder();
+            let mut cols = b.take_columns();
+            cols[0] = cols[0].clone().into_builder().set_num_values(1 << 40).build().unwrap();
+            b.set_column_metadata(cols).build().unwrap()
+        })),
+        ("rows and values", Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
+            let mut b = rg.into_builder().set_num_rows(1 << 40);
+            let mut cols = b.take_columns();
+            for c in &mut cols {
+                *c = c.clone().into_builder().set_num_values(1 << 40).build().unwrap();
+            }
+            b.set_column_metadata(cols).build().unwrap()
+        })),
+    ];
+    for (what, forge) in forgeries {
+        let path = dir.path().join("forged.parquet");
+        write_sample(&path);
+        forge_footer(&path, forge);
+        let reads = [
+            polars_streaming_adaptive::MmapParquetReader::new(&path)
+                .and_then(|r| r.read_row_group(0)),
+            AdaptiveStreamingReader::new(&path).and_then(|r| r.collect()),
+            ParallelStreamReader::new(vec![path.clone()]).collect_concatenated(),
+        ];
+        for read in reads {
+            let err = read.expect_err(what).to_string();
+            assert!(err.contains("forged.parquet") && err.contains("row group 0"), "{what}: {err}");
+        }
+    }
+}
+
+#[test]
+fn forged_counts_are_errors_not_aborts() {
+    common::run_test_in_child(
+        "bad_input::forged_counts_are_errors_not_aborts_in_child",
+        &[],
+        std::time::Duration::from_secs(120),
+    );
+}
