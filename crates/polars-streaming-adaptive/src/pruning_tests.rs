@@ -379,6 +379,21 @@ fn null_count_absent_is_not_zero() {
 }
 
 #[test]
+fn statistics_with_more_nulls_than_rows_are_not_used() {
+    // Found by the difftest (seed 4242) in a file written by Polars 0.55.2 with small pages:
+    // 110 nulls claimed for a row group of 55 rows, one of which holds a value.
+    let s = stats(
+        "optional binary a (STRING)",
+        DataType::String,
+        55,
+        Statistics::byte_array(None, None, None, Some(110), false),
+    );
+    assert!(s.column("a").is_none());
+    assert!(!skips(NullPredicate::is_not_null("a"), &s));
+    assert!(!skips(NullPredicate::is_null("a"), &s));
+}
+
+#[test]
 fn all_null_row_group_is_kept_only_for_is_null() {
     let s = stats(
         "optional int64 a",

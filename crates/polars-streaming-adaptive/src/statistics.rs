@@ -114,9 +114,15 @@ pub(crate) fn row_group_stats(
         if dtype.is_nested() {
             continue;
         }
-        if let Some(stats) = column_stats(chunk, dtype) {
-            columns.insert(PlSmallStr::from_str(name), stats);
+        let Some(stats) = column_stats(chunk, dtype) else {
+            continue;
+        };
+        // More nulls than rows in a flat column is impossible: such statistics are wrong
+        // (Polars 0.55.2's writer produced them in the difftest) and prune nothing.
+        if stats.null_count.is_some_and(|n| n > rg.num_rows().max(0) as u64) {
+            continue;
         }
+        columns.insert(PlSmallStr::from_str(name), stats);
     }
     RowGroupStats {
         index,
