@@ -33,7 +33,9 @@ fn write_frames(path: &Path, frames: impl Iterator<Item = DataFrame>) {
 fn datasets(dir: &Path) {
     let chunks = |n: usize| (0..n).map(|c| c * 500_000..(c + 1) * 500_000);
     // 8 M rows: a dictionary-encoded string of 30 bytes, an integer.
-    let symbols: Vec<String> = (0..100).map(|i| format!("SYMBOL-{i:03}-{}", "x".repeat(19))).collect();
+    let symbols: Vec<String> = (0..100)
+        .map(|i| format!("SYMBOL-{i:03}-{}", "x".repeat(19)))
+        .collect();
     write_frames(
         &dir.join("dictionary.parquet"),
         chunks(16).map(|r| {
@@ -51,7 +53,9 @@ fn datasets(dir: &Path) {
             let s: Vec<String> = r
                 .clone()
                 .map(|i| match i {
-                    2_345_678 => (0..32 << 20).map(|j| (b'a' + (j * 7919 % 26) as u8) as char).collect(),
+                    2_345_678 => (0..32 << 20)
+                        .map(|j| (b'a' + (j * 7919 % 26) as u8) as char)
+                        .collect(),
                     i => format!("short-{}", i % 24),
                 })
                 .collect();
@@ -77,47 +81,87 @@ fn datasets(dir: &Path) {
 
 fn scan(file: &str) -> LazyFrame {
     let dir = PathBuf::from(std::env::var(DATA).unwrap());
-    LazyFrame::scan_adaptive(dir.join(file), ScanArgsAdaptive::default().with_memory_budget(BUDGET))
-        .unwrap()
+    LazyFrame::scan_adaptive(
+        dir.join(file),
+        ScanArgsAdaptive::default().with_memory_budget(BUDGET),
+    )
+    .unwrap()
 }
 
 /// The queries: a name, what must be said when it does not fit, and the run.
-fn queries() -> Vec<(&'static str, &'static str, Box<dyn Fn() -> PolarsResult<DataFrame>>)> {
+fn queries() -> Vec<(
+    &'static str,
+    &'static str,
+    Box<dyn Fn() -> PolarsResult<DataFrame>>,
+)> {
     vec![
-        ("dictionary strings, group_by", "", Box::new(|| {
-            scan("dictionary.parquet")
-                .group_by([col("sym")])
-                .agg([col("v").sum()])
-                .collect_adaptive()
-        })),
-        ("one huge row", "", Box::new(|| {
-            scan("huge_row.parquet")
-                .select([col("s").str().len_bytes().max(), col("id").count()])
-                .collect_adaptive()
-        })),
-        ("nested lists", "", Box::new(|| {
-            scan("lists.parquet")
-                .filter(col("x").is_not_null())
-                .select([len()])
-                .collect_adaptive()
-        })),
-        ("many groups", "aggregation state", Box::new(|| {
-            scan("dictionary.parquet")
-                .group_by([col("v")])
-                .agg([col("sym").first()])
-                .collect_adaptive()
-        })),
-        ("a slice of 6 M rows", "rows of the slice", Box::new(|| {
-            scan("dictionary.parquet").slice(1_000_000, 6_000_000).collect_adaptive()
-        })),
-        ("first_n_per_group over many groups", "operators' state", Box::new(|| {
-            let mut n = 0;
-            scan("dictionary.parquet")
-                .adaptive()
-                .with_operator(first_n_per_group(["v"], "sym", 1))
-                .sink_batches_adaptive(|df| { n += df.height(); Ok(false) }, None, true)
-                .map(|()| DataFrame::empty())
-        })),
+        (
+            "dictionary strings, group_by",
+            "",
+            Box::new(|| {
+                scan("dictionary.parquet")
+                    .group_by([col("sym")])
+                    .agg([col("v").sum()])
+                    .collect_adaptive()
+            }),
+        ),
+        (
+            "one huge row",
+            "",
+            Box::new(|| {
+                scan("huge_row.parquet")
+                    .select([col("s").str().len_bytes().max(), col("id").count()])
+                    .collect_adaptive()
+            }),
+        ),
+        (
+            "nested lists",
+            "",
+            Box::new(|| {
+                scan("lists.parquet")
+                    .filter(col("x").is_not_null())
+                    .select([len()])
+                    .collect_adaptive()
+            }),
+        ),
+        (
+            "many groups",
+            "aggregation state",
+            Box::new(|| {
+                scan("dictionary.parquet")
+                    .group_by([col("v")])
+                    .agg([col("sym").first()])
+                    .collect_adaptive()
+            }),
+        ),
+        (
+            "a slice of 6 M rows",
+            "rows of the slice",
+            Box::new(|| {
+                scan("dictionary.parquet")
+                    .slice(1_000_000, 6_000_000)
+                    .collect_adaptive()
+            }),
+        ),
+        (
+            "first_n_per_group over many groups",
+            "operators' state",
+            Box::new(|| {
+                let mut n = 0;
+                scan("dictionary.parquet")
+                    .adaptive()
+                    .with_operator(first_n_per_group(["v"], "sym", 1))
+                    .sink_batches_adaptive(
+                        |df| {
+                            n += df.height();
+                            Ok(false)
+                        },
+                        None,
+                        true,
+                    )
+                    .map(|()| DataFrame::empty())
+            }),
+        ),
     ]
 }
 
@@ -135,7 +179,9 @@ fn budgeted_queries_stay_within_the_budget_in_rss_in_child() {
         "{name}: peak RSS {} MiB (before the query {} MiB), {}",
         peak >> 20,
         before >> 20,
-        result.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into())
+        result
+            .as_ref()
+            .map_or_else(|e| e.to_string(), |_| "ok".into())
     );
     match result {
         Ok(_) => assert!(

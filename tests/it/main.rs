@@ -1,10 +1,10 @@
 //! One integration-test binary for the crate: every binary links all of Polars, so the
 //! test files are modules of this one.
 
-mod common;
 mod budget_rss;
 mod collect_adaptive;
 mod collect_adaptive_memory;
+mod common;
 mod design_examples;
 mod first_n_per_group;
 mod scan_adaptive;

@@ -61,7 +61,10 @@ fn several_scan_adaptive_inputs_in_one_plan_equal_stock() {
     for (i, want) in expected.iter().enumerate() {
         let got = plans(&paths, scan).swap_remove(i).collect().unwrap();
         same_frame(&got, want).unwrap_or_else(|e| panic!("plan {i}, collect: {e}"));
-        let got = plans(&paths, scan).swap_remove(i).collect_adaptive().unwrap();
+        let got = plans(&paths, scan)
+            .swap_remove(i)
+            .collect_adaptive()
+            .unwrap();
         same_frame(&got, want).unwrap_or_else(|e| panic!("plan {i}, collect_adaptive: {e}"));
     }
 }

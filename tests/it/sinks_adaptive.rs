@@ -155,9 +155,8 @@ fn a_sink_that_panics_midway_leaves_no_file_behind() {
     let dir = tempfile::tempdir().unwrap();
     let target = dataset(dir.path(), 3_000);
     let out = dir.path().join("out.csv");
-    let args = ScanArgsAdaptive::default().with_chunk_strategy(std::sync::Arc::new(
-        FixedChunkStrategy::new(500),
-    ));
+    let args = ScanArgsAdaptive::default()
+        .with_chunk_strategy(std::sync::Arc::new(FixedChunkStrategy::new(500)));
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         LazyFrame::scan_adaptive(&target, args)
             .unwrap()
@@ -165,7 +164,10 @@ fn a_sink_that_panics_midway_leaves_no_file_behind() {
             .with_operator(PanicOnSecondBatch::default())
             .sink_csv_adaptive(&out)
     }));
-    assert!(run.is_err(), "the operator's panic did not reach the caller");
+    assert!(
+        run.is_err(),
+        "the operator's panic did not reach the caller"
+    );
     assert!(!out.exists());
     assert!(
         temporary_files(dir.path()).is_empty(),
@@ -193,7 +195,10 @@ fn a_symlink_planted_beside_the_target_is_not_written_through() {
         .unwrap();
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     assert!(out.metadata().unwrap().is_file());
-    assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_file());
+    assert!(std::fs::symlink_metadata(&out)
+        .unwrap()
+        .file_type()
+        .is_file());
 }
 
 #[test]
@@ -208,5 +213,8 @@ fn sinking_onto_a_file_the_plan_reads_is_refused() {
         .sink_parquet_adaptive(&input, SinkParquetAdaptiveOptions::default())
         .unwrap_err();
     assert!(err.to_string().contains("input of the plan"), "{err}");
-    assert!(std::fs::read(&input).unwrap() == before, "the input changed");
+    assert!(
+        std::fs::read(&input).unwrap() == before,
+        "the input changed"
+    );
 }

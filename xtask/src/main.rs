@@ -79,7 +79,9 @@ fn main() -> Result<()> {
             while let Some(arg) = args.next()? {
                 match arg {
                     lexopt::Arg::Long("cases") => options.cases = args.value()?.parse()?,
-                    lexopt::Arg::Long("seed") => options.seed = args.value()?.parse()?,
+                    lexopt::Arg::Long("seed") => {
+                        options.seed = parse_seed(&args.value()?.string()?)?
+                    }
                     lexopt::Arg::Long("keep-failures") => {
                         options.keep_failures = Some(args.value()?.into())
                     }
@@ -105,7 +107,9 @@ fn main() -> Result<()> {
             while let Some(arg) = args.next()? {
                 match arg {
                     lexopt::Arg::Long("mutations") => options.mutations = args.value()?.parse()?,
-                    lexopt::Arg::Long("seed") => options.seed = args.value()?.parse()?,
+                    lexopt::Arg::Long("seed") => {
+                        options.seed = parse_seed(&args.value()?.string()?)?
+                    }
                     lexopt::Arg::Long("timeout") => {
                         options.timeout = std::time::Duration::from_secs(args.value()?.parse()?)
                     }
@@ -210,10 +214,23 @@ replay: cargo xtask difftest --replay {}",
     Ok(())
 }
 
+/// A seed in decimal or, as the reports print it, in hex with `0x`.
+fn parse_seed(text: &str) -> Result<u64> {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.with_context(|| format!("seed '{text}'"))
+}
+
 fn fuzz(options: &xtask::fuzz::Options) -> Result<()> {
     let t = Instant::now();
     let report = xtask::fuzz::run(options, &project_root().join("target/fuzz-scratch"))?;
-    println!("fuzz, seed {:#x}, {:.1?}\n{report}", options.seed, t.elapsed());
+    println!(
+        "fuzz, seed {:#x}, {:.1?}\n{report}",
+        options.seed,
+        t.elapsed()
+    );
     if !report.failures.is_empty() {
         bail!(
             "{} mutations failed; replay with the REPLAY file under {}",

@@ -222,41 +222,28 @@ impl AdaptivePipeline {
         options: SinkParquetAdaptiveOptions,
     ) -> PolarsResult<()> {
         let rows = options.row_group_rows;
-        sink_file(
-            self,
-            path.as_ref(),
-            Some(rows),
-            |out, schema| {
-                let writer = ParquetWriter::new(out)
-                    .with_compression(options.compression)
-                    .with_statistics(options.statistics)
-                    .with_row_group_size(Some(rows))
-                    .batched(schema)?;
-                Ok(Box::new(writer) as Box<dyn BatchSink + '_>)
-            },
-        )
+        sink_file(self, path.as_ref(), Some(rows), |out, schema| {
+            let writer = ParquetWriter::new(out)
+                .with_compression(options.compression)
+                .with_statistics(options.statistics)
+                .with_row_group_size(Some(rows))
+                .batched(schema)?;
+            Ok(Box::new(writer) as Box<dyn BatchSink + '_>)
+        })
     }
 
     /// [`AdaptiveExecExt::sink_csv_adaptive`] through the operators.
     pub fn sink_csv_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
-        sink_file(
-            self,
-            path.as_ref(),
-            None,
-            |out, schema| {
-                let writer = CsvWriter::new(out).include_header(true).batched(schema)?;
-                Ok(Box::new(writer) as Box<dyn BatchSink + '_>)
-            },
-        )
+        sink_file(self, path.as_ref(), None, |out, schema| {
+            let writer = CsvWriter::new(out).include_header(true).batched(schema)?;
+            Ok(Box::new(writer) as Box<dyn BatchSink + '_>)
+        })
     }
 
     /// [`AdaptiveExecExt::sink_ndjson_adaptive`] through the operators.
     pub fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
-        sink_file(
-            self,
-            path.as_ref(),
-            None,
-            |out, _| Ok(Box::new(polars_io::json::BatchedWriter::new(out)) as Box<dyn BatchSink + '_>),
-        )
+        sink_file(self, path.as_ref(), None, |out, _| {
+            Ok(Box::new(polars_io::json::BatchedWriter::new(out)) as Box<dyn BatchSink + '_>)
+        })
     }
 }

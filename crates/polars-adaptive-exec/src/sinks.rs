@@ -94,7 +94,10 @@ pub(crate) fn refuse_input_as_target(lf: &LazyFrame, target: &Path) -> PolarsRes
         inputs.extend(stock.map(|p| PathBuf::from(p.as_str())));
         inputs.extend(ours.into_iter().flat_map(|s| s.paths().to_vec()));
     })?;
-    match inputs.iter().any(|p| p.canonicalize().is_ok_and(|p| p == target)) {
+    match inputs
+        .iter()
+        .any(|p| p.canonicalize().is_ok_and(|p| p == target))
+    {
         true => Err(ExecError::TargetIsInput { path: target }.into()),
         false => Ok(()),
     }

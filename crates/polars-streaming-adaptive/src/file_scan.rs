@@ -168,7 +168,9 @@ impl FileScan {
                 reader.estimate_decoded_bytes(rg, &decode),
             );
         }
-        let page_overhead = (0..reader.num_row_groups()).map(|_| Default::default()).collect();
+        let page_overhead = (0..reader.num_row_groups())
+            .map(|_| Default::default())
+            .collect();
         Ok(Self {
             reader,
             first_row,
@@ -219,7 +221,10 @@ impl FileScan {
         if let Some(&known) = self.page_overhead[rg].get() {
             return Ok(known);
         }
-        let overhead = self.reader.largest_pages(rg, &self.decode)?.saturating_mul(2);
+        let overhead = self
+            .reader
+            .largest_pages(rg, &self.decode)?
+            .saturating_mul(2);
         Ok(*self.page_overhead[rg].get_or_init(|| overhead))
     }
 

@@ -160,7 +160,8 @@ pub(crate) fn cgroup_available_bytes(root: &Path) -> Option<usize> {
                     .and_then(|s| s.trim().parse::<usize>().ok())
                     .unwrap_or(0);
                 let stat = read(&dir.join("memory.stat")).unwrap_or_default();
-                let reclaimable = clean_page_cache(&stat, "file", &["file_dirty", "file_writeback"]);
+                let reclaimable =
+                    clean_page_cache(&stat, "file", &["file_dirty", "file_writeback"]);
                 return Some(max.saturating_sub(used.saturating_sub(reclaimable)));
             }
         }
@@ -207,7 +208,13 @@ pub(crate) fn cgroup_available_bytes(root: &Path) -> Option<usize> {
 fn clean_page_cache(stat: &str, cache: &str, unclean: &[&str]) -> usize {
     let value = |key: &str| {
         stat.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse::<usize>().ok())
+            .find_map(|l| {
+                l.strip_prefix(key)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
             .unwrap_or(0)
     };
     unclean

@@ -73,8 +73,8 @@ fn on_network_filesystem(file: &File) -> bool {
     use std::os::fd::AsRawFd;
     // Magic numbers from linux/magic.h and the filesystems' own sources.
     const REMOTE: [u32; 12] = [
-        0x6969,     // NFS
-        0x517B,     // SMB
+        0x6969,      // NFS
+        0x517B,      // SMB
         0xFF53_4D42, // CIFS
         0xFE53_4D42, // SMB2
         0x0102_1997, // 9p
@@ -107,7 +107,11 @@ fn read_at(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
     {
         let mut done = 0;
         while done < len {
-            let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
+            let n = std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                offset + done as u64,
+            )?;
             if n == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
@@ -290,8 +294,8 @@ impl MmapParquetReader {
         self.metadata.row_groups.len()
     }
 
-    /// Number of rows in the file, from the footer (the rows its row groups hold, never more
-    /// than the file's own count).
+    /// Number of rows in the file: the rows its row groups hold, or none when the footer's own
+    /// count is 0 (as stock reads it).
     pub fn total_rows(&self) -> usize {
         *self.row_group_starts.last().unwrap()
     }
@@ -301,8 +305,8 @@ impl MmapParquetReader {
         self.row_group_starts[i]
     }
 
-    /// Rows of row group `i` that belong to the file: the footer's count for the row group,
-    /// clipped so that the row groups together never exceed the file's row count.
+    /// Rows of row group `i` that belong to the file: the footer's count for the row group, or 0
+    /// when the footer's count for the file is 0 (see `row_group_starts`).
     pub fn row_group_num_rows(&self, i: usize) -> usize {
         self.row_group_starts[i + 1] - self.row_group_starts[i]
     }
@@ -561,11 +565,7 @@ impl MmapParquetReader {
                     // drops its resident pages; later reads fault them in again from the file,
                     // so slices of the mapping held by decoded arrays stay valid.
                     let _ = unsafe {
-                        map.unchecked_advise_range(
-                            UncheckedAdvice::DontNeed,
-                            start,
-                            end - start,
-                        )
+                        map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
                     };
                 }
             }
@@ -616,9 +616,7 @@ fn check_pages(m: &ColumnChunkMetadata, rows: usize, bytes: &Buffer<u8>) -> Resu
         }
     }
     if seen < values {
-        return corrupt(format!(
-            "the pages hold {seen} values, the footer {values}"
-        ));
+        return corrupt(format!("the pages hold {seen} values, the footer {values}"));
     }
     Ok(largest.saturating_add(chunk_total.saturating_sub(data_total)))
 }
@@ -629,17 +627,20 @@ fn page_size() -> usize {
     4096
 }
 
-/// Where each row group's rows start in the file, and (last) the file's row count. Stock
-/// Polars reads a file's row count from the footer's `num_rows` and slices the row groups to
-/// it, so a footer whose row groups claim more rows than the file
-/// (data/repeated_no_annotation.parquet says 0 for the file and 6 for its row group) gives the
-/// file's count. Clipping here keeps every reader path equal to stock.
+/// Where each row group's rows start in the file, and (last) the file's row count, counted as
+/// stock Polars counts them: a file whose footer says 0 rows is skipped whatever its row groups
+/// say (polars-stream's multi-scan, "skip read (0 rows)";
+/// data/repeated_no_annotation.parquet says 0 for the file and 6 for its row group), and
+/// otherwise every row group is read as its own count says, even when the footer's file count
+/// is smaller (found by `cargo xtask fuzz`: a flipped bit in that count lost rows here).
 fn row_group_starts(metadata: &FileMetadata) -> Vec<usize> {
     let mut starts = Vec::with_capacity(metadata.row_groups.len() + 1);
-    let mut at = 0;
+    let mut at = 0usize;
     starts.push(at);
     for rg in &metadata.row_groups {
-        at += rg.num_rows().min(metadata.num_rows - at);
+        if metadata.num_rows > 0 {
+            at = at.saturating_add(rg.num_rows());
+        }
         starts.push(at);
     }
     starts

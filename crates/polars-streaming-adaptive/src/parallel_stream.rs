@@ -525,7 +525,10 @@ impl Producer {
             while offset < rows {
                 let unit = file.next_unit(rg, offset, self.budget, options)?;
                 offset += unit.rows;
-                let permits = unit.cost.div_ceil(self.budget.max(1)).clamp(1, self.in_flight);
+                let permits = unit
+                    .cost
+                    .div_ceil(self.budget.max(1))
+                    .clamp(1, self.in_flight);
                 for _ in 0..permits {
                     if self.permits.recv().is_err() {
                         return Ok(false);

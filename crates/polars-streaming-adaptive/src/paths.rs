@@ -26,10 +26,12 @@ pub fn expand_paths(target: &Path) -> AdaptiveResult<Vec<PathBuf>> {
         }
         out
     } else if text.contains(['*', '?', '[']) {
-        let pattern = target.to_str().ok_or_else(|| AdaptiveError::InvalidPattern {
-            pattern: text.to_string(),
-            reason: "a glob pattern must be valid UTF-8".into(),
-        })?;
+        let pattern = target
+            .to_str()
+            .ok_or_else(|| AdaptiveError::InvalidPattern {
+                pattern: text.to_string(),
+                reason: "a glob pattern must be valid UTF-8".into(),
+            })?;
         let matches = glob::glob(pattern).map_err(|e| AdaptiveError::InvalidPattern {
             pattern: text.to_string(),
             reason: e.to_string(),

@@ -119,7 +119,10 @@ pub(crate) fn row_group_stats(
         };
         // More nulls than rows in a flat column is impossible: such statistics are wrong
         // (Polars 0.55.2's writer produced them in the difftest) and prune nothing.
-        if stats.null_count.is_some_and(|n| n > rg.num_rows().max(0) as u64) {
+        if stats
+            .null_count
+            .is_some_and(|n| n > rg.num_rows().max(0) as u64)
+        {
             continue;
         }
         columns.insert(PlSmallStr::from_str(name), stats);

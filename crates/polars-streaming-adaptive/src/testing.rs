@@ -159,7 +159,10 @@ pub fn run_test_in_child(name: &str, env: &[(&str, &str)], timeout: Duration) {
         if let Some(status) = child.try_wait().unwrap() {
             let mut out = String::new();
             std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-            assert!(status.success(), "{name} with {env:?} failed: {status}\n{out}");
+            assert!(
+                status.success(),
+                "{name} with {env:?} failed: {status}\n{out}"
+            );
             // A name that matches no test would pass without running anything.
             assert!(out.contains("1 passed"), "{name} did not run:\n{out}");
             return;
@@ -187,7 +190,10 @@ mod tests {
             .map(|i| 1_700_000_000_000_000_000 + i * 987_654_321_987 % 1_000_000_007)
             .collect();
         let whole = Series::new("t".into(), ns)
-            .cast(&DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)))
+            .cast(&DataType::Datetime(
+                TimeUnit::Nanoseconds,
+                Some(TimeZone::UTC),
+            ))
             .unwrap();
         let mut chunked = whole.slice(0, 3);
         for start in (3..23).step_by(3) {

@@ -6,7 +6,8 @@
 //! stock fails too), `stricter` (a clean error where stock answers), `ours-only` (we answer
 //! where stock fails), and the failures: `differs` (an answer
 //! unlike stock's), `panic` (a panic escaped a reader), `abort`, `signal`, `timeout`. A crash
-//! after every reader finished, in stock's own read, is `stock-crash` and not ours.
+//! or a timeout after every reader finished, in stock's own read, is `stock-crash` or
+//! `stock-timeout` and not ours.
 
 pub mod mutate;
 
@@ -90,7 +91,8 @@ pub fn run(options: &Options, scratch: &Path) -> Result<Report> {
                     if i >= options.mutations {
                         return Ok(());
                     }
-                    let mut rng = Rng::new(options.seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+                    let mut rng =
+                        Rng::new(options.seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
                     let (name, bytes, layout) = &inputs[rng.below(inputs.len())];
                     let (what, mutant) = mutate::mutate(bytes, layout, &mut rng);
                     let file = dir.join("mutant.parquet");
@@ -100,7 +102,10 @@ pub fn run(options: &Options, scratch: &Path) -> Result<Report> {
                     *r.classes.entry(class.clone()).or_default() += 1;
                     if FAILING.contains(&class.as_str()) {
                         let saved = save(options, i, &class, name, &what, &detail, &file)?;
-                        r.failures.push(format!("#{i} {class} {name}: {what} -> {}", saved.display()));
+                        r.failures.push(format!(
+                            "#{i} {class} {name}: {what} -> {}",
+                            saved.display()
+                        ));
                     }
                     bar.inc(1);
                 }
@@ -111,13 +116,18 @@ pub fn run(options: &Options, scratch: &Path) -> Result<Report> {
     Ok(report.into_inner().unwrap())
 }
 
-/// The files to mutate: generated ones, and the corpus's files that stock and we both read.
+/// Inputs are small: each mutant is read nine times, and what is fuzzed is structure, not size.
+const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// The files to mutate: generated ones, and the corpus's small files that we read.
 fn inputs(options: &Options, dir: &Path) -> Result<Vec<(String, Vec<u8>, Layout)>> {
     std::fs::create_dir_all(dir)?;
     let mut files = generated(dir)?;
     if let Some(corpus) = &options.corpus {
         for f in parquet_files(&corpus.join("data")) {
-            let small = std::fs::metadata(&f).is_ok_and(|m| m.len() <= 4 << 20);
+            let small = MmapParquetReader::new(&f).is_ok_and(|r| {
+                r.estimate_row_size().saturating_mul(r.total_rows()) <= MAX_DECODED_BYTES
+            });
             if small && read_all(&f).is_ok() {
                 files.push(f);
             }
@@ -193,6 +203,7 @@ fn run_child(exe: &Path, file: &Path, timeout: Duration, dir: &Path) -> Result<(
     let ours_done = out.lines().any(|l| l == "ours done");
     let detail = format!("stdout:\n{out}\nstderr:\n{err}");
     let class = match status {
+        None if ours_done => "stock-timeout".to_string(),
         None => "timeout".to_string(),
         Some(s) if s.success() => out
             .lines()
@@ -257,7 +268,10 @@ fn save(
     std::fs::copy(file, &saved)?;
     std::fs::write(
         dir.join("mutation.txt"),
-        format!("input {input}\nmutation #{i} (seed {:#x}): {what}\n\n{detail}", options.seed),
+        format!(
+            "input {input}\nmutation #{i} (seed {:#x}): {what}\n\n{detail}",
+            options.seed
+        ),
     )?;
     std::fs::write(
         dir.join("REPLAY"),
@@ -333,9 +347,12 @@ pub fn child(file: &Path) -> Result<()> {
         match filter {
             None => stock_plain.as_ref().ok()?.as_ref().ok().cloned(),
             Some(c) => std::panic::catch_unwind(|| {
-                LazyFrame::scan_parquet(PlRefPath::try_from_path(file)?, ScanArgsParquet::default())?
-                    .filter(col(c).is_not_null())
-                    .collect()
+                LazyFrame::scan_parquet(
+                    PlRefPath::try_from_path(file)?,
+                    ScanArgsParquet::default(),
+                )?
+                .filter(col(c).is_not_null())
+                .collect()
             })
             .ok()?
             .ok(),

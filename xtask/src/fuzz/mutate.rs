@@ -167,7 +167,16 @@ fn cut(bytes: &[u8], layout: &Layout, rng: &mut Rng) -> Option<(String, Vec<u8>)
 fn lie_footer_length(bytes: &[u8], layout: &Layout, rng: &mut Rng) -> (String, Vec<u8>) {
     let len = bytes.len() as i64;
     let real = layout.footer.len() as i64;
-    let claim = rng.pick(&[0, 1, real - 1, real + 1, len - 8, len - 7, len, u32::MAX as i64]) as u32;
+    let claim = rng.pick(&[
+        0,
+        1,
+        real - 1,
+        real + 1,
+        len - 8,
+        len - 7,
+        len,
+        u32::MAX as i64,
+    ]) as u32;
     let mut out = bytes.to_vec();
     let n = out.len();
     out[n - 8..n - 4].copy_from_slice(&claim.to_le_bytes());
@@ -202,7 +211,10 @@ fn forge_footer(bytes: &[u8], layout: &Layout, rng: &mut Rng) -> Option<(String,
             2 => ("total_compressed_size", cc.compressed_size()),
             3 => ("total_uncompressed_size", cc.uncompressed_size()),
             4 => ("data_page_offset", cc.data_page_offset()),
-            _ => ("dictionary_page_offset", cc.dictionary_page_offset().unwrap_or(4)),
+            _ => (
+                "dictionary_page_offset",
+                cc.dictionary_page_offset().unwrap_or(4),
+            ),
         };
         let v = lie(rng, old);
         let b = cc.into_builder();
@@ -215,7 +227,10 @@ fn forge_footer(bytes: &[u8], layout: &Layout, rng: &mut Rng) -> Option<(String,
         };
         cols[col_i] = b.build().ok()?;
         let rg = rgb.set_column_metadata(cols).build().ok()?;
-        (format!("row group {rg_i} column {col_i} {name} {old} -> {v}"), rg)
+        (
+            format!("row group {rg_i} column {col_i} {name} {old} -> {v}"),
+            rg,
+        )
     };
     groups[rg_i] = new_rg;
     let md = builder.set_row_groups(groups).build();
@@ -239,7 +254,10 @@ fn forge_page_header(bytes: &[u8], layout: &Layout, rng: &mut Rng) -> Option<(St
     out.extend(varint(zigzag(v)));
     out.extend_from_slice(&bytes[f.span.end..]);
     Some((
-        format!("page header at {} {} {} -> {v}", f.span.start, f.name, f.value),
+        format!(
+            "page header at {} {} {} -> {v}",
+            f.span.start, f.name, f.value
+        ),
         out,
     ))
 }
@@ -286,7 +304,11 @@ fn page_header(bytes: &[u8], at: usize) -> Option<(Vec<Field>, usize, usize)> {
             }
             (Some(5 | 7 | 8), 1, 5) => {
                 let (value, span) = r.i32_field()?;
-                fields.push(Field { name: "num_values", value, span });
+                fields.push(Field {
+                    name: "num_values",
+                    value,
+                    span,
+                });
                 Some(true)
             }
             (Some(8), 3 | 5 | 6, 5) => {
@@ -420,7 +442,16 @@ mod tests {
 
     #[test]
     fn varints_round_trip_through_the_reader() {
-        for v in [0i64, 1, -1, 63, -64, 1 << 20, i32::MAX as i64, i32::MIN as i64] {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            1 << 20,
+            i32::MAX as i64,
+            i32::MIN as i64,
+        ] {
             let bytes = varint(zigzag(v));
             let mut r = Reader {
                 bytes: &bytes,

@@ -219,23 +219,42 @@ fn forged_counts_are_errors_not_aborts_in_child() {
     }
     let dir = tempfile::tempdir().unwrap();
     let forgeries: [(&str, Box<dyn Fn(_) -> _>); 3] = [
-        ("rows", Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
-            rg.into_builder().set_num_rows(1 << 40).build().unwrap()
-        })),
-        ("values", Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
-            let mut b = rg.into_builder();
-            let mut cols = b.take_columns();
-            cols[0] = cols[0].clone().into_builder().set_num_values(1 << 40).build().unwrap();
-            b.set_column_metadata(cols).build().unwrap()
-        })),
-        ("rows and values", Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
-            let mut b = rg.into_builder().set_num_rows(1 << 40);
-            let mut cols = b.take_columns();
-            for c in &mut cols {
-                *c = c.clone().into_builder().set_num_values(1 << 40).build().unwrap();
-            }
-            b.set_column_metadata(cols).build().unwrap()
-        })),
+        (
+            "rows",
+            Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
+                rg.into_builder().set_num_rows(1 << 40).build().unwrap()
+            }),
+        ),
+        (
+            "values",
+            Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
+                let mut b = rg.into_builder();
+                let mut cols = b.take_columns();
+                cols[0] = cols[0]
+                    .clone()
+                    .into_builder()
+                    .set_num_values(1 << 40)
+                    .build()
+                    .unwrap();
+                b.set_column_metadata(cols).build().unwrap()
+            }),
+        ),
+        (
+            "rows and values",
+            Box::new(|rg: parquet::file::metadata::RowGroupMetaData| {
+                let mut b = rg.into_builder().set_num_rows(1 << 40);
+                let mut cols = b.take_columns();
+                for c in &mut cols {
+                    *c = c
+                        .clone()
+                        .into_builder()
+                        .set_num_values(1 << 40)
+                        .build()
+                        .unwrap();
+                }
+                b.set_column_metadata(cols).build().unwrap()
+            }),
+        ),
     ];
     for (what, forge) in forgeries {
         let path = dir.path().join("forged.parquet");
@@ -249,7 +268,10 @@ fn forged_counts_are_errors_not_aborts_in_child() {
         ];
         for read in reads {
             let err = read.expect_err(what).to_string();
-            assert!(err.contains("forged.parquet") && err.contains("row group 0"), "{what}: {err}");
+            assert!(
+                err.contains("forged.parquet") && err.contains("row group 0"),
+                "{what}: {err}"
+            );
         }
     }
 }
@@ -261,4 +283,48 @@ fn forged_counts_are_errors_not_aborts() {
         &[],
         std::time::Duration::from_secs(120),
     );
+}
+
+/// A footer whose file row count (500) is below its row group's (1,000): stock skips only files
+/// whose count is 0, and reads every row group as its own count says. Found by `cargo xtask
+/// fuzz`: clipping to the file's count lost rows.
+#[test]
+fn a_file_row_count_below_its_row_groups_reads_every_row_group_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("count.parquet");
+    let mut df = df!("a" => (0..1000i64).collect::<Vec<_>>()).unwrap();
+    common::write_parquet(&mut df, &path, 1000);
+    // FileMetaData.num_rows (field 3, i64) precedes the row groups: its first encoding in the
+    // footer, zigzag 2000 as a varint, becomes zigzag 1000, of the same length.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap()) as usize;
+    let footer = len - 8 - footer_len..len - 8;
+    let at = bytes[footer.clone()]
+        .windows(3)
+        .position(|w| w == [0x16, 0xD0, 0x0F])
+        .unwrap()
+        + footer.start;
+    bytes[at + 1..at + 3].copy_from_slice(&[0xE8, 0x07]);
+    std::fs::write(&path, &bytes).unwrap();
+    let md =
+        parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&bytes[footer]).unwrap();
+    assert_eq!(md.file_metadata().num_rows(), 500);
+    assert_eq!(md.row_group(0).num_rows(), 1000);
+
+    let stock = common::stock_read(&path).unwrap();
+    assert_eq!(stock.height(), 1000);
+    let reader = polars_streaming_adaptive::MmapParquetReader::new(&path).unwrap();
+    for ours in [
+        reader.read_row_group(0).unwrap(),
+        AdaptiveStreamingReader::new(&path)
+            .unwrap()
+            .collect()
+            .unwrap(),
+        ParallelStreamReader::new(vec![path.clone()])
+            .collect_concatenated()
+            .unwrap(),
+    ] {
+        common::same_frame(&ours, &stock).unwrap();
+    }
 }

@@ -12,7 +12,9 @@ pub fn parquet_testing_dir() -> Option<PathBuf> {
 }
 
 #[allow(unused_imports)]
-pub use polars_streaming_adaptive::testing::{in_child, parquet_files, run_test_in_child, same_frame};
+pub use polars_streaming_adaptive::testing::{
+    in_child, parquet_files, run_test_in_child, same_frame,
+};
 
 /// Stock Polars' answer: `scan_parquet(path).collect()`.
 pub fn stock_read(path: &Path) -> PolarsResult<DataFrame> {

@@ -1,8 +1,8 @@
 //! One integration-test binary for the crate: every binary links all of Polars, so the
 //! test files are modules of this one.
 
-mod common;
 mod bad_input;
+mod common;
 mod mapped_files;
 mod memory_budget;
 mod panics;

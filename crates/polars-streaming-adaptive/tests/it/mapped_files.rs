@@ -31,11 +31,17 @@ fn write_uncompressed(path: &Path) -> DataFrame {
     )
     .unwrap()
     .lazy()
-    .with_column(concat_list([col("id"), col("id") * lit(2i64)]).unwrap().alias("list"))
+    .with_column(
+        concat_list([col("id"), col("id") * lit(2i64)])
+            .unwrap()
+            .alias("list"),
+    )
     .with_columns([
         col("i32").cast(DataType::Date).alias("date"),
         col("id").cast(DataType::Decimal(18, 2)).alias("dec"),
-        col("id").cast(DataType::Datetime(TimeUnit::Nanoseconds, None)).alias("ts"),
+        col("id")
+            .cast(DataType::Datetime(TimeUnit::Nanoseconds, None))
+            .alias("ts"),
     ])
     .collect()
     .unwrap();
@@ -54,7 +60,12 @@ fn touch_everything(df: &DataFrame) -> Vec<(usize, usize)> {
         .map(|c| {
             let s = c.as_materialized_series();
             let s = match s.dtype() {
-                DataType::List(_) => s.explode(ExplodeOptions { empty_as_null: true, keep_nulls: true }).unwrap(),
+                DataType::List(_) => s
+                    .explode(ExplodeOptions {
+                        empty_as_null: true,
+                        keep_nulls: true,
+                    })
+                    .unwrap(),
                 _ => s.clone(),
             };
             let s = s.cast(&DataType::String).unwrap();
@@ -120,7 +131,10 @@ fn a_file_truncated_under_an_open_reader_is_an_error_in_every_mode() {
             .set_len(100)
             .unwrap();
         let err = reader.read_row_group(1).unwrap_err().to_string();
-        assert!(err.contains("plain.parquet") && err.contains("changed"), "{mode:?}: {err}");
+        assert!(
+            err.contains("plain.parquet") && err.contains("changed"),
+            "{mode:?}: {err}"
+        );
     }
 }
 
@@ -131,18 +145,25 @@ fn reading_without_a_mapping_equals_reading_with_one() {
     write_uncompressed(&path);
     let mut files = vec![path];
     if let Some(corpus) = common::parquet_testing_dir() {
-        files.extend(common::parquet_files(&corpus.join("data")).into_iter().take(40));
+        files.extend(
+            common::parquet_files(&corpus.join("data"))
+                .into_iter()
+                .take(40),
+        );
     }
     for file in files {
         let read = |mode| {
             let reader = ParallelStreamReader::new(vec![file.clone()]).with_mmap_mode(mode);
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.collect_concatenated()))
-                .expect("a reader panicked")
-                .map_err(|e| e.to_string())
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                reader.collect_concatenated()
+            }))
+            .expect("a reader panicked")
+            .map_err(|e| e.to_string())
         };
         match (read(MmapMode::Always), read(MmapMode::Never)) {
-            (Ok(a), Ok(b)) => common::same_frame(&a, &b)
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display())),
+            (Ok(a), Ok(b)) => {
+                common::same_frame(&a, &b).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            }
             (Err(a), Err(b)) => assert_eq!(a, b, "{}", file.display()),
             (a, b) => panic!("{}: mapped {a:?}, read {b:?}", file.display()),
         }

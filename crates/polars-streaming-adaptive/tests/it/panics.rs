@@ -53,7 +53,10 @@ struct PanickingPredicate {
 impl PredicatePushdown for PanickingPredicate {
     fn should_skip_row_group(&self, _stats: &RowGroupStats) -> bool {
         let n = self.pruned.fetch_add(1, Ordering::SeqCst) + 1;
-        assert!(Some(n) != self.prune_panic, "pruning fails on row group {n}");
+        assert!(
+            Some(n) != self.prune_panic,
+            "pruning fails on row group {n}"
+        );
         false
     }
 
@@ -95,7 +98,9 @@ fn a_chunk_strategy_panicking_on_its_third_call_fails_the_read() {
         .batches()
         .collect();
     assert_eq!(items.len(), 3, "{items:?}");
-    assert!(items[..2].iter().all(|b| b.as_ref().unwrap().height() == 1_000));
+    assert!(items[..2]
+        .iter()
+        .all(|b| b.as_ref().unwrap().height() == 1_000));
     assert!(items[2].is_err());
 }
 
