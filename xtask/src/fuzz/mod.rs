@@ -3,8 +3,12 @@
 //! outcome classified against stock Polars on the same bytes.
 //!
 //! Classes: `equal` (every reader answers like stock), `error` (a clean `PolarsError` where
-//! stock fails too), `stricter` (a clean error where stock answers), `ours-only` (we answer
-//! where stock fails), and the failures: `differs` (an answer
+//! stock fails too), `stricter` (a clean error where stock answers), `trusts-statistics` (a
+//! filtered read pruned by statistics that the corrupted data contradicts, while the same read
+//! with statistics off equals stock: docs/ARCHITECTURE.md "Known differences"),
+//! `stock-inconsistent` (a filtered read equal to stock's unfiltered answer filtered by Polars,
+//! where stock's own filtered read disagrees with it or fails), `ours-only` (we answer where
+//! stock fails), and the failures: `differs` (an answer
 //! unlike stock's), `panic` (a panic escaped a reader), `abort`, `signal`, `timeout`. A crash
 //! or a timeout after every reader finished, in stock's own read, is `stock-crash` or
 //! `stock-timeout` and not ours.
@@ -313,10 +317,15 @@ fn our_reads(file: &Path) -> Vec<(&'static str, PolarsResult<DataFrame>)> {
         ),
     ];
     if let Some(c) = first_column {
+        let filtered =
+            |args| scan(args).and_then(|lf| lf.filter(col(c.clone()).is_not_null()).collect());
         reads.push((
             "scan_adaptive filter",
-            scan(ScanArgsAdaptive::default())
-                .and_then(|lf| lf.filter(col(c.clone()).is_not_null()).collect()),
+            filtered(ScanArgsAdaptive::default()),
+        ));
+        reads.push((
+            "scan_adaptive filter, statistics off",
+            filtered(ScanArgsAdaptive::default().with_statistics(false)),
         ));
     }
     reads
@@ -364,9 +373,10 @@ pub fn child(file: &Path) -> Result<()> {
         .and_then(|df| df.get_column_names().first().map(|n| n.to_string()));
     let mut class = "equal";
     for (name, read) in &reads {
-        let want = match *name {
-            "scan_adaptive filter" => stock(first_column.as_deref()),
-            _ => stock(None),
+        let filter = name.starts_with("scan_adaptive filter");
+        let want = match filter {
+            true => stock(first_column.as_deref()),
+            false => stock(None),
         };
         let this = match (read, &want) {
             (Err(e), None) => {
@@ -377,12 +387,32 @@ pub fn child(file: &Path) -> Result<()> {
                 println!("{name}: error where stock answers: {e}");
                 "stricter"
             }
+            (Ok(ours), None)
+                if filter && refiltered(stock(None), first_column.as_deref(), ours) =>
+            {
+                println!("{name}: equals stock's data filtered; stock's filtered read fails");
+                "stock-inconsistent"
+            }
             (Ok(_), None) => {
                 println!("{name}: answers, stock fails");
                 "ours-only"
             }
             (Ok(ours), Some(want)) => match same_frame(ours, want) {
                 Ok(()) => "equal",
+                // The file's statistics contradict its (corrupted) data, and pruning trusted
+                // them: the same read without statistics must then equal stock.
+                Err(d) if *name == "scan_adaptive filter" && unpruned_equal(&reads, want) => {
+                    println!("{name}: trusts the file's statistics: {d}");
+                    "trusts-statistics"
+                }
+                // Stock's filtered read disagrees with its own unfiltered read (its decoder
+                // evaluates the predicate itself); ours is Polars' filter on stock's data.
+                Err(d) if filter && refiltered(stock(None), first_column.as_deref(), ours) => {
+                    println!(
+                        "{name}: equals stock's data filtered, not stock's filtered read: {d}"
+                    );
+                    "stock-inconsistent"
+                }
                 Err(d) => {
                     println!("{name}: differs: {d}");
                     "differs"
@@ -395,11 +425,36 @@ pub fn child(file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether `ours` equals stock's unfiltered answer filtered by Polars in memory.
+fn refiltered(stock: Option<DataFrame>, column: Option<&str>, ours: &DataFrame) -> bool {
+    let (Some(stock), Some(c)) = (stock, column) else {
+        return false;
+    };
+    let filtered = stock.lazy().filter(col(c).is_not_null()).collect();
+    filtered.is_ok_and(|f| same_frame(ours, &f).is_ok())
+}
+
+/// Whether the filtered read with statistics off equals `want`.
+fn unpruned_equal(reads: &[(&str, PolarsResult<DataFrame>)], want: &DataFrame) -> bool {
+    reads.iter().any(|(name, read)| {
+        *name == "scan_adaptive filter, statistics off"
+            && read.as_ref().is_ok_and(|df| same_frame(df, want).is_ok())
+    })
+}
+
 fn worse<'a>(a: &'a str, b: &'a str) -> &'a str {
     let rank = |c: &str| {
-        ["equal", "error", "stricter", "ours-only", "differs"]
-            .iter()
-            .position(|x| *x == c)
+        [
+            "equal",
+            "error",
+            "stricter",
+            "stock-inconsistent",
+            "trusts-statistics",
+            "ours-only",
+            "differs",
+        ]
+        .iter()
+        .position(|x| *x == c)
     };
     if rank(b) > rank(a) {
         b
