@@ -173,6 +173,9 @@ pub struct MmapParquetReader {
     stats_unavailable: Option<String>,
     /// Prefix sums of the rows of the row groups (see `row_group_starts`).
     row_group_starts: Vec<usize>,
+    /// Per (row group, schema column), the page-header check of its chunks, done once: the
+    /// sum of their dictionary and largest data page, or why the headers are refused.
+    page_checks: Vec<std::sync::OnceLock<Result<usize, String>>>,
 }
 
 impl std::fmt::Debug for MmapParquetReader {
@@ -270,6 +273,9 @@ impl MmapParquetReader {
         )?;
         let (stats, stats_unavailable) = read_statistics(&footer, &metadata, &schema);
         let row_group_starts = row_group_starts(&metadata);
+        let page_checks = (0..metadata.row_groups.len() * schema.len())
+            .map(|_| Default::default())
+            .collect();
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -281,6 +287,7 @@ impl MmapParquetReader {
             stats,
             stats_unavailable,
             row_group_starts,
+            page_checks,
         })
     }
 
@@ -444,6 +451,7 @@ impl MmapParquetReader {
             return Ok(DataFrame::empty_with_schema(&schema));
         }
         let decode_column = |&c: &usize| -> AdaptiveResult<Column> {
+            self.checked_pages(rg, c)?;
             let (name, field) = self.arrow_schema.get_at_index(c).unwrap();
             let decode_err = |reason: String| AdaptiveError::Decode {
                 path: self.path.clone(),
@@ -468,10 +476,6 @@ impl MmapParquetReader {
                         .source
                         .bytes(&self.file, r.start as usize..r.end as usize, false)
                         .map_err(|e| decode_err(format!("reading the column chunk: {e}")))?;
-                    catch_panic(
-                        || check_pages(m, md.num_rows(), &bytes).map_err(decode_err),
-                        |msg| decode_err(format!("page header reader panicked: {msg}")),
-                    )?;
                     Ok((m, bytes))
                 })
                 .collect::<AdaptiveResult<_>>()?;
@@ -514,30 +518,38 @@ impl MmapParquetReader {
     /// The sum over `columns` of their dictionary and largest data page in row group `rg`,
     /// decompressed (see `check_pages`). Errors where the page headers contradict the footer.
     pub(crate) fn largest_pages(&self, rg: usize, columns: &[usize]) -> AdaptiveResult<usize> {
-        let md = &self.metadata.row_groups[rg];
-        let mut total = 0usize;
-        for &c in columns {
-            let name = self.schema.get_at_index(c).unwrap().0;
+        columns.iter().try_fold(0usize, |total, &c| {
+            Ok(total.saturating_add(self.checked_pages(rg, c)?))
+        })
+    }
+
+    /// `check_pages` over the chunks of schema column `c` in row group `rg`, once per reader:
+    /// every unit of the row group asks again.
+    fn checked_pages(&self, rg: usize, c: usize) -> AdaptiveResult<usize> {
+        let name = self.schema.get_at_index(c).unwrap().0;
+        let slot = &self.page_checks[rg * self.schema.len() + c];
+        let checked = slot.get_or_init(|| {
+            let md = &self.metadata.row_groups[rg];
+            let mut total = 0usize;
             for m in md.columns_under_root_iter(name).into_iter().flatten() {
-                let err = |reason: String| AdaptiveError::Decode {
-                    path: self.path.clone(),
-                    row_group: rg,
-                    column: name.to_string(),
-                    reason,
-                };
                 let r = m.byte_range();
                 let bytes = self
                     .source
                     .bytes(&self.file, r.start as usize..r.end as usize, false)
-                    .map_err(|e| err(format!("reading the column chunk: {e}")))?;
-                let largest = catch_panic(
-                    || check_pages(m, md.num_rows(), &bytes).map_err(err),
-                    |msg| err(format!("page header reader panicked: {msg}")),
-                )?;
+                    .map_err(|e| format!("reading the column chunk: {e}"))?;
+                let check = || check_pages(m, md.num_rows(), &bytes);
+                let largest = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
+                    .unwrap_or_else(|_| Err("the page header reader panicked".into()))?;
                 total = total.saturating_add(largest);
             }
-        }
-        Ok(total)
+            Ok(total)
+        });
+        checked.clone().map_err(|reason| AdaptiveError::Decode {
+            path: self.path.clone(),
+            row_group: rg,
+            column: name.to_string(),
+            reason,
+        })
     }
 
     /// Hands the pages of `columns` of row group `rg` back to the kernel once they are
