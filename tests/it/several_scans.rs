@@ -49,15 +49,23 @@ fn plans(paths: &[std::path::PathBuf], scan: impl Fn(&Path) -> LazyFrame) -> Vec
     vec![union, join]
 }
 
+/// Stock's answer to each plan.
+fn stock_answers(paths: &[std::path::PathBuf]) -> Vec<DataFrame> {
+    plans(paths, stock)
+        .into_iter()
+        .map(|lf| lf.collect().unwrap())
+        .collect()
+}
+
+fn scan(path: &Path) -> LazyFrame {
+    LazyFrame::scan_adaptive(path, ScanArgsAdaptive::default()).unwrap()
+}
+
 #[test]
 fn several_scan_adaptive_inputs_in_one_plan_equal_stock() {
     let dir = tempfile::tempdir().unwrap();
     let paths = dataset(dir.path());
-    let expected: Vec<DataFrame> = plans(&paths, stock)
-        .into_iter()
-        .map(|lf| lf.collect().unwrap())
-        .collect();
-    let scan = |p: &Path| LazyFrame::scan_adaptive(p, ScanArgsAdaptive::default()).unwrap();
+    let expected = stock_answers(&paths);
     for (i, want) in expected.iter().enumerate() {
         let got = plans(&paths, scan).swap_remove(i).collect().unwrap();
         same_frame(&got, want).unwrap_or_else(|e| panic!("plan {i}, collect: {e}"));
@@ -91,11 +99,7 @@ fn concurrent_scans_and_dropped_readers_in_child() {
     }
     let dir = tempfile::tempdir().unwrap();
     let paths = dataset(dir.path());
-    let expected: Vec<DataFrame> = plans(&paths, stock)
-        .into_iter()
-        .map(|lf| lf.collect().unwrap())
-        .collect();
-    let scan = |p: &Path| LazyFrame::scan_adaptive(p, ScanArgsAdaptive::default()).unwrap();
+    let expected = stock_answers(&paths);
     std::thread::scope(|s| {
         for t in 0..8 {
             let (paths, expected) = (&paths, &expected);
