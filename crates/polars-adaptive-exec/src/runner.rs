@@ -148,7 +148,7 @@ impl Runner {
                 // before the offset are dropped batch by batch.
                 let (mut skip, mut left) = (*offset, *len);
                 let mut frames = vec![per_batch(empty)?];
-                let mut held = Vec::new();
+                let (mut held, mut bytes) = (Vec::new(), 0usize);
                 let limit = budget.map(|b| b / 4);
                 for batch in stream {
                     if left == 0 {
@@ -161,8 +161,9 @@ impl Runner {
                     }
                     let out = out.slice(skip as i64, left);
                     (skip, left) = (0, left - out.height());
-                    held.push(memory.track_usage(out.estimated_size()));
-                    let bytes: usize = held.iter().map(|g| g.bytes()).sum();
+                    let guard = memory.track_usage(out.estimated_size());
+                    bytes += guard.bytes();
+                    held.push(guard);
                     if let Some(limit) = limit.filter(|&l| bytes > l) {
                         return Err(ExecError::SliceTooLarge {
                             rows: *len,

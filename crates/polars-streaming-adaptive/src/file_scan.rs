@@ -113,8 +113,6 @@ pub(crate) struct FileScan {
     /// Columns returned, in order; `None` when that is exactly `decode`.
     output: Option<Vec<PlSmallStr>>,
     output_schema: SchemaRef,
-    /// Per row group, what its largest pages add to a unit's cost, once known.
-    page_overhead: Vec<std::sync::OnceLock<usize>>,
 }
 
 impl FileScan {
@@ -168,16 +166,12 @@ impl FileScan {
                 reader.estimate_decoded_bytes(rg, &decode),
             );
         }
-        let page_overhead = (0..reader.num_row_groups())
-            .map(|_| Default::default())
-            .collect();
         Ok(Self {
             reader,
             first_row,
             decode,
             output,
             output_schema,
-            page_overhead,
         })
     }
 
@@ -217,15 +211,12 @@ impl FileScan {
     /// What decoding any unit of row group `rg` holds besides its rows' values: its columns'
     /// largest pages, decompressed, and the values decoded from them (a single huge value
     /// hides in the footer's per-row average, not in its page's header).
+    /// The reader checks each chunk's headers once, so asking per unit is cheap.
     fn page_overhead(&self, rg: usize) -> AdaptiveResult<usize> {
-        if let Some(&known) = self.page_overhead[rg].get() {
-            return Ok(known);
-        }
-        let overhead = self
+        Ok(self
             .reader
             .largest_pages(rg, &self.decode)?
-            .saturating_mul(2);
-        Ok(*self.page_overhead[rg].get_or_init(|| overhead))
+            .saturating_mul(2))
     }
 
     /// The next unit of row group `rg` starting at `offset`, sized to fit `budget` bytes.

@@ -597,13 +597,12 @@ impl MmapParquetReader {
 /// chunk's total less its data pages (Polars does not expose dictionary page headers); every
 /// batch of the chunk decodes the dictionary again.
 fn check_pages(m: &ColumnChunkMetadata, rows: usize, bytes: &Buffer<u8>) -> Result<usize, String> {
-    let corrupt = |reason: String| Err(reason);
     let Ok(values) = usize::try_from(m.num_values()) else {
-        return corrupt(format!("the footer gives {} values", m.num_values()));
+        return Err(format!("the footer gives {} values", m.num_values()));
     };
     let flat = m.descriptor().descriptor.max_rep_level == 0;
     if values < rows || (flat && values != rows) {
-        return corrupt(format!("the footer gives {values} values for {rows} rows"));
+        return Err(format!("the footer gives {values} values for {rows} rows"));
     }
     let chunk_total = usize::try_from(m.uncompressed_size()).unwrap_or(0);
     let pages = PageReader::new(
@@ -619,7 +618,7 @@ fn check_pages(m: &ColumnChunkMetadata, rows: usize, bytes: &Buffer<u8>) -> Resu
             seen = seen.saturating_add(p.num_values());
             let size = p.uncompressed_size();
             if size > chunk_total {
-                return corrupt(format!(
+                return Err(format!(
                     "a page header gives {size} bytes decompressed, the footer {chunk_total} for the whole chunk"
                 ));
             }
@@ -628,7 +627,7 @@ fn check_pages(m: &ColumnChunkMetadata, rows: usize, bytes: &Buffer<u8>) -> Resu
         }
     }
     if seen < values {
-        return corrupt(format!("the pages hold {seen} values, the footer {values}"));
+        return Err(format!("the pages hold {seen} values, the footer {values}"));
     }
     Ok(largest.saturating_add(chunk_total.saturating_sub(data_total)))
 }

@@ -7,8 +7,8 @@
 //! (or blocked in another scan's consumer). There are `in_flight` permits, each worth
 //! `budget / in_flight` bytes. A unit takes as many as its cost needs (one, unless its pages are
 //! huge; at most all of them, when it is decoded alone) before it is queued, and gives them back
-//! once the consumer has moved past its batch. The consumer reorders results by sequence number: output is
-//! file order, then row order, whatever order the threads finish in.
+//! once the consumer has moved past its batch. The consumer reorders results by sequence number:
+//! output is file order, then row order, whatever order the threads finish in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
