@@ -7,6 +7,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use crate::chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy};
+use crate::compiled::CompiledExpr;
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::ScanMetrics;
@@ -27,6 +28,19 @@ pub(crate) struct ScanOptions {
     pub file_path_column: Option<PlSmallStr>,
     /// Whether files are mapped or read.
     pub mmap_mode: MmapMode,
+    /// Run on each batch by the thread that decoded it (see `ParallelStreamReader`).
+    pub map: Option<BatchMap>,
+}
+
+/// Work run on every batch right after it is decoded, by the thread that decoded it; the
+/// consumer receives its output, still in file then row order.
+#[derive(Clone)]
+pub struct BatchMap(pub Arc<dyn Fn(DataFrame) -> PolarsResult<DataFrame> + Send + Sync>);
+
+impl std::fmt::Debug for BatchMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BatchMap")
+    }
 }
 
 impl Default for ScanOptions {
@@ -40,6 +54,7 @@ impl Default for ScanOptions {
             row_index: None,
             file_path_column: None,
             mmap_mode: MmapMode::Auto,
+            map: None,
         }
     }
 }
@@ -113,6 +128,66 @@ pub(crate) struct FileScan {
     /// Columns returned, in order; `None` when that is exactly `decode`.
     output: Option<Vec<PlSmallStr>>,
     output_schema: SchemaRef,
+    /// The predicate, compiled for this file; `None`: decode everything, then `apply` it.
+    filter: Option<ScanFilter>,
+}
+
+/// Filter-first decoding: the predicate's columns are decoded for every row of a unit, the
+/// predicate is evaluated on them, and the other columns are decoded only for the rows it
+/// keeps (pages without such a row are neither decompressed nor decoded).
+#[derive(Debug)]
+struct ScanFilter {
+    /// File columns (schema indices) the predicate reads.
+    live: Vec<usize>,
+    /// The other decoded columns.
+    dead: Vec<usize>,
+    /// The predicate, compiled for the live columns with the virtual ones.
+    mask: CompiledExpr,
+}
+
+impl ScanFilter {
+    fn new(
+        reader: &MmapParquetReader,
+        opts: &ScanOptions,
+        decode: &[usize],
+    ) -> AdaptiveResult<Option<Self>> {
+        let Some(p) = &opts.predicate else {
+            return Ok(None);
+        };
+        let (Some(expr), Some(columns)) = (p.expr(), p.columns()) else {
+            return Ok(None);
+        };
+        let mut live = Vec::new();
+        for c in columns.iter().filter(|c| !opts.is_virtual(c)) {
+            let i = reader.column_index(c)?;
+            if !live.contains(&i) {
+                live.push(i);
+            }
+        }
+        let dead = decode
+            .iter()
+            .copied()
+            .filter(|c| !live.contains(c))
+            .collect();
+        // The frame the predicate sees: `with_virtual_columns` over the live columns.
+        let mut schema = Schema::with_capacity(live.len() + 2);
+        if let Some(ri) = &opts.row_index {
+            schema.insert(ri.name.clone(), IDX_DTYPE);
+        }
+        for &c in &live {
+            let (name, dtype) = reader.schema().get_at_index(c).unwrap();
+            schema.insert(name.clone(), dtype.clone());
+        }
+        if let Some(name) = &opts.file_path_column {
+            schema.insert(name.clone(), DataType::String);
+        }
+        // A predicate Polars cannot compile here fails the same way in `apply`, with its
+        // error reported per batch as before.
+        Ok(CompiledExpr::try_new_filter(expr, &schema)
+            .ok()
+            .flatten()
+            .map(|mask| Self { live, dead, mask }))
+    }
 }
 
 impl FileScan {
@@ -166,12 +241,14 @@ impl FileScan {
                 reader.estimate_decoded_bytes(rg, &decode),
             );
         }
+        let filter = ScanFilter::new(&reader, opts, &decode)?;
         Ok(Self {
             reader,
             first_row,
             decode,
             output,
             output_schema,
+            filter,
         })
     }
 
@@ -265,43 +342,110 @@ impl FileScan {
     pub fn read(&self, unit: Unit, opts: &ScanOptions) -> AdaptiveResult<Batch> {
         let Unit {
             row_group: rg,
-            offset,
             rows,
             cost,
+            ..
         } = unit;
         let reservation = opts.memory.track_usage(cost);
-        let df = self
-            .reader
-            .decode(rg, offset..offset + rows, &self.decode)?;
-        let bytes = df.estimated_size();
+        let (df, bytes) = match &self.filter {
+            Some(filter) => self.decode_filtered(unit, filter, opts)?,
+            None => self.decode_then_filter(unit, opts)?,
+        };
         drop(reservation);
         let guard = opts.memory.track_usage(bytes);
         opts.strategy.observe(rows, bytes);
         opts.metrics
             .record_memory_peak(opts.memory.peak_usage_bytes());
-        if offset + rows == self.reader.row_group_num_rows(rg) {
+        if unit.offset + rows == self.reader.row_group_num_rows(rg) {
             self.reader.release(rg, &self.decode);
         }
+        opts.metrics.add_batch(rows, bytes, df.height());
+        Ok(Batch { df, guard })
+    }
+
+    /// Every decoded column for every row of `unit`, then the predicate's `apply`. Returns the
+    /// output and the bytes decoded.
+    fn decode_then_filter(
+        &self,
+        unit: Unit,
+        opts: &ScanOptions,
+    ) -> AdaptiveResult<(DataFrame, usize)> {
+        let rows = unit.offset..unit.offset + unit.rows;
+        let df = self.reader.decode(unit.row_group, rows, &self.decode)?;
+        let bytes = df.estimated_size();
         let df = self
             .with_virtual_columns(df, unit, opts)
-            .map_err(|e| AdaptiveError::Internal(e.to_string()))?;
+            .map_err(internal)?;
         let df = match &opts.predicate {
-            Some(p) => p.apply(df).map_err(|e| AdaptiveError::Decode {
-                path: self.reader.path().to_path_buf(),
-                row_group: rg,
-                column: "<predicate>".into(),
-                reason: e.to_string(),
-            })?,
+            Some(p) => p.apply(df).map_err(|e| self.predicate_error(unit, e))?,
             None => df,
         };
         let df = match &self.output {
-            Some(cols) => df
-                .select(cols.iter().cloned())
-                .map_err(|e| AdaptiveError::Internal(e.to_string()))?,
+            Some(cols) => df.select(cols.iter().cloned()).map_err(internal)?,
             None => df,
         };
-        opts.metrics.add_batch(rows, bytes, df.height());
-        Ok(Batch { df, guard })
+        Ok((df, bytes))
+    }
+
+    /// The predicate's columns for every row of `unit`, the others for the rows it keeps.
+    /// Returns the output and the bytes decoded.
+    fn decode_filtered(
+        &self,
+        unit: Unit,
+        filter: &ScanFilter,
+        opts: &ScanOptions,
+    ) -> AdaptiveResult<(DataFrame, usize)> {
+        let rows = unit.offset..unit.offset + unit.rows;
+        let live = self
+            .reader
+            .decode(unit.row_group, rows.clone(), &filter.live)?;
+        let mut bytes = live.estimated_size();
+        let live = self
+            .with_virtual_columns(live, unit, opts)
+            .map_err(internal)?;
+        let mask = filter
+            .mask
+            .mask(&live)
+            .map_err(|e| self.predicate_error(unit, e))?;
+        let kept = mask.set_bits();
+        // Predicate columns outside the output are dropped before filtering.
+        let live = live
+            .into_columns()
+            .into_iter()
+            .filter(|c| self.output_schema.contains(c.name()));
+        let mut columns: Vec<Column> = match kept == unit.rows {
+            true => live.collect(),
+            false => {
+                let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());
+                live.map(|c| c.filter(&mask))
+                    .collect::<PolarsResult<_>>()
+                    .map_err(internal)?
+            }
+        };
+        if !filter.dead.is_empty() {
+            let dead = match kept == unit.rows {
+                true => self.reader.decode(unit.row_group, rows, &filter.dead)?,
+                false => self
+                    .reader
+                    .decode_masked(unit.row_group, rows, &mask, &filter.dead)?,
+            };
+            bytes += dead.estimated_size();
+            columns.extend(dead.into_columns());
+        }
+        let df = DataFrame::new(kept, columns).map_err(internal)?;
+        let df = df
+            .select(self.output_schema.iter_names().cloned())
+            .map_err(internal)?;
+        Ok((df, bytes))
+    }
+
+    fn predicate_error(&self, unit: Unit, e: PolarsError) -> AdaptiveError {
+        AdaptiveError::Decode {
+            path: self.reader.path().to_path_buf(),
+            row_group: unit.row_group,
+            column: "<predicate>".into(),
+            reason: e.to_string(),
+        }
     }
 
     /// Adds the row index (positions before filtering, counted over the whole scan) and the
@@ -340,4 +484,8 @@ impl FileScan {
         }
         Ok(df)
     }
+}
+
+fn internal(e: PolarsError) -> AdaptiveError {
+    AdaptiveError::Internal(e.to_string())
 }

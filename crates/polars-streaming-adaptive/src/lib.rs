@@ -23,6 +23,7 @@
 
 mod adaptive_reader;
 mod chunk_strategy;
+mod compiled;
 mod error;
 mod expr_predicate;
 mod file_scan;
@@ -37,8 +38,10 @@ pub mod testing;
 
 pub use adaptive_reader::{AdaptiveBatches, AdaptiveStreamingReader};
 pub use chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy, FixedChunkStrategy};
+pub use compiled::CompiledExpr;
 pub use error::AdaptiveError;
 pub use expr_predicate::ExprPredicate;
+pub use file_scan::BatchMap;
 pub use memory_manager::{MemoryGuard, MemoryManager};
 pub use metrics::{ScanMetrics, ScanMetricsSnapshot};
 pub use mmap_reader::{MmapMode, MmapParquetReader};

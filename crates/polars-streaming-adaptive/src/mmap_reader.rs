@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use memmap2::{Mmap, UncheckedAdvice};
 use polars::prelude::*;
+use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 use polars_arrow::datatypes::ArrowSchemaRef;
 use polars_buffer::Buffer;
 use polars_parquet::parquet::page::CompressedPage;
@@ -130,6 +131,18 @@ enum Source {
 }
 
 impl Source {
+    /// Maps `range` of a mapped file into the page table in one call, rather than one page
+    /// fault per page as the decoder reads it. Only for ranges decoded whole: a masked decode
+    /// skips pages, which must then stay untouched. Best effort (Linux 5.14+).
+    fn populate(&self, range: Range<usize>) {
+        #[cfg(target_os = "linux")]
+        if let Self::Mapped { map, .. } = self {
+            let _ = map.advise_range(memmap2::Advice::PopulateRead, range.start, range.len());
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = range;
+    }
+
     /// Bytes `range` of the file. From a mapping they are a slice of it unless `owned`: what
     /// outlives the read must not point into the mapping, which faults (SIGBUS) once the file
     /// is truncated.
@@ -439,9 +452,45 @@ impl MmapParquetReader {
         rows: Range<usize>,
         columns: &[usize],
     ) -> AdaptiveResult<DataFrame> {
+        self.decode_selected(rg, rows, None, columns)
+    }
+
+    /// Decodes the rows of `rows` (relative to the row group) whose bit in `mask` is set (one
+    /// bit per row of `rows`), of `columns`. Flat columns are decoded through Polars' masked
+    /// decoder, which skips pages without a selected row before decompressing them; nested
+    /// ones are decoded by range and then filtered, as stock Polars does.
+    pub(crate) fn decode_masked(
+        &self,
+        rg: usize,
+        rows: Range<usize>,
+        mask: &Bitmap,
+        columns: &[usize],
+    ) -> AdaptiveResult<DataFrame> {
+        debug_assert_eq!(mask.len(), rows.len());
+        self.decode_selected(rg, rows, Some(mask), columns)
+    }
+
+    fn decode_selected(
+        &self,
+        rg: usize,
+        rows: Range<usize>,
+        mask: Option<&Bitmap>,
+        columns: &[usize],
+    ) -> AdaptiveResult<DataFrame> {
         self.ensure_unchanged()?;
         let md = &self.metadata.row_groups[rg];
-        let height = rows.len();
+        let height = mask.map_or(rows.len(), |m| m.set_bits());
+        // The masked decoder takes one bit per row of the whole row group.
+        let group_mask = mask.map(|m| {
+            if rows.len() == md.num_rows() {
+                return m.clone();
+            }
+            let mut full = MutableBitmap::with_capacity(md.num_rows());
+            full.extend_constant(rows.start, false);
+            full.extend_from_bitmap(m);
+            full.extend_constant(md.num_rows() - rows.end, false);
+            full.freeze()
+        });
         if height == 0 {
             let schema: Schema = columns
                 .iter()
@@ -472,9 +521,13 @@ impl MmapParquetReader {
                     // A slice of the mapping: Polars' decoders copy every value out of the
                     // pages (pinned for every dtype family by
                     // `a_frame_outlives_the_truncation_of_its_mapped_file`).
+                    let range = r.start as usize..r.end as usize;
+                    if group_mask.is_none() || field.dtype.is_nested() {
+                        self.source.populate(range.clone());
+                    }
                     let bytes = self
                         .source
-                        .bytes(&self.file, r.start as usize..r.end as usize, false)
+                        .bytes(&self.file, range, false)
                         .map_err(|e| decode_err(format!("reading the column chunk: {e}")))?;
                     Ok((m, bytes))
                 })
@@ -483,15 +536,26 @@ impl MmapParquetReader {
                 || {
                     // A whole row group is decoded without a filter, as stock Polars does: the
                     // ranged path of nested columns differs (and fails on some valid files).
-                    let filter =
-                        (height != md.num_rows()).then(|| Filter::new_ranged(rows.start, rows.end));
+                    let masked = group_mask.as_ref().filter(|_| !field.dtype.is_nested());
+                    let filter = match masked {
+                        Some(m) => Some(Filter::Mask(m.clone())),
+                        None => (rows.len() != md.num_rows())
+                            .then(|| Filter::new_ranged(rows.start, rows.end)),
+                    };
                     let (arrays, _) = polars_io::parquet::read::_internal::to_deserializer(
                         chunks,
                         field.clone(),
                         filter,
                     )
                     .map_err(|e| decode_err(e.to_string()))?;
-                    Series::try_from((field, arrays)).map_err(|e| decode_err(e.to_string()))
+                    let series =
+                        Series::try_from((field, arrays)).map_err(|e| decode_err(e.to_string()))?;
+                    match (mask, masked) {
+                        (Some(m), None) => series
+                            .filter(&BooleanChunked::from_bitmap(PlSmallStr::EMPTY, m.clone()))
+                            .map_err(|e| decode_err(e.to_string())),
+                        _ => Ok(series),
+                    }
                 },
                 |msg| decode_err(format!("decoder panicked: {msg}")),
             )?;

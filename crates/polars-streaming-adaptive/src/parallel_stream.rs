@@ -20,7 +20,7 @@ use polars::prelude::*;
 use crate::adaptive_reader::concat_or_empty;
 use crate::chunk_strategy::ChunkStrategy;
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
-use crate::file_scan::{FileScan, ScanOptions, Unit};
+use crate::file_scan::{Batch, BatchMap, FileScan, ScanOptions, Unit};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::{ScanMetrics, ScanMetricsSnapshot};
 use crate::mmap_reader::{MmapMode, MmapParquetReader};
@@ -121,6 +121,15 @@ impl ParallelStreamReader {
     /// Counts batches in flight with `memory` (shared with the caller, who may track more).
     pub fn with_memory_manager(mut self, memory: MemoryManager) -> Self {
         self.options.memory = memory;
+        self
+    }
+
+    /// Runs `map` on every batch on the thread that decoded it (a worker of Polars' pool, or
+    /// the consumer), so that per-batch work runs in parallel with decoding; the batches
+    /// [`Self::batches`] yields are its outputs, in the same order. An error of `map` ends the
+    /// stream like a decode error.
+    pub fn with_batch_map(mut self, map: BatchMap) -> Self {
+        self.options.map = Some(map);
         self
     }
 
@@ -262,23 +271,26 @@ impl Task {
             unit,
             options,
         } = self;
-        let read = catch_panic(
-            || scan.0.read(unit, &options),
-            |msg| AdaptiveError::Decode {
-                path: scan.0.reader.path().to_path_buf(),
-                row_group: unit.row_group,
-                column: "<batch>".into(),
-                reason: msg,
-            },
-        );
-        let event = read
-            .map(|b| {
-                Message::Event(Event::Batch {
-                    df: b.df,
-                    guard: b.guard,
-                })
+        let panicked = |msg| AdaptiveError::Decode {
+            path: scan.0.reader.path().to_path_buf(),
+            row_group: unit.row_group,
+            column: "<batch>".into(),
+            reason: msg,
+        };
+        let read = catch_panic(|| scan.0.read(unit, &options), panicked).map_err(PolarsError::from);
+        let mapped = read.and_then(|b| match &options.map {
+            Some(map) => {
+                let df = catch_panic(|| Ok(map.0(b.df)), |msg| panicked(msg))??;
+                Ok(Batch { df, ..b })
+            }
+            None => Ok(b),
+        });
+        let event = mapped.map(|b| {
+            Message::Event(Event::Batch {
+                df: b.df,
+                guard: b.guard,
             })
-            .map_err(PolarsError::from);
+        });
         Sequenced {
             seq,
             permits,

@@ -32,7 +32,10 @@ pub trait PredicatePushdown: Send + Sync + Debug {
     }
 
     /// The predicate as a Polars expression, when it has one; [`OrPredicate`] and
-    /// [`NotPredicate`] need it from their children.
+    /// [`NotPredicate`] need it from their children. Readers evaluate it instead of `apply`
+    /// when it is given together with [`columns`](Self::columns): they decode those columns
+    /// first and the others only for the rows it keeps. It must keep exactly the rows `apply`
+    /// keeps.
     fn expr(&self) -> Option<Expr> {
         None
     }

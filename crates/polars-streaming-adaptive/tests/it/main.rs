@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod filter_first;
 mod mapped_files;
 mod memory_budget;
 mod panics;
