@@ -184,6 +184,28 @@ fn shapes() -> Vec<(&'static str, Order, Query)> {
                 (col("i32").sum() * lit(2) + col("i32").count().cast(DataType::Int64)).alias("mix"),
             ])
         }),
+        // Partial aggregates from the streaming engine's hash grouper and grouped
+        // reductions: exact group order (first appearance), NaN, null keys and values.
+        ("grouped reductions, stable", Aggregated, |lf| {
+            lf.group_by_stable([col("s")]).agg([
+                col("f64").sum(),
+                col("f64").min().alias("lo"),
+                col("f64").max().alias("hi"),
+                col("i32").count(),
+                len(),
+                col("u8").null_count(),
+                col("f32").mean(),
+            ])
+        }),
+        ("grouped reductions, two keys, stable", Aggregated, |lf| {
+            lf.filter(col("i8").gt(lit(-50)))
+                .group_by_stable([col("b"), col("d")])
+                .agg([
+                    (col("i16") * col("u8")).sum(),
+                    col("ts").max(),
+                    col("s").min(),
+                ])
+        }),
         ("filtered stable group_by", Aggregated, |lf| {
             lf.filter(col("f64").is_not_nan())
                 .group_by_stable([col("s")])

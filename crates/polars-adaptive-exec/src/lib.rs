@@ -4,7 +4,9 @@
 //! runs on the small result in Polars' in-memory engine. Polars' own executors evaluate every
 //! expression.
 
+mod batch_exec;
 mod error;
+mod grouped_partial;
 mod lazy_ext;
 mod operator;
 mod runner;

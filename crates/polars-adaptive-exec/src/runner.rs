@@ -17,6 +17,8 @@
 //! between the scan and the reduction (a full sort, a join, a window over the input, ...) is
 //! not streamed.
 
+use std::sync::Arc;
+
 use polars::prelude::*;
 use polars_adaptive_plan::{AdaptiveSource, ScanRequest};
 use polars_expr::state::ExecutionState;
@@ -24,9 +26,11 @@ use polars_mem_engine::create_physical_plan;
 use polars_plan::dsl::FileScanIR;
 use polars_plan::plans::{is_elementwise_rec, AExpr, IRPlan, IR};
 use polars_plan::prelude::{Arena, Node};
-use polars_streaming_adaptive::MemoryManager;
+use polars_streaming_adaptive::{BatchMap, MemoryManager};
 
+use crate::batch_exec::{BatchExec, BatchExecPool};
 use crate::error::ExecError;
+use crate::grouped_partial::GroupedPartial;
 use crate::streaming_agg::{AggPlan, StreamingAgg};
 
 /// Output batches go here; `Ok(true)` stops the run.
@@ -68,7 +72,19 @@ pub(crate) fn run(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
             return Ok(());
         }
     };
-    Runner { source, split }.run(emit)
+    Runner {
+        source,
+        split: Arc::new(split),
+    }
+    .run(emit)
+}
+
+/// How a batch's partial aggregate is computed.
+enum Partial {
+    /// Hash grouper and grouped reductions (the streaming engine's).
+    Grouped(GroupedPartial),
+    /// Polars' in-memory group_by, compiled once per thread.
+    Compiled(BatchExecPool),
 }
 
 struct Unstreamable {
@@ -77,8 +93,8 @@ struct Unstreamable {
 }
 
 struct Runner {
-    source: std::sync::Arc<dyn AnonymousScan>,
-    split: Split,
+    source: Arc<dyn AnonymousScan>,
+    split: Arc<Split>,
 }
 
 impl Runner {
@@ -98,14 +114,62 @@ impl Runner {
         };
         let mut request = self.scan_request()?;
         request.memory = Some(memory.clone());
+        let chain = self.compile_chain();
+        request.map = Some(self.batch_map(chain.clone()));
         let metrics = request.metrics.clone();
         let stream = self.source().stream(request);
         let empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
+        let empty = match &chain {
+            Some(chain) => chain.run(empty)?,
+            None => empty,
+        };
         let result = self.drive(stream, empty, emit, memory, args.memory_budget);
         self.source().report(&metrics);
         result
     }
 
+    /// The row-local chain, compiled once per thread that runs it; `None` when the plan has
+    /// none (the scan's batches are the chain's output).
+    fn compile_chain(&self) -> Option<Arc<BatchExecPool>> {
+        let split = self.split.clone();
+        (split.chain_top != split.scan).then(|| {
+            Arc::new(BatchExecPool::new(move || {
+                BatchExec::from_ir(&split.plan, split.scan, split.chain_top)
+            }))
+        })
+    }
+
+    /// What the scan's decoding threads run on each batch: the row-local chain, then the
+    /// partial aggregation when one is above it (empty when the chain keeps no row).
+    fn batch_map(&self, chain: Option<Arc<BatchExecPool>>) -> BatchMap {
+        let partial = match &self.split.reduction {
+            Reduction::Aggregate { plan, .. } => Some(match GroupedPartial::try_new(plan) {
+                Some(grouped) => Partial::Grouped(grouped),
+                None => {
+                    let plan = plan.clone();
+                    Partial::Compiled(BatchExecPool::new(move || {
+                        BatchExec::from_lazy(plan.input_schema().clone(), |lf| plan.partial(lf))
+                    }))
+                }
+            }),
+            _ => None,
+        };
+        BatchMap(Arc::new(move |batch: DataFrame| {
+            let out = match &chain {
+                Some(chain) => chain.run(batch)?,
+                None => batch,
+            };
+            match &partial {
+                Some(Partial::Grouped(p)) if out.height() > 0 => p.run(out),
+                Some(Partial::Compiled(p)) if out.height() > 0 => p.run(out),
+                Some(_) => Ok(out.clear()),
+                None => Ok(out),
+            }
+        }))
+    }
+
+    /// Consumes the stream of mapped batches: the chain's output, or partial aggregates.
+    /// `empty` is the chain's output for no rows.
     fn drive(
         &self,
         stream: impl Iterator<Item = PolarsResult<DataFrame>>,
@@ -114,23 +178,11 @@ impl Runner {
         memory: MemoryManager,
         budget: Option<usize>,
     ) -> PolarsResult<()> {
-        let Split {
-            scan,
-            chain_top,
-            reduction,
-            ..
-        } = &self.split;
-        let per_batch = |batch: DataFrame| -> PolarsResult<DataFrame> {
-            if chain_top == scan {
-                return Ok(batch);
-            }
-            self.execute_above(*scan, batch, *chain_top)
-        };
-        match reduction {
+        match &self.split.reduction {
             Reduction::None => {
                 let mut emitted = false;
                 for batch in stream {
-                    let out = per_batch(batch?)?;
+                    let out = batch?;
                     if out.height() > 0 {
                         emitted = true;
                         if emit(out)? {
@@ -139,7 +191,7 @@ impl Runner {
                     }
                 }
                 if !emitted {
-                    emit(per_batch(empty)?)?;
+                    emit(empty)?;
                 }
                 Ok(())
             }
@@ -147,14 +199,14 @@ impl Runner {
                 // Only the slice's own rows are held, counted like aggregation state: rows
                 // before the offset are dropped batch by batch.
                 let (mut skip, mut left) = (*offset, *len);
-                let mut frames = vec![per_batch(empty)?];
+                let mut frames = vec![empty];
                 let (mut held, mut bytes) = (Vec::new(), 0usize);
                 let limit = budget.map(|b| b / 4);
                 for batch in stream {
                     if left == 0 {
                         break;
                     }
-                    let out = per_batch(batch?)?;
+                    let out = batch?;
                     if skip >= out.height() {
                         skip -= out.height();
                         continue;
@@ -180,11 +232,11 @@ impl Runner {
             }
             Reduction::Aggregate { node, plan } => {
                 let mut agg = StreamingAgg::new(plan.clone(), memory, budget.map(|b| b / 4));
-                for batch in stream {
-                    agg.update(per_batch(batch?)?)?;
+                for partial in stream {
+                    agg.add_partial(partial?)?;
                 }
                 if agg.is_empty() {
-                    agg.seed(per_batch(empty)?)?;
+                    agg.seed(empty)?;
                 }
                 let df = agg.finish()?;
                 emit(self.execute_above(*node, df, self.split.plan.lp_top)?)?;
@@ -274,7 +326,7 @@ pub(crate) fn plan_budget(lf: &LazyFrame) -> PolarsResult<Option<usize>> {
 }
 
 /// Finds the adaptive scan and the parts of the plan above it.
-fn split(plan: IRPlan) -> Result<(std::sync::Arc<dyn AnonymousScan>, Split), Unstreamable> {
+fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> {
     let unstreamable = |operation: String, budget| Unstreamable { operation, budget };
     // The path from the root down to the first node that is not single-input.
     let mut path = vec![plan.lp_top];

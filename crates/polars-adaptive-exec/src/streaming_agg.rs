@@ -276,6 +276,22 @@ impl AggPlan {
         }
     }
 
+    /// The per-batch partial aggregation over `batches`.
+    pub fn partial(&self, batches: LazyFrame) -> LazyFrame {
+        if self.keys.is_empty() {
+            batches.select(self.partial.clone())
+        } else {
+            batches
+                .group_by_stable(self.keys.clone())
+                .agg(self.partial.clone())
+        }
+    }
+
+    /// The schema of the aggregation's input.
+    pub fn input_schema(&self) -> &SchemaRef {
+        &self.input
+    }
+
     fn aggregate(&self, df: DataFrame, exprs: &[Expr]) -> PolarsResult<DataFrame> {
         if self.keys.is_empty() {
             df.lazy().select(exprs.to_vec()).collect()
@@ -317,13 +333,14 @@ impl StreamingAgg {
         }
     }
 
-    /// Adds one batch of the aggregation's input. An empty batch adds nothing: as a partial
-    /// row of a global aggregation it would be a null `first`.
-    pub fn update(&mut self, batch: DataFrame) -> PolarsResult<()> {
-        if batch.height() == 0 {
+    /// Adds the partial aggregate of one batch (`AggPlan::partial`). An empty batch has no
+    /// partial (empty here): as a partial row of a global aggregation it would be a null
+    /// `first`.
+    pub fn add_partial(&mut self, partial: DataFrame) -> PolarsResult<()> {
+        if partial.height() == 0 {
             return Ok(());
         }
-        self.add(batch)
+        self.push(partial)
     }
 
     /// Whether no row has been added.
@@ -334,19 +351,11 @@ impl StreamingAgg {
     /// Aggregates an empty input, which still has a result: a global aggregation's one row
     /// (sum 0, count 0, min null), or no groups.
     pub fn seed(&mut self, empty: DataFrame) -> PolarsResult<()> {
-        self.add(empty)
+        let partial = self.plan.partial(empty.lazy()).collect()?;
+        self.push(partial)
     }
 
-    fn add(&mut self, batch: DataFrame) -> PolarsResult<()> {
-        let partial = if self.plan.keys.is_empty() {
-            batch.lazy().select(self.plan.partial.clone()).collect()?
-        } else {
-            batch
-                .lazy()
-                .group_by_stable(self.plan.keys.clone())
-                .agg(self.plan.partial.clone())
-                .collect()?
-        };
+    fn push(&mut self, partial: DataFrame) -> PolarsResult<()> {
         self.rows += partial.height();
         self.parts.push(partial);
         if self.rows > MIN_COMPACT_ROWS.max(2 * self.compacted_rows) {

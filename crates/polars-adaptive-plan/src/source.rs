@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 use polars_streaming_adaptive::{
-    expand_paths, ExprPredicate, MemoryManager, MmapParquetReader, ParallelBatches,
+    expand_paths, BatchMap, ExprPredicate, MemoryManager, MmapParquetReader, ParallelBatches,
     ParallelStreamReader, PredicatePushdown, ScanMetrics,
 };
 
@@ -82,10 +82,19 @@ impl AdaptiveSource {
             limit,
             metrics,
             memory,
+            map,
         } = request;
         let mut reader = Self::reader(&self.paths, &self.args).with_metrics(metrics.clone());
         if let Some(memory) = memory {
             reader = reader.with_memory_manager(memory);
+        }
+        // A limit is counted on the scan's own rows: the map runs after it.
+        let (reader_map, map) = match limit {
+            None => (map, None),
+            Some(_) => (None, map),
+        };
+        if let Some(m) = reader_map {
+            reader = reader.with_batch_map(m);
         }
         let (reader, post_filter) = match (predicate, limit) {
             (Some(p), Some(_)) => {
@@ -121,6 +130,7 @@ impl AdaptiveSource {
             left: limit,
             post_filter: post_filter.map(|p| (p, columns.into_iter().map(col).collect())),
             schema: output_schema,
+            map,
         }
     }
 
@@ -173,6 +183,7 @@ impl AdaptiveSource {
             limit,
             metrics: Arc::default(),
             memory: None,
+            map: None,
         })
     }
 
@@ -200,6 +211,9 @@ pub struct ScanRequest {
     pub limit: Option<usize>,
     pub metrics: Arc<ScanMetrics>,
     pub memory: Option<MemoryManager>,
+    /// Run on every batch: by the decoding threads, or (under a limit, which is applied
+    /// first) by the consumer.
+    pub map: Option<BatchMap>,
 }
 
 /// The batches of one run of the source, in file order then row order.
@@ -211,6 +225,8 @@ pub struct AdaptiveStream {
     /// With a limit, the predicate runs after slicing, then the columns are selected.
     post_filter: Option<(Expr, Vec<Expr>)>,
     schema: SchemaRef,
+    /// The request's map, when the consumer runs it.
+    map: Option<BatchMap>,
 }
 
 impl AdaptiveStream {
@@ -237,9 +253,15 @@ impl Iterator for AdaptiveStream {
         }
         if let Some((p, columns)) = &self.post_filter {
             let filtered = batch.lazy().filter(p.clone()).select(columns.clone());
-            return Some(filtered.collect());
+            batch = match filtered.collect() {
+                Ok(b) => b,
+                Err(e) => return Some(Err(e)),
+            };
         }
-        Some(Ok(batch))
+        Some(match &self.map {
+            Some(map) => map.0(batch),
+            None => Ok(batch),
+        })
     }
 }
 
