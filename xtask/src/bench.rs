@@ -71,7 +71,7 @@ pub fn queries() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static 
         ),
         (
             "floor",
-            "decode only: the columns P1 reads, no compute",
+            "decode only: P1's rows and columns (side = 'BUY', filter-first), no compute",
             "ticks",
             vec!["adaptive reader", "stock in-memory"],
         ),
@@ -106,7 +106,8 @@ pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64,
         ("P5", _) => p5(engine, dir)?,
         ("floor", "adaptive reader") => {
             let reader = ParallelStreamReader::from_glob(glob.to_str().unwrap())?
-                .with_projection(["side", "symbol", "price", "volume"]);
+                .with_projection(["symbol", "price", "volume"])
+                .with_predicate(ExprPredicate::new(col("side").eq(lit("BUY"))));
             reader
                 .batches()
                 .map(|b| b.map(|b| b.height()))
@@ -127,7 +128,9 @@ pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64,
                     "P3" => lf.filter(col("trade_id").eq(lit(trade_id_of(rows / 3)))),
                     "P7" => lf.select([col("a").max()]),
                     "P8" => lf.group_by([col("symbol")]).agg([len()]),
-                    "floor" => lf.select([col("side"), col("symbol"), col("price"), col("volume")]),
+                    "floor" => lf
+                        .filter(col("side").eq(lit("BUY")))
+                        .select([col("symbol"), col("price"), col("volume")]),
                     other => unreachable!("{other}"),
                 }
             };

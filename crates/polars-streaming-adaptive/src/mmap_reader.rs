@@ -132,8 +132,9 @@ enum Source {
 
 impl Source {
     /// Maps `range` of a mapped file into the page table in one call, rather than one page
-    /// fault per page as the decoder reads it. Only for ranges decoded whole: a masked decode
-    /// skips pages, which must then stay untouched. Best effort (Linux 5.14+).
+    /// fault per page as the decoder reads it. Only for chunks decoded whole: a masked decode
+    /// or a unit inside a row group skips pages, which must then stay untouched (they would
+    /// count in the process's RSS). Best effort (Linux 5.14+).
     fn populate(&self, range: Range<usize>) {
         #[cfg(target_os = "linux")]
         if let Self::Mapped { map, .. } = self {
@@ -522,7 +523,10 @@ impl MmapParquetReader {
                     // pages (pinned for every dtype family by
                     // `a_frame_outlives_the_truncation_of_its_mapped_file`).
                     let range = r.start as usize..r.end as usize;
-                    if group_mask.is_none() || field.dtype.is_nested() {
+                    // A unit inside a row group reads only part of the chunk.
+                    if rows.len() == md.num_rows()
+                        && (group_mask.is_none() || field.dtype.is_nested())
+                    {
                         self.source.populate(range.clone());
                     }
                     let bytes = self
