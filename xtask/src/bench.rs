@@ -128,9 +128,11 @@ pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64,
                     "P3" => lf.filter(col("trade_id").eq(lit(trade_id_of(rows / 3)))),
                     "P7" => lf.select([col("a").max()]),
                     "P8" => lf.group_by([col("symbol")]).agg([len()]),
-                    "floor" => lf
-                        .filter(col("side").eq(lit("BUY")))
-                        .select([col("symbol"), col("price"), col("volume")]),
+                    "floor" => lf.filter(col("side").eq(lit("BUY"))).select([
+                        col("symbol"),
+                        col("price"),
+                        col("volume"),
+                    ]),
                     other => unreachable!("{other}"),
                 }
             };
