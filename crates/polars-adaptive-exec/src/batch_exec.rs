@@ -61,17 +61,7 @@ impl BatchExec {
         schema: SchemaRef,
         build: impl FnOnce(LazyFrame) -> LazyFrame,
     ) -> PolarsResult<Self> {
-        let slot = Arc::new(Slot {
-            schema: schema.clone(),
-            batch: Mutex::new(None),
-        });
-        let lf = LazyFrame::anonymous_scan(
-            slot.clone(),
-            ScanArgsAnonymous {
-                schema: Some(schema),
-                ..Default::default()
-            },
-        )?;
+        let (slot, lf) = slot_frame(schema)?;
         let mut plan = build(lf).to_alp_optimized()?;
         let exec =
             create_physical_plan(plan.lp_top, &mut plan.lp_arena, &mut plan.expr_arena, None)?;
@@ -93,19 +83,23 @@ impl BatchExec {
     }
 }
 
-/// A `Scan` node reading from a new slot of batches of `schema`.
-fn slot_scan(schema: SchemaRef) -> PolarsResult<(Arc<Slot>, IR)> {
+/// A new slot of batches of `schema`, and a lazy frame reading from it.
+fn slot_frame(schema: SchemaRef) -> PolarsResult<(Arc<Slot>, LazyFrame)> {
     let slot = Arc::new(Slot {
         schema: schema.clone(),
         batch: Mutex::new(None),
     });
-    let lf = LazyFrame::anonymous_scan(
-        slot.clone(),
-        ScanArgsAnonymous {
-            schema: Some(schema),
-            ..Default::default()
-        },
-    )?;
+    let args = ScanArgsAnonymous {
+        schema: Some(schema),
+        ..Default::default()
+    };
+    let lf = LazyFrame::anonymous_scan(slot.clone(), args)?;
+    Ok((slot, lf))
+}
+
+/// A `Scan` node reading from a new slot of batches of `schema`.
+fn slot_scan(schema: SchemaRef) -> PolarsResult<(Arc<Slot>, IR)> {
+    let (slot, lf) = slot_frame(schema)?;
     let plan = lf.to_alp()?;
     let scan = plan.lp_arena.get(plan.lp_top).clone();
     polars_ensure!(matches!(scan, IR::Scan { .. }), ComputeError: "polars-adaptive: an anonymous scan did not plan to a scan node");
