@@ -12,12 +12,17 @@ use polars_arrow::bitmap::Bitmap;
 use polars_expr::prelude::PhysicalExpr;
 use polars_expr::state::ExecutionState;
 use polars_expr::{create_physical_expr, ExpressionConversionState};
+use polars_io::predicates::ColumnPredicates;
+use polars_mem_engine::scan_predicate::create_scan_predicate;
 use polars_plan::plans::IR;
 
 /// A row-wise predicate compiled for batches of one schema.
 #[derive(Clone)]
 pub struct CompiledExpr {
     phys: Arc<dyn PhysicalExpr>,
+    /// The predicate split per column when it is the conjunction of one-column parts
+    /// (Polars' "sumwise complete" column predicates), for decoders that filter while decoding.
+    by_column: Option<Arc<ColumnPredicates>>,
 }
 
 impl std::fmt::Debug for CompiledExpr {
@@ -52,7 +57,25 @@ impl CompiledExpr {
         let mut state = ExpressionConversionState::new(true);
         let phys =
             create_physical_expr(&predicate, &mut plan.expr_arena, &input_schema, &mut state)?;
-        Ok(Some(Self { phys }))
+        // Polars' own split, as its scans build it: no hive columns, no statistics predicate.
+        let split = create_scan_predicate(
+            &predicate,
+            &mut plan.expr_arena,
+            &input_schema,
+            None,
+            &mut state,
+            false,
+            true,
+        )?
+        .to_io(None, input_schema.clone())
+        .column_predicates;
+        let by_column = split.is_sumwise_complete.then_some(split);
+        Ok(Some(Self { phys, by_column }))
+    }
+
+    /// The predicate as a conjunction of one-column parts, when it is one.
+    pub fn by_column(&self) -> Option<&Arc<ColumnPredicates>> {
+        self.by_column.as_ref()
     }
 
     /// The expression's value on `df`: one value per row, or a single broadcast value.

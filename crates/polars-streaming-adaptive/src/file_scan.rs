@@ -7,6 +7,9 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use crate::chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy};
+use polars_arrow::datatypes::ArrowDataType;
+use polars_io::predicates::ColumnPredicates;
+
 use crate::compiled::CompiledExpr;
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
@@ -135,7 +138,6 @@ pub(crate) struct FileScan {
 /// Filter-first decoding: the predicate's columns are decoded for every row of a unit, the
 /// predicate is evaluated on them, and the other columns are decoded only for the rows it
 /// keeps (pages without such a row are neither decompressed nor decoded).
-#[derive(Debug)]
 struct ScanFilter {
     /// File columns (schema indices) the predicate reads.
     live: Vec<usize>,
@@ -143,6 +145,19 @@ struct ScanFilter {
     dead: Vec<usize>,
     /// The predicate, compiled for the live columns with the virtual ones.
     mask: CompiledExpr,
+    /// The predicate's one-column parts, when it is their conjunction and the decoder may
+    /// evaluate them while decoding whole row groups (see `MmapParquetReader::decode_predicated`).
+    by_column: Option<Arc<ColumnPredicates>>,
+}
+
+impl std::fmt::Debug for ScanFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanFilter")
+            .field("live", &self.live)
+            .field("dead", &self.dead)
+            .field("by_column", &self.by_column.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ScanFilter {
@@ -183,10 +198,27 @@ impl ScanFilter {
         }
         // A predicate Polars cannot compile here fails the same way in `apply`, with its
         // error reported per batch as before.
-        Ok(CompiledExpr::try_new_filter(expr, &schema)
-            .ok()
-            .flatten()
-            .map(|mask| Self { live, dead, mask }))
+        let Some(mask) = CompiledExpr::try_new_filter(expr, &schema).ok().flatten() else {
+            return Ok(None);
+        };
+        // Stock's guards: no row index or path among the predicate's inputs, no nested or
+        // fixed-size binary column, and a part for every live column.
+        let by_column = mask.by_column().cloned().filter(|parts| {
+            opts.row_index.is_none()
+                && opts.file_path_column.is_none()
+                && live.iter().all(|&c| {
+                    let (name, field) = reader.arrow_schema().get_at_index(c).unwrap();
+                    !field.dtype().is_nested()
+                        && !matches!(field.dtype(), ArrowDataType::FixedSizeBinary(_))
+                        && parts.predicates.contains_key(name)
+                })
+        });
+        Ok(Some(Self {
+            live,
+            dead,
+            mask,
+            by_column,
+        }))
     }
 }
 
@@ -396,24 +428,45 @@ impl FileScan {
         opts: &ScanOptions,
     ) -> AdaptiveResult<(DataFrame, usize)> {
         let rows = unit.offset..unit.offset + unit.rows;
-        let live = self
-            .reader
-            .decode(unit.row_group, rows.clone(), &filter.live)?;
-        let mut bytes = decoded_bytes(&live);
-        let live = self
-            .with_virtual_columns(live, unit, opts)
-            .map_err(internal)?;
-        let mask = filter
-            .mask
-            .mask(&live)
-            .map_err(|e| self.predicate_error(unit, e))?;
+        let whole = unit.rows == self.reader.row_group_num_rows(unit.row_group);
+        let predicated = match (&filter.by_column, whole) {
+            (Some(parts), true) => {
+                self.reader
+                    .decode_predicated(unit.row_group, &filter.live, parts)?
+            }
+            _ => None,
+        };
+        // `live` holds every row of the unit, or (`filtered`) only the kept ones.
+        let (live, mask, mut bytes, filtered) = match predicated {
+            Some((live, mask)) => {
+                opts.metrics.add_row_group_filtered_by_decoder();
+                let live = DataFrame::new(mask.set_bits(), live).map_err(internal)?;
+                let bytes = decoded_bytes(&live);
+                (live, mask, bytes, true)
+            }
+            None => {
+                let live = self
+                    .reader
+                    .decode(unit.row_group, rows.clone(), &filter.live)?;
+                let bytes = decoded_bytes(&live);
+                let live = self
+                    .with_virtual_columns(live, unit, opts)
+                    .map_err(internal)?;
+                let mask = filter
+                    .mask
+                    .mask(&live)
+                    .map_err(|e| self.predicate_error(unit, e))?;
+                let filtered = mask.set_bits() == unit.rows;
+                (live, mask, bytes, filtered)
+            }
+        };
         let kept = mask.set_bits();
         // Predicate columns outside the output are dropped before filtering.
         let live = live
             .into_columns()
             .into_iter()
             .filter(|c| self.output_schema.contains(c.name()));
-        let mut columns: Vec<Column> = match kept == unit.rows {
+        let mut columns: Vec<Column> = match filtered {
             true => live.collect(),
             false => {
                 let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());

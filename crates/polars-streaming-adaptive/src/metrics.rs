@@ -9,6 +9,7 @@ pub struct ScanMetrics {
     files_pruned: AtomicU64,
     row_groups_total: AtomicU64,
     row_groups_pruned: AtomicU64,
+    row_groups_filtered_by_decoder: AtomicU64,
     rows_decoded: AtomicU64,
     bytes_decoded: AtomicU64,
     rows_output: AtomicU64,
@@ -31,6 +32,9 @@ pub struct ScanMetricsSnapshot {
     pub row_groups_total: u64,
     /// Row groups skipped from their statistics.
     pub row_groups_pruned: u64,
+    /// Row groups whose predicate columns Polars' decoder filtered while decoding them
+    /// (column predicates, tested once per dictionary entry).
+    pub row_groups_filtered_by_decoder: u64,
     /// Rows decoded (before the predicate's residual filter).
     pub rows_decoded: u64,
     /// Decoded bytes, as Polars estimates the decoded frames.
@@ -71,6 +75,11 @@ impl ScanMetrics {
             .fetch_max(bytes as u64, Ordering::Relaxed);
     }
 
+    pub(crate) fn add_row_group_filtered_by_decoder(&self) {
+        self.row_groups_filtered_by_decoder
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn add_pruned_row_group(&self) {
         self.row_groups_pruned.fetch_add(1, Ordering::Relaxed);
     }
@@ -97,6 +106,10 @@ impl ScanMetrics {
         add(&self.files_pruned, other.files_pruned);
         add(&self.row_groups_total, other.row_groups_total);
         add(&self.row_groups_pruned, other.row_groups_pruned);
+        add(
+            &self.row_groups_filtered_by_decoder,
+            other.row_groups_filtered_by_decoder,
+        );
         add(&self.rows_decoded, other.rows_decoded);
         add(&self.bytes_decoded, other.bytes_decoded);
         add(&self.rows_output, other.rows_output);
@@ -126,6 +139,7 @@ impl ScanMetrics {
             files_pruned: l(&self.files_pruned),
             row_groups_total: l(&self.row_groups_total),
             row_groups_pruned: l(&self.row_groups_pruned),
+            row_groups_filtered_by_decoder: l(&self.row_groups_filtered_by_decoder),
             rows_decoded: l(&self.rows_decoded),
             bytes_decoded: l(&self.bytes_decoded),
             rows_output: l(&self.rows_output),
@@ -143,11 +157,12 @@ impl std::fmt::Display for ScanMetricsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "files {} ({} pruned), row groups {} ({} pruned), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
+            "files {} ({} pruned), row groups {} ({} pruned, {} filtered by the decoder), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
             self.files_total,
             self.files_pruned,
             self.row_groups_total,
             self.row_groups_pruned,
+            self.row_groups_filtered_by_decoder,
             self.rows_decoded,
             self.rows_output,
             self.bytes_decoded >> 20,

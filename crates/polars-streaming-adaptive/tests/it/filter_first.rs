@@ -89,6 +89,22 @@ fn predicates() -> Vec<Expr> {
             .and(col("f").gt(lit(2.0)).or(col("k").lt(lit(100i64)))),
         col("side").eq(lit("SELL")).not(),
         col("k").gt(lit(1_000_000i64)),
+        // Conjunctions of one-column parts, which the decoder evaluates per column (on the
+        // dictionary for strings): equality, sets, ranges, prefixes and suffixes.
+        col("side").is_in(
+            lit(Series::new("".into(), ["BUY", "HOLD"])).implode(false),
+            false,
+        ),
+        col("k")
+            .gt(lit(100i64))
+            .and(col("side").eq(lit("BUY")))
+            .and(col("f").is_between(lit(-3.0), lit(3.0), ClosedInterval::Both)),
+        col("name")
+            .str()
+            .ends_with(lit("7"))
+            .and(col("k").lt(lit(4000i64))),
+        col("k").eq(lit(1234i64)).and(col("f").is_not_nan()),
+        col("side").eq(lit("HOLD")),
         lit(true),
         // Keeps the null rows only once `is_in([])` folds to `false`, as the optimizer does
         // for a filter (found by `pruning_soundness`).
@@ -224,4 +240,44 @@ fn filter_first_decode_decodes_other_columns_only_for_kept_rows() {
         filtered.bytes_decoded,
         unfiltered.bytes_decoded
     );
+}
+
+#[test]
+fn column_predicates_are_evaluated_by_the_decoder_on_whole_row_groups_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.parquet");
+    write_dataset(&path);
+    let p = col("side").eq(lit("BUY")).and(col("k").gt(lit(100i64)));
+    let read = |rows: usize, row_index: Option<RowIndex>| {
+        let metrics = Arc::new(ScanMetrics::default());
+        ParallelStreamReader::new(vec![path.clone()])
+            .with_projection(["k", "name"])
+            .with_predicate(ExprPredicate::new(p.clone()))
+            .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)))
+            .with_row_index(row_index)
+            .with_metrics(metrics.clone())
+            .collect_concatenated()
+            .unwrap();
+        metrics.snapshot().row_groups_filtered_by_decoder
+    };
+    // Three row groups of 2 000 rows, each decoded whole.
+    assert_eq!(read(2_000, None), 3);
+    // Units inside row groups, and a row index (stock's guard), take the evaluating path.
+    assert_eq!(read(777, None), 0);
+    let index = RowIndex {
+        name: "idx".into(),
+        offset: 0,
+    };
+    assert_eq!(read(2_000, Some(index)), 0);
+    // A disjunction of two columns is not a conjunction of one-column parts.
+    let metrics = Arc::new(ScanMetrics::default());
+    ParallelStreamReader::new(vec![path.clone()])
+        .with_predicate(ExprPredicate::new(
+            col("side").eq(lit("BUY")).or(col("k").gt(lit(100i64))),
+        ))
+        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(2_000)))
+        .with_metrics(metrics.clone())
+        .collect_concatenated()
+        .unwrap();
+    assert_eq!(metrics.snapshot().row_groups_filtered_by_decoder, 0);
 }
