@@ -84,7 +84,11 @@ impl AdaptiveSource {
             memory,
             map,
         } = request;
-        let mut reader = Self::reader(&self.paths, &self.args).with_metrics(metrics.clone());
+        // The reader stops at the limit; `AdaptiveStream` still cuts the last batch (after
+        // the post-filter, when there is one).
+        let mut reader = Self::reader(&self.paths, &self.args)
+            .with_metrics(metrics.clone())
+            .with_row_limit(limit);
         if let Some(memory) = memory {
             reader = reader.with_memory_manager(memory);
         }

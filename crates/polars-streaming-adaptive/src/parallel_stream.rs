@@ -48,6 +48,7 @@ pub struct ParallelStreamReader {
     pub(crate) paths: Vec<PathBuf>,
     pub(crate) max_concurrent: usize,
     pub(crate) options: ScanOptions,
+    pub(crate) row_limit: Option<usize>,
 }
 
 impl ParallelStreamReader {
@@ -57,6 +58,7 @@ impl ParallelStreamReader {
             paths,
             max_concurrent: polars_core::runtime::RAYON.current_num_threads().max(1),
             options: ScanOptions::default(),
+            row_limit: None,
         }
     }
 
@@ -84,6 +86,13 @@ impl ParallelStreamReader {
         columns: impl IntoIterator<Item = S>,
     ) -> Self {
         self.options.projection = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Reads only the first `rows` rows of the files (all of them for `None`), counted before
+    /// the predicate as stock's `n_rows` counts them: no unit past them is decoded.
+    pub fn with_row_limit(mut self, rows: Option<usize>) -> Self {
+        self.row_limit = rows;
         self
     }
 
@@ -248,6 +257,8 @@ enum Message {
 struct Sequenced {
     seq: u64,
     permits: usize,
+    /// Whether it is a unit's batch, which holds a place in the window of units.
+    unit: bool,
     message: PolarsResult<Message>,
 }
 
@@ -294,6 +305,7 @@ impl Task {
         Sequenced {
             seq,
             permits,
+            unit: true,
             message: event,
         }
     }
@@ -319,6 +331,10 @@ struct Events {
     next_seq: u64,
     /// Permits of the message handed out last, given back at the next call.
     holding: usize,
+    /// Places in the window of units queued ahead of the consumer (see `UnitWindow`).
+    window: UnitWindow,
+    /// Whether the message handed out last holds a place in the window.
+    holding_unit: bool,
     held: Option<MemoryGuard>,
     done: bool,
 }
@@ -333,6 +349,7 @@ impl Events {
         for _ in 0..in_flight {
             permits.send(()).unwrap();
         }
+        let (window, places) = UnitWindow::new(threads + 1, in_flight);
         let helpers = work.clone();
         std::thread::spawn(move || {
             let mut producer = Producer {
@@ -340,6 +357,8 @@ impl Events {
                 work: work_tx,
                 helpers,
                 permits: permits_rx,
+                places,
+                left: reader.row_limit,
                 in_flight,
                 budget: reader.options.memory.limit_bytes() / in_flight,
                 seq: 0,
@@ -368,6 +387,8 @@ impl Events {
             pending: BTreeMap::new(),
             next_seq: 0,
             holding: 0,
+            window,
+            holding_unit: false,
             held: None,
             done: false,
         }
@@ -378,6 +399,9 @@ impl Events {
         for _ in 0..std::mem::take(&mut self.holding) {
             let _ = self.permits.send(());
         }
+        if std::mem::take(&mut self.holding_unit) {
+            self.window.consumed();
+        }
         if self.done {
             return None;
         }
@@ -385,6 +409,7 @@ impl Events {
             if let Some(next) = self.pending.remove(&self.next_seq) {
                 self.next_seq += 1;
                 self.holding = next.permits;
+                self.holding_unit = next.unit;
                 return match next.message {
                     Ok(Message::Event(event)) => Some(Ok(event)),
                     Ok(Message::End) => {
@@ -421,6 +446,44 @@ impl Events {
                     Err(_) => self.work_open = false,
                 },
             }
+        }
+    }
+}
+
+/// How many units may be queued or decoded ahead of the consumer: one per thread and one more
+/// at first, one more for every batch the consumer takes, up to the number of permits. A query
+/// that stops after its first batches (`head` after a filter, which the scan does not see)
+/// decodes as few units ahead as with one permit per thread; a full scan reaches the whole
+/// window after a few batches. Each queued unit holds a place until the consumer has moved
+/// past its batch; the producer takes a place before it takes permits, so waiting for one
+/// never holds the other.
+#[derive(Debug)]
+struct UnitWindow {
+    places: Sender<()>,
+    /// Places still to be added.
+    growth: usize,
+}
+
+impl UnitWindow {
+    fn new(start: usize, most: usize) -> (Self, Receiver<()>) {
+        let start = start.min(most);
+        let (places, rx) = bounded(most);
+        for _ in 0..start {
+            places.send(()).unwrap();
+        }
+        let window = Self {
+            places,
+            growth: most - start,
+        };
+        (window, rx)
+    }
+
+    /// The consumer moved past a unit's batch: its place is free, and the window grows.
+    fn consumed(&mut self) {
+        let _ = self.places.send(());
+        if self.growth > 0 {
+            self.growth -= 1;
+            let _ = self.places.send(());
         }
     }
 }
@@ -466,6 +529,10 @@ struct Producer {
     /// The queue's other end, for the helper jobs spawned on the pool.
     helpers: Receiver<Task>,
     permits: Receiver<()>,
+    /// Places in the window of units ahead of the consumer, taken before permits.
+    places: Receiver<()>,
+    /// Rows the row limit still allows.
+    left: Option<usize>,
     in_flight: usize,
     /// Bytes one permit is worth.
     budget: usize,
@@ -484,6 +551,7 @@ impl Producer {
         let next = Sequenced {
             seq,
             permits: 1,
+            unit: false,
             message,
         };
         self.results.send(next).is_ok()
@@ -494,6 +562,7 @@ impl Producer {
             paths,
             max_concurrent,
             mut options,
+            row_limit: _,
         } = reader;
         let (slot_tx, slot_rx) = bounded(max_concurrent);
         for _ in 0..max_concurrent {
@@ -502,6 +571,9 @@ impl Producer {
         let mut first: Option<(PathBuf, SchemaRef)> = None;
         let mut rows_before: usize = 0;
         for path in &paths {
+            if self.left == Some(0) {
+                break;
+            }
             if slot_rx.recv().is_err() {
                 return Ok(Flow::Stopped);
             }
@@ -548,14 +620,26 @@ impl Producer {
                 continue;
             }
             with_rows += 1;
+            if self.left == Some(0) {
+                break;
+            }
             if !file.keep_row_group(rg, options) {
                 pruned += 1;
+                // Its rows count towards the limit, which is taken before the predicate.
+                self.left = self.left.map(|left| left.saturating_sub(rows));
                 continue;
             }
             let mut offset = 0;
-            while offset < rows {
-                let unit = file.next_unit(rg, offset, self.budget, options)?;
+            while offset < rows && self.left != Some(0) {
+                let mut unit = file.next_unit(rg, offset, self.budget, options)?;
+                if let Some(left) = &mut self.left {
+                    unit.rows = unit.rows.min(*left);
+                    *left -= unit.rows;
+                }
                 offset += unit.rows;
+                if self.places.recv().is_err() {
+                    return Ok(false);
+                }
                 let permits = unit
                     .cost
                     .div_ceil(self.budget.max(1))

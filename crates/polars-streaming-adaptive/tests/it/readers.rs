@@ -194,3 +194,34 @@ fn open_fds_under(dir: &Path) -> usize {
         .filter(|target| target.starts_with(dir))
         .count()
 }
+
+#[test]
+fn a_row_limit_decodes_no_unit_past_it_and_counts_rows_before_the_predicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let all = stock_all(&paths);
+    let read = |limit: usize, predicate: Option<Expr>| {
+        let metrics = Arc::new(ScanMetrics::default());
+        let mut reader = ParallelStreamReader::new(paths.clone())
+            .with_row_limit(Some(limit))
+            .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(30)))
+            .with_metrics(metrics.clone());
+        if let Some(p) = predicate {
+            reader = reader.with_predicate(ExprPredicate::new(p));
+        }
+        let df = reader.collect_concatenated().unwrap();
+        (df, metrics.snapshot())
+    };
+    // Across a file boundary, ending inside a unit.
+    let (df, m) = read(1_045, None);
+    common::same_frame(&df, &all.slice(0, 1_045)).unwrap();
+    assert_eq!(m.rows_decoded, 1_045, "{m}");
+    // Stock's `n_rows` with a filter: the first rows of the files, then the predicate; the
+    // row groups it prunes still count towards the limit.
+    let p = col("id").gt_eq(lit(1_500i64)).or(col("id").lt(lit(20i64)));
+    let (df, m) = read(1_600, Some(p.clone()));
+    let expected = all.slice(0, 1_600).lazy().filter(p).collect().unwrap();
+    common::same_frame(&df, &expected).unwrap();
+    assert_eq!(df.height(), 120);
+    assert!(m.rows_decoded <= 200, "{m}");
+}
