@@ -1,6 +1,13 @@
 //! Custom stateful per-batch operators, and the built-in `first_n_per_group`.
 
+use std::sync::Arc;
+
 use polars::prelude::*;
+use polars_arrow::bitmap::{Bitmap, BitmapBuilder};
+use polars_core::prelude::PlRandomState;
+use polars_expr::groups::{new_hash_grouper, Grouper};
+use polars_expr::hash_keys::HashKeys;
+use polars_utils::hashing::HashPartitioner;
 
 /// A stateful operator applied to every output batch of a plan, in order.
 ///
@@ -23,8 +30,9 @@ pub trait BatchOperator: Send {
 
 /// Keeps every row of the first `n` distinct ids seen in each group: the subsample of the
 /// PyArrow streaming post. Null groups and null ids are values like any other; any key dtype
-/// works. One pass, vectorized (Polars joins and group_bys per batch); the state is the
-/// admitted (group, id) pairs, at most `groups × n` rows.
+/// works. One vectorized pass per batch over two hash groupers of polars-expr (the streaming
+/// engine's own): one numbers the groups, one holds the admitted (group, id) pairs, at most
+/// `groups × n` of them.
 pub fn first_n_per_group<S: Into<PlSmallStr>>(
     group_cols: impl IntoIterator<Item = S>,
     id_col: impl Into<PlSmallStr>,
@@ -34,130 +42,155 @@ pub fn first_n_per_group<S: Into<PlSmallStr>>(
         groups: group_cols.into_iter().map(Into::into).collect(),
         id: id_col.into(),
         n,
-        admitted: None,
+        state: None,
     }
 }
 
 /// See [`first_n_per_group`].
-#[derive(Debug, Clone)]
 pub struct FirstNPerGroup {
     groups: Vec<PlSmallStr>,
     id: PlSmallStr,
     n: usize,
-    /// Admitted (group..., id) pairs, in admission order.
-    admitted: Option<DataFrame>,
+    /// Created from the first batch's key dtypes.
+    state: Option<Admitted>,
 }
 
-const HAVE: &str = "__first_n_have";
-const FLAG: &str = "__first_n_flag";
+impl std::fmt::Debug for FirstNPerGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstNPerGroup")
+            .field("groups", &self.groups)
+            .field("id", &self.id)
+            .field("n", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `first_n_per_group` remembers between batches.
+struct Admitted {
+    /// Group keys seen, numbered in order of first appearance.
+    groups: Box<dyn Grouper>,
+    /// Ids admitted so far, per group number.
+    have: Vec<IdxSize>,
+    /// The admitted (group..., id) pairs.
+    pairs: Box<dyn Grouper>,
+    /// One hasher for every batch: the groupers compare stored hashes.
+    random_state: PlRandomState,
+    /// Largest bytes per pair key seen, for `state_bytes`.
+    pair_bytes: usize,
+}
+
+/// A row's pair is new in this batch and not yet decided.
+const UNDECIDED: u8 = 2;
 
 impl FirstNPerGroup {
-    fn cols(names: &[PlSmallStr]) -> Vec<Expr> {
-        names.iter().cloned().map(col).collect()
+    fn keys(batch: &DataFrame, names: &[PlSmallStr]) -> PolarsResult<DataFrame> {
+        batch.select(names.iter().cloned())
     }
 
-    fn pair_names(&self) -> Vec<PlSmallStr> {
-        let mut out = self.groups.clone();
-        out.push(self.id.clone());
-        out
-    }
-
-    /// `left` with a boolean `FLAG` column: whether its `on` columns match a row of `right`.
-    /// Null keys match null keys; the left order is kept. `right` must be unique on `on`.
-    fn flag_matches(left: LazyFrame, right: LazyFrame, on: &[PlSmallStr]) -> LazyFrame {
-        let right = right
-            .select(Self::cols(on))
-            .with_column(lit(true).alias(FLAG));
-        let args = JoinArgs {
-            nulls_equal: true,
-            maintain_order: MaintainOrderJoin::Left,
-            ..JoinArgs::new(JoinType::Left)
-        };
-        left.join(right, Self::cols(on), Self::cols(on), args)
-            .with_column(col(FLAG).is_not_null().alias(FLAG))
-    }
-
-    fn admit(&mut self, batch: &DataFrame) -> PolarsResult<()> {
-        let pairs = self.pair_names();
-        let seen = batch
-            .clone()
-            .lazy()
-            .select(Self::cols(&pairs))
-            .unique_stable(None, UniqueKeepStrategy::First);
-        let (new, have) = match &self.admitted {
-            None => (seen, None),
-            Some(admitted) => {
-                let new = Self::flag_matches(seen, admitted.clone().lazy(), &pairs)
-                    .filter(col(FLAG).not())
-                    .select(Self::cols(&pairs));
-                let have = admitted
-                    .clone()
-                    .lazy()
-                    .group_by(Self::cols(&self.groups))
-                    .agg([len().alias(HAVE)]);
-                (new, Some(have))
-            }
-        };
-        let new = match have {
-            None => new.with_column(lit(0).cast(IDX_DTYPE).alias(HAVE)),
-            Some(have) => {
-                let args = JoinArgs {
-                    nulls_equal: true,
-                    maintain_order: MaintainOrderJoin::Left,
-                    ..JoinArgs::new(JoinType::Left)
-                };
-                let on = Self::cols(&self.groups);
-                new.join(have, on.clone(), on, args)
-                    .with_column(col(HAVE).fill_null(lit(0).cast(IDX_DTYPE)))
-            }
-        };
-        // Groups already full admit nothing; the others take their first (n - have) new ids.
-        let n = self.n as IdxSize;
-        let taken = new
-            .filter(col(HAVE).lt(lit(n)))
-            .group_by_stable(Self::cols(&self.groups))
-            .agg([col(self.id.clone()).slice(lit(0), lit(n) - col(HAVE).first())])
-            .explode(
-                cols([self.id.clone()]),
-                ExplodeOptions {
-                    empty_as_null: false,
-                    keep_nulls: true,
-                },
-            )
-            .select(Self::cols(&pairs))
-            .collect()?;
-        self.admitted = Some(match self.admitted.take() {
-            None => taken,
-            Some(mut a) => {
-                a.vstack_mut_owned(taken)?;
-                a.rechunk_mut();
-                a
-            }
+    /// The rows of `batch` to keep, admitting new pairs in row order.
+    fn keep(&mut self, batch: &DataFrame) -> PolarsResult<Bitmap> {
+        let group_df = Self::keys(batch, &self.groups)?;
+        let mut pair_names = self.groups.clone();
+        pair_names.push(self.id.clone());
+        let pair_df = Self::keys(batch, &pair_names)?;
+        let state = self.state.get_or_insert_with(|| Admitted {
+            groups: new_hash_grouper(Arc::new(group_df.schema().as_ref().clone())),
+            have: Vec::new(),
+            pairs: new_hash_grouper(Arc::new(pair_df.schema().as_ref().clone())),
+            random_state: PlRandomState::default(),
+            pair_bytes: 0,
         });
-        Ok(())
+        let rows = batch.height();
+        state.pair_bytes = state
+            .pair_bytes
+            .max(pair_df.estimated_size().div_ceil(rows.max(1)));
+        let pair_keys = HashKeys::from_df(&pair_df, state.random_state.clone(), true, false);
+        // Rows whose pair was admitted in an earlier batch are kept.
+        let mut found = BitmapBuilder::with_capacity(rows);
+        let one = HashPartitioner::new(1, 0);
+        // SAFETY: both groupers were created for this schema (the plan's batches share it).
+        unsafe {
+            state.pairs.contains_key_partitioned_groupers(
+                std::slice::from_ref(&state.pairs),
+                &pair_keys,
+                &one,
+                false,
+                &mut found,
+            )
+        };
+        let mut keep = found.freeze().make_mut();
+        let fresh: Vec<IdxSize> = (0..rows as IdxSize)
+            .filter(|&i| !keep.get(i as usize))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(keep.freeze());
+        }
+        // The other rows' groups, numbered over all batches. A group already full admits
+        // nothing more: its rows without an admitted pair are dropped unseen.
+        let group_keys = HashKeys::from_df(&group_df, state.random_state.clone(), true, false);
+        let mut group_idx = Vec::with_capacity(fresh.len());
+        // SAFETY: `fresh` holds row numbers of this batch.
+        unsafe {
+            state
+                .groups
+                .insert_keys_subset(&group_keys, &fresh, Some(&mut group_idx))
+        };
+        state.have.resize(state.groups.num_groups() as usize, 0);
+        let n = self.n as IdxSize;
+        let (open, open_groups): (Vec<IdxSize>, Vec<IdxSize>) = fresh
+            .iter()
+            .zip(&group_idx)
+            .filter(|(_, &g)| state.have[g as usize] < n)
+            .unzip();
+        // Their pairs, numbered in this batch; a pair is decided at its first row: admitted
+        // while its group has room.
+        let mut local = state.pairs.new_empty();
+        let mut local_idx = Vec::with_capacity(open.len());
+        // SAFETY: `open` holds row numbers of this batch.
+        unsafe { local.insert_keys_subset(&pair_keys, &open, Some(&mut local_idx)) };
+        let mut decided = vec![UNDECIDED; local.num_groups() as usize];
+        let mut first_rows = Vec::new();
+        for ((&row, &pair), &group) in open.iter().zip(&local_idx).zip(&open_groups) {
+            let d = &mut decided[pair as usize];
+            if *d == UNDECIDED {
+                let have = &mut state.have[group as usize];
+                *d = u8::from(*have < n);
+                if *have < n {
+                    *have += 1;
+                    first_rows.push(row);
+                }
+            }
+            if *d == 1 {
+                keep.set(row as usize, true);
+            }
+        }
+        // SAFETY: row numbers of this batch.
+        unsafe {
+            state
+                .pairs
+                .insert_keys_subset(&pair_keys, &first_rows, None)
+        };
+        Ok(keep.freeze())
     }
 }
 
 impl BatchOperator for FirstNPerGroup {
     fn state_bytes(&self) -> usize {
-        self.admitted.as_ref().map_or(0, DataFrame::estimated_size)
+        self.state.as_ref().map_or(0, |s| {
+            // Each stored key, its hash and its table slot; each group's count.
+            s.pairs.num_groups() as usize * (s.pair_bytes + 24)
+                + s.have.len() * (std::mem::size_of::<IdxSize>() + 24)
+        })
     }
 
     fn process(&mut self, batch: DataFrame) -> PolarsResult<DataFrame> {
-        if self.n == 0 {
+        if self.n == 0 || batch.height() == 0 {
             return Ok(batch.clear());
         }
-        self.admit(&batch)?;
-        let admitted = self.admitted.clone().unwrap().lazy();
-        let names: Vec<Expr> = batch
-            .get_column_names()
-            .into_iter()
-            .cloned()
-            .map(col)
-            .collect();
-        Self::flag_matches(batch.lazy(), admitted, &self.pair_names())
-            .filter(col(FLAG))
-            .select(names)
-            .collect()
+        let keep = self.keep(&batch)?;
+        if keep.unset_bits() == 0 {
+            return Ok(batch);
+        }
+        batch.filter(&BooleanChunked::from_bitmap(PlSmallStr::EMPTY, keep))
     }
 }
