@@ -86,6 +86,10 @@ impl PredicatePushdown for ExprPredicate {
     fn expr(&self) -> Option<Expr> {
         Some(self.expr.clone())
     }
+    /// Not with statistics switched off (`with_statistics(false)`).
+    fn use_bloom_filters(&self) -> bool {
+        self.prunes()
+    }
     fn columns(&self) -> Option<Vec<PlSmallStr>> {
         Some(self.columns.clone())
     }
@@ -292,7 +296,7 @@ fn flipped(op: CmpOp) -> CmpOp {
 
 /// The column a plain column reference names. A cast column is not plain: its values are not
 /// the ones the statistics describe.
-fn column_of(e: &Expr) -> Option<PlSmallStr> {
+pub(crate) fn column_of(e: &Expr) -> Option<PlSmallStr> {
     match e {
         Expr::Column(name) => Some(name.clone()),
         _ => None,
@@ -300,7 +304,7 @@ fn column_of(e: &Expr) -> Option<PlSmallStr> {
 }
 
 /// A scalar literal, with a literal cast applied (strictly: a failing cast is not understood).
-fn scalar_of(e: &Expr) -> Option<Scalar> {
+pub(crate) fn scalar_of(e: &Expr) -> Option<Scalar> {
     match e {
         Expr::Literal(lv) if lv.is_scalar() => {
             let av = lv.clone().materialize().to_any_value()?.into_static();
@@ -324,7 +328,7 @@ fn scalar_of(e: &Expr) -> Option<Scalar> {
 }
 
 /// The values of a literal list (`lit(series).implode()` or a list scalar).
-fn list_of(e: &Expr) -> Option<Series> {
+pub(crate) fn list_of(e: &Expr) -> Option<Series> {
     match e {
         Expr::Literal(LiteralValue::Series(s)) => Some((**s).clone()),
         Expr::Literal(LiteralValue::Scalar(sc)) => match sc.value() {

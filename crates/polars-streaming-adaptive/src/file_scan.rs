@@ -10,6 +10,7 @@ use crate::chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy};
 use polars_arrow::datatypes::ArrowDataType;
 use polars_io::predicates::ColumnPredicates;
 
+use crate::bloom::BloomProbe;
 use crate::compiled::CompiledExpr;
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
@@ -133,6 +134,8 @@ pub(crate) struct FileScan {
     output_schema: SchemaRef,
     /// The predicate, compiled for this file; `None`: decode everything, then `apply` it.
     filter: Option<ScanFilter>,
+    /// The predicate's equalities that the file's bloom filters can rule out.
+    bloom: Option<BloomProbe>,
 }
 
 /// Filter-first decoding: the predicate's columns are decoded for every row of a unit, the
@@ -274,6 +277,12 @@ impl FileScan {
             );
         }
         let filter = ScanFilter::new(&reader, opts, &decode)?;
+        let bloom = opts
+            .predicate
+            .as_ref()
+            .filter(|p| p.use_bloom_filters())
+            .and_then(|p| p.expr())
+            .and_then(|e| BloomProbe::new(&e, &reader));
         Ok(Self {
             reader,
             first_row,
@@ -281,6 +290,7 @@ impl FileScan {
             output,
             output_schema,
             filter,
+            bloom,
         })
     }
 
@@ -304,8 +314,18 @@ impl FileScan {
             skip || (opts.predicate.is_some() && rg % 2 == 1 && crate::test_hooks::wrong_pruning());
         if skip {
             opts.metrics.add_pruned_row_group();
+            return false;
         }
-        !skip
+        let ruled_out = self
+            .bloom
+            .as_ref()
+            .is_some_and(|b| b.rules_out(&self.reader, rg));
+        #[cfg(feature = "test-hooks")]
+        let ruled_out = ruled_out || (self.bloom.is_some() && crate::test_hooks::wrong_bloom());
+        if ruled_out {
+            opts.metrics.add_row_group_skipped_by_bloom_filter();
+        }
+        !ruled_out
     }
 
     /// Decoded bytes of one row of row group `rg`, from the footer.

@@ -22,6 +22,7 @@
 //! ```
 
 mod adaptive_reader;
+mod bloom;
 mod chunk_strategy;
 mod compiled;
 mod error;

@@ -10,6 +10,7 @@ pub struct ScanMetrics {
     row_groups_total: AtomicU64,
     row_groups_pruned: AtomicU64,
     row_groups_filtered_by_decoder: AtomicU64,
+    row_groups_skipped_by_bloom_filter: AtomicU64,
     rows_decoded: AtomicU64,
     bytes_decoded: AtomicU64,
     rows_output: AtomicU64,
@@ -35,6 +36,9 @@ pub struct ScanMetricsSnapshot {
     /// Row groups whose predicate columns Polars' decoder filtered while decoding them
     /// (column predicates, tested once per dictionary entry).
     pub row_groups_filtered_by_decoder: u64,
+    /// Row groups skipped because a column's bloom filter ruled out every value of an
+    /// equality (not counted in `row_groups_pruned`, which counts statistics).
+    pub row_groups_skipped_by_bloom_filter: u64,
     /// Rows decoded (before the predicate's residual filter).
     pub rows_decoded: u64,
     /// Decoded bytes, as Polars estimates the decoded frames.
@@ -80,6 +84,11 @@ impl ScanMetrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn add_row_group_skipped_by_bloom_filter(&self) {
+        self.row_groups_skipped_by_bloom_filter
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn add_pruned_row_group(&self) {
         self.row_groups_pruned.fetch_add(1, Ordering::Relaxed);
     }
@@ -109,6 +118,10 @@ impl ScanMetrics {
         add(
             &self.row_groups_filtered_by_decoder,
             other.row_groups_filtered_by_decoder,
+        );
+        add(
+            &self.row_groups_skipped_by_bloom_filter,
+            other.row_groups_skipped_by_bloom_filter,
         );
         add(&self.rows_decoded, other.rows_decoded);
         add(&self.bytes_decoded, other.bytes_decoded);
@@ -140,6 +153,7 @@ impl ScanMetrics {
             row_groups_total: l(&self.row_groups_total),
             row_groups_pruned: l(&self.row_groups_pruned),
             row_groups_filtered_by_decoder: l(&self.row_groups_filtered_by_decoder),
+            row_groups_skipped_by_bloom_filter: l(&self.row_groups_skipped_by_bloom_filter),
             rows_decoded: l(&self.rows_decoded),
             bytes_decoded: l(&self.bytes_decoded),
             rows_output: l(&self.rows_output),
@@ -157,11 +171,12 @@ impl std::fmt::Display for ScanMetricsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "files {} ({} pruned), row groups {} ({} pruned, {} filtered by the decoder), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
+            "files {} ({} pruned), row groups {} ({} pruned, {} skipped by bloom filters, {} filtered by the decoder), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
             self.files_total,
             self.files_pruned,
             self.row_groups_total,
             self.row_groups_pruned,
+            self.row_groups_skipped_by_bloom_filter,
             self.row_groups_filtered_by_decoder,
             self.rows_decoded,
             self.rows_output,

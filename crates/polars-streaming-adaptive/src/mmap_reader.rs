@@ -15,6 +15,7 @@ use polars_buffer::Buffer;
 use polars_io::predicates::{ColumnPredicateExpr, ColumnPredicates, SpecializedColumnPredicate};
 use polars_parquet::parquet::page::CompressedPage;
 use polars_parquet::parquet::read::PageReader;
+use polars_parquet::parquet::schema::types::PhysicalType;
 use polars_parquet::read::{
     ColumnChunkMetadata, FileMetadata, Filter, PredicateFilter, PrimitiveLogicalType,
 };
@@ -709,6 +710,42 @@ impl MmapParquetReader {
             column: column.to_string(),
             reason,
         }
+    }
+
+    /// The Parquet physical type of schema column `c`, when it is a flat column (one leaf).
+    pub(crate) fn physical_type(&self, c: usize) -> Option<PhysicalType> {
+        let name = self.schema.get_at_index(c)?.0;
+        let rg = self.metadata.row_groups.first()?;
+        let mut leaves = rg.columns_under_root_iter(name)?;
+        let leaf = leaves.next()?;
+        if leaves.next().is_some() {
+            return None;
+        }
+        Some(leaf.descriptor().descriptor.primitive_type.physical_type)
+    }
+
+    /// The split block bloom filter of schema column `c` in row group `rg`, if the writer
+    /// stored one the format defines and it lies inside the file. Unreadable filters are
+    /// `None`: they keep the row group.
+    pub(crate) fn bloom_filter(&self, rg: usize, c: usize) -> Option<parquet::bloom_filter::Sbbf> {
+        let name = self.schema.get_at_index(c)?.0;
+        let md = self.metadata.row_groups.get(rg)?;
+        let mut leaves = md.columns_under_root_iter(name)?;
+        let leaf = leaves.next()?;
+        let start = usize::try_from(leaf.bloom_filter_offset()?).ok()?;
+        let file_len = usize::try_from(self.stamp.len).ok()?;
+        // Writers that omit the length: the header (a few bytes) and the bitset after it are
+        // read from what is left of the file.
+        let len = match leaf.bloom_filter_length() {
+            Some(len) => usize::try_from(len).ok()?,
+            None => file_len.checked_sub(start)?,
+        };
+        let end = start.checked_add(len)?;
+        if end > file_len || self.ensure_unchanged().is_err() {
+            return None;
+        }
+        let bytes = self.source.bytes(&self.file, start..end, false).ok()?;
+        crate::bloom::parse_filter(bytes.as_ref())
     }
 
     /// The file's Arrow schema, as Polars' decoder reads it.

@@ -44,6 +44,13 @@ pub trait PredicatePushdown: Send + Sync + Debug {
     fn columns(&self) -> Option<Vec<PlSmallStr>> {
         None
     }
+
+    /// Whether readers may also skip row groups whose bloom filters rule out every value an
+    /// equality of [`expr`](Self::expr) needs (`col = literal`, `col.is_in(literals)` in its
+    /// top-level conjunction). Default: whenever `expr` is given.
+    fn use_bloom_filters(&self) -> bool {
+        self.expr().is_some()
+    }
 }
 
 /// A shared predicate is a predicate, so one tree can serve several readers.
@@ -62,6 +69,9 @@ impl<P: PredicatePushdown + ?Sized> PredicatePushdown for Arc<P> {
     }
     fn columns(&self) -> Option<Vec<PlSmallStr>> {
         (**self).columns()
+    }
+    fn use_bloom_filters(&self) -> bool {
+        (**self).use_bloom_filters()
     }
 }
 
@@ -501,6 +511,9 @@ impl PredicatePushdown for AndPredicate {
     }
     fn columns(&self) -> Option<Vec<PlSmallStr>> {
         union_columns(&self.children)
+    }
+    fn use_bloom_filters(&self) -> bool {
+        self.children.iter().all(|c| c.use_bloom_filters())
     }
 }
 

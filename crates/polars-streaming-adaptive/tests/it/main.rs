@@ -2,6 +2,7 @@
 //! test files are modules of this one.
 
 mod bad_input;
+mod bloom_filters;
 mod common;
 mod filter_first;
 mod mapped_files;

@@ -1,0 +1,168 @@
+//! Bloom-filter pruning: a row group is skipped when, for one equality the predicate requires
+//! (`col = literal` or `col.is_in(literals)` in its top-level conjunction), the column chunk's
+//! split block bloom filter rules out every value.
+//!
+//! A bloom filter holds the xxHash64 of each value's plain encoding, so a value is hashed as the
+//! file stores it: the literal is first cast (strictly) to the column's Polars dtype, then
+//! written as its physical type does (4 little-endian bytes for INT32 columns: 8- to 32-bit
+//! integers of either sign and dates; 8 for INT64: 64-bit integers and datetimes; the bytes of
+//! BYTE_ARRAY strings and binaries). Other types (floats, whose `=` matches `-0.0` and `0.0`
+//! with different bits; decimals; times, which Polars rescales on read) are not probed. A filter
+//! that is absent, cannot be read or uses another algorithm, hash or compression keeps the row
+//! group.
+
+use parquet::bloom_filter::Sbbf;
+use polars::prelude::*;
+use polars_parquet::parquet::schema::types::PhysicalType;
+
+use crate::expr_predicate::{column_of, list_of, scalar_of};
+use crate::mmap_reader::MmapParquetReader;
+
+/// The equalities of one predicate that bloom filters can rule out, for one file.
+#[derive(Debug)]
+pub(crate) struct BloomProbe {
+    terms: Vec<Term>,
+}
+
+/// `column` must equal one of `values` (plain encodings) for a row to be kept.
+#[derive(Debug)]
+struct Term {
+    column: usize,
+    values: Vec<Vec<u8>>,
+}
+
+impl BloomProbe {
+    /// The probes `expr` allows on `reader`'s columns; `None` when it has none.
+    pub(crate) fn new(expr: &Expr, reader: &MmapParquetReader) -> Option<Self> {
+        let mut terms = Vec::new();
+        collect_terms(expr, reader, &mut terms);
+        (!terms.is_empty()).then_some(Self { terms })
+    }
+
+    /// Whether a bloom filter of row group `rg` proves that no row passes.
+    pub(crate) fn rules_out(&self, reader: &MmapParquetReader, rg: usize) -> bool {
+        self.terms.iter().any(|t| {
+            reader
+                .bloom_filter(rg, t.column)
+                .is_some_and(|filter| !t.values.iter().any(|v| filter.check(v.as_slice())))
+        })
+    }
+}
+
+/// Adds the probe-able equalities of the conjunction `e` (an `or` or `not` adds none).
+fn collect_terms(e: &Expr, reader: &MmapParquetReader, out: &mut Vec<Term>) {
+    match e {
+        Expr::BinaryExpr { left, op, right } => match op {
+            Operator::And | Operator::LogicalAnd => {
+                collect_terms(left, reader, out);
+                collect_terms(right, reader, out);
+            }
+            Operator::Eq => {
+                let pair = match (column_of(left), scalar_of(right)) {
+                    (Some(c), Some(v)) => Some((c, v)),
+                    _ => column_of(right).zip(scalar_of(left)),
+                };
+                if let Some((column, value)) = pair {
+                    let values =
+                        Series::from_any_values(PlSmallStr::EMPTY, &[value.value().clone()], true);
+                    out.extend(values.ok().and_then(|v| term(reader, &column, &v, false)));
+                }
+            }
+            _ => {}
+        },
+        Expr::Function {
+            input,
+            function: FunctionExpr::Boolean(BooleanFunction::IsIn { nulls_equal }),
+        } => {
+            let column = input.first().and_then(column_of);
+            let values = input.get(1).and_then(list_of);
+            if let (Some(column), Some(values)) = (column, values) {
+                out.extend(term(reader, &column, &values, *nulls_equal));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The term "`column` is one of `values`", with the values encoded for the file; `None` when
+/// the column's type is not probed or a value cannot be represented exactly.
+fn term(
+    reader: &MmapParquetReader,
+    column: &str,
+    values: &Series,
+    nulls_equal: bool,
+) -> Option<Term> {
+    // A null in the list matches null rows, which bloom filters do not record.
+    if nulls_equal && values.null_count() > 0 {
+        return None;
+    }
+    let index = reader.schema().index_of(column)?;
+    let dtype = reader.schema().get_at_index(index)?.1;
+    let physical = reader.physical_type(index)?;
+    let values = values.strict_cast(dtype).ok()?;
+    let values = values.to_physical_repr();
+    let mut encoded = Vec::with_capacity(values.len());
+    for v in values.iter() {
+        let bytes = match (physical, v) {
+            // `= null` and a null in the list (without `nulls_equal`) match no row.
+            (_, AnyValue::Null) => continue,
+            (PhysicalType::Int32, AnyValue::Int8(x)) => (x as i32).to_le_bytes().to_vec(),
+            (PhysicalType::Int32, AnyValue::Int16(x)) => (x as i32).to_le_bytes().to_vec(),
+            (PhysicalType::Int32, AnyValue::Int32(x)) => x.to_le_bytes().to_vec(),
+            (PhysicalType::Int32, AnyValue::UInt8(x)) => (x as i32).to_le_bytes().to_vec(),
+            (PhysicalType::Int32, AnyValue::UInt16(x)) => (x as i32).to_le_bytes().to_vec(),
+            // Unsigned 32-bit values are stored with the same bits as INT32.
+            (PhysicalType::Int32, AnyValue::UInt32(x)) => x.to_le_bytes().to_vec(),
+            (PhysicalType::Int64, AnyValue::Int64(x)) => x.to_le_bytes().to_vec(),
+            (PhysicalType::Int64, AnyValue::UInt64(x)) => x.to_le_bytes().to_vec(),
+            (PhysicalType::ByteArray, AnyValue::String(s)) => s.as_bytes().to_vec(),
+            (PhysicalType::ByteArray, AnyValue::Binary(b)) => b.to_vec(),
+            _ => return None,
+        };
+        encoded.push(bytes);
+    }
+    let probed = matches!(
+        dtype,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Date
+            | DataType::Datetime(_, _)
+            | DataType::String
+            | DataType::Binary
+    );
+    probed.then_some(Term {
+        column: index,
+        values: encoded,
+    })
+}
+
+/// Reads a split block bloom filter at `bytes` (the header, then the bitset); `None` unless it
+/// is the one algorithm, hash and compression the format defines.
+pub(crate) fn parse_filter(bytes: &[u8]) -> Option<Sbbf> {
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    use polars_parquet_format::{
+        BloomFilterAlgorithm, BloomFilterCompression, BloomFilterHash, BloomFilterHeader,
+    };
+
+    let mut cursor = std::io::Cursor::new(bytes);
+    // The header is a few bytes: no allocation from it.
+    let mut protocol = TCompactInputProtocol::new(&mut cursor, 1 << 10);
+    let header = BloomFilterHeader::read_from_in_protocol(&mut protocol).ok()?;
+    let supported = matches!(header.algorithm, BloomFilterAlgorithm::BLOCK(_))
+        && matches!(header.hash, BloomFilterHash::XXHASH(_))
+        && matches!(header.compression, BloomFilterCompression::UNCOMPRESSED(_));
+    let start = cursor.position() as usize;
+    let len = usize::try_from(header.num_bytes).ok()?;
+    // A bitset is whole 32-byte blocks.
+    if !supported || len == 0 || len % 32 != 0 {
+        return None;
+    }
+    let bitset = bytes.get(start..start.checked_add(len)?)?;
+    Some(Sbbf::new(bitset))
+}
