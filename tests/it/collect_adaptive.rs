@@ -397,3 +397,64 @@ fn filter_then_head_stops_reading_early() {
     let threads = std::thread::available_parallelism().unwrap().get() as u64;
     assert!(m.rows_decoded <= 500 * (threads + 4), "{m}");
 }
+
+/// Ints with nulls and an all-null row group, floats with NaN, strings; 100-row row groups.
+fn statistics_frame(seed: i64) -> DataFrame {
+    let rows = 600i64;
+    df!(
+        "i" => (0..rows).map(|r| (r % 7 != 0 && !(200..300).contains(&r)).then_some((r * 37 + seed) % 1000 - 500)).collect::<Vec<_>>(),
+        "f" => (0..rows).map(|r| if r == 150 { f64::NAN } else { (r % 13) as f64 }).collect::<Vec<_>>(),
+        "s" => (0..rows).map(|r| format!("v{}", (r * 7 + seed) % 97)).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    // One file with statistics (answered), one without (decoded): one answer from both.
+    write(
+        &mut statistics_frame(0),
+        &dir.path().join("a.parquet"),
+        Layout::default(),
+    );
+    write(
+        &mut statistics_frame(11),
+        &dir.path().join("b.parquet"),
+        Layout {
+            statistics: false,
+            ..Layout::default()
+        },
+    );
+    let glob = dir.path().join("*.parquet");
+    let answered = |q: &dyn Fn(LazyFrame) -> LazyFrame, args: ScanArgsAdaptive| {
+        let ours = q(LazyFrame::scan_adaptive(&glob, args.clone()).unwrap())
+            .collect_adaptive()
+            .unwrap();
+        let expected = q(stock(&glob)).collect().unwrap();
+        same_frame(&ours, &expected).unwrap();
+        args.metrics().row_groups_answered_from_statistics
+    };
+    let all = |lf: LazyFrame| {
+        lf.select([
+            col("i").max(),
+            col("i").min().alias("lo"),
+            len(),
+            col("i").count().alias("n"),
+        ])
+    };
+    // The six row groups of a.parquet, the all-null one included.
+    assert_eq!(answered(&all, ScanArgsAdaptive::default()), 6);
+    // Floats (NaN is not in the bounds) and strings (bounds may be truncated) are decoded.
+    let float = |lf: LazyFrame| lf.select([col("f").max(), col("i").min()]);
+    assert_eq!(answered(&float, ScanArgsAdaptive::default()), 0);
+    let string = |lf: LazyFrame| lf.select([col("s").min()]);
+    assert_eq!(answered(&string, ScanArgsAdaptive::default()), 0);
+    // A filter, an expression over the aggregate, statistics switched off: decoded.
+    let filtered = |lf: LazyFrame| lf.filter(col("i").gt(lit(0))).select([col("i").max()]);
+    assert_eq!(answered(&filtered, ScanArgsAdaptive::default()), 0);
+    let derived = |lf: LazyFrame| lf.select([col("i").max() + lit(1)]);
+    assert_eq!(answered(&derived, ScanArgsAdaptive::default()), 0);
+    let off = ScanArgsAdaptive::default().with_statistics(false);
+    assert_eq!(answered(&all, off), 0);
+}

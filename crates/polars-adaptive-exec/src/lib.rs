@@ -11,6 +11,7 @@ mod lazy_ext;
 mod operator;
 mod runner;
 mod sinks;
+mod stats_answer;
 mod streaming_agg;
 
 pub use error::ExecError;

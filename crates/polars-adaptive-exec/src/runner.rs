@@ -31,6 +31,7 @@ use polars_streaming_adaptive::{BatchMap, MemoryManager};
 use crate::batch_exec::{BatchExec, BatchExecPool};
 use crate::error::ExecError;
 use crate::grouped_partial::GroupedPartial;
+use crate::stats_answer::StatsAnswer;
 use crate::streaming_agg::{AggPlan, StreamingAgg};
 
 /// Output batches go here; `Ok(true)` stops the run.
@@ -56,6 +57,8 @@ struct Split {
     scan: Node,
     chain_top: Node,
     reduction: Reduction,
+    /// The expressions and schema of a global aggregation (`select`) at the plan's root.
+    global: Option<(Vec<Expr>, SchemaRef)>,
 }
 
 /// Runs `lf`, handing its output to `emit` in batches.
@@ -106,6 +109,47 @@ impl Runner {
     }
 
     fn run(self, emit: &mut Emit<'_>) -> PolarsResult<()> {
+        let Some(answer) = self.statistics_answer() else {
+            return self.read(emit, None);
+        };
+        let mut decoded = None;
+        self.read(
+            &mut |df| {
+                decoded = Some(df);
+                Ok(false)
+            },
+            Some(&answer),
+        )?;
+        let decoded = decoded.ok_or_else(
+            || polars_err!(ComputeError: "the aggregation of the decoded row groups gave no answer"),
+        )?;
+        emit(answer.combine(decoded)?)?;
+        Ok(())
+    }
+
+    /// Row groups whose statistics answer the plan (a global aggregation straight over the
+    /// scan, without predicate or slice): see `stats_answer.rs`.
+    fn statistics_answer(&self) -> Option<StatsAnswer> {
+        let split = &self.split;
+        let (exprs, schema) = split.global.as_ref()?;
+        let IR::Scan {
+            predicate,
+            unified_scan_args,
+            ..
+        } = split.plan.lp_arena.get(split.scan)
+        else {
+            return None;
+        };
+        let direct = split.chain_top == split.scan
+            && predicate.is_none()
+            && unified_scan_args.pre_slice.is_none();
+        direct
+            .then(|| StatsAnswer::try_new(exprs, schema, self.source()))
+            .flatten()
+    }
+
+    /// Streams the scan through the plan; `answer`: leave out the row groups it answers.
+    fn read(&self, emit: &mut Emit<'_>, answer: Option<&StatsAnswer>) -> PolarsResult<()> {
         let args = self.source().args().clone();
         let memory = match args.memory_budget {
             // A quarter of a hard budget is left for aggregation state.
@@ -116,7 +160,11 @@ impl Runner {
         request.memory = Some(memory.clone());
         let chain = self.compile_chain();
         request.map = Some(self.batch_map(chain.clone()));
+        request.row_groups = answer.map(StatsAnswer::filter);
         let metrics = request.metrics.clone();
+        if let Some(answer) = answer {
+            metrics.add_row_groups_answered_from_statistics(answer.row_groups());
+        }
         let stream = self.source().stream(request);
         let empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
         let empty = match &chain {
@@ -379,6 +427,7 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
         .get(chain_top)
         .schema(&plan.lp_arena)
         .into_owned();
+    let mut global = None;
     let reduction = if i == 0 {
         Reduction::None
     } else {
@@ -412,9 +461,16 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
                 {
                     return Err(unstreamable(format!("window expression {w}"), budget));
                 }
-                let plan = AggPlan::new(vec![], aggs, schema.clone(), input_schema.clone())
-                    .map_err(|op| unstreamable(op, budget))?;
-                Reduction::Aggregate { node, plan }
+                let agg_plan =
+                    AggPlan::new(vec![], aggs.clone(), schema.clone(), input_schema.clone())
+                        .map_err(|op| unstreamable(op, budget))?;
+                if node == plan.lp_top {
+                    global = Some((aggs, schema.clone()));
+                }
+                Reduction::Aggregate {
+                    node,
+                    plan: agg_plan,
+                }
             }
             other => return Err(unstreamable(operation_name(other), budget)),
         }
@@ -426,6 +482,7 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
             scan,
             chain_top,
             reduction,
+            global,
         },
     ))
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use polars::prelude::*;
 use polars_streaming_adaptive::{
     expand_paths, BatchMap, ExprPredicate, MemoryManager, MmapParquetReader, ParallelBatches,
-    ParallelStreamReader, PredicatePushdown, ScanMetrics,
+    ParallelStreamReader, PredicatePushdown, RowGroupFilter, ScanMetrics,
 };
 
 use crate::error::PlanError;
@@ -53,6 +53,11 @@ impl AdaptiveSource {
         &self.paths
     }
 
+    /// The first file's schema, which every file matches.
+    pub fn file_schema(&self) -> &SchemaRef {
+        &self.file_schema
+    }
+
     /// A reader of every file with the arguments' options, no projection or predicate yet.
     fn reader(paths: &[PathBuf], args: &ScanArgsAdaptive) -> ParallelStreamReader {
         let mut reader = ParallelStreamReader::new(paths.to_vec())
@@ -83,6 +88,7 @@ impl AdaptiveSource {
             metrics,
             memory,
             map,
+            row_groups,
         } = request;
         // The reader stops at the limit; `AdaptiveStream` still cuts the last batch (after
         // the post-filter, when there is one).
@@ -91,6 +97,9 @@ impl AdaptiveSource {
             .with_row_limit(limit);
         if let Some(memory) = memory {
             reader = reader.with_memory_manager(memory);
+        }
+        if let Some(filter) = row_groups {
+            reader = reader.with_row_group_filter(filter);
         }
         // A limit is counted on the scan's own rows: the map runs after it.
         let (reader_map, map) = match limit {
@@ -188,6 +197,7 @@ impl AdaptiveSource {
             metrics: Arc::default(),
             memory: None,
             map: None,
+            row_groups: None,
         })
     }
 
@@ -218,6 +228,8 @@ pub struct ScanRequest {
     /// Run on every batch: by the decoding threads, or (under a limit, which is applied
     /// first) by the consumer.
     pub map: Option<BatchMap>,
+    /// Row groups to read (all when `None`).
+    pub row_groups: Option<RowGroupFilter>,
 }
 
 /// The batches of one run of the source, in file order then row order.

@@ -34,6 +34,18 @@ pub(crate) struct ScanOptions {
     pub mmap_mode: MmapMode,
     /// Run on each batch by the thread that decoded it (see `ParallelStreamReader`).
     pub map: Option<BatchMap>,
+    /// Row groups to read; the others are left out (not pruned: the caller answers them).
+    pub row_groups: Option<RowGroupFilter>,
+}
+
+/// Which row groups of which file a scan reads: `(file, row group) -> read it?`.
+#[derive(Clone)]
+pub struct RowGroupFilter(pub Arc<dyn Fn(&std::path::Path, usize) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for RowGroupFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowGroupFilter")
+    }
 }
 
 /// Work run on every batch right after it is decoded, by the thread that decoded it; the
@@ -59,6 +71,7 @@ impl Default for ScanOptions {
             file_path_column: None,
             mmap_mode: MmapMode::Auto,
             map: None,
+            row_groups: None,
         }
     }
 }
@@ -326,6 +339,13 @@ impl FileScan {
             opts.metrics.add_row_group_skipped_by_bloom_filter();
         }
         !ruled_out
+    }
+
+    /// Whether the caller asked for row group `rg` (see `RowGroupFilter`).
+    pub fn wanted(&self, rg: usize, opts: &ScanOptions) -> bool {
+        opts.row_groups
+            .as_ref()
+            .is_none_or(|RowGroupFilter(read)| read(self.reader.path(), rg))
     }
 
     /// Decoded bytes of one row of row group `rg`, from the footer.

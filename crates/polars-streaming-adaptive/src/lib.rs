@@ -42,7 +42,7 @@ pub use chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy, FixedChunkStrateg
 pub use compiled::CompiledExpr;
 pub use error::AdaptiveError;
 pub use expr_predicate::ExprPredicate;
-pub use file_scan::BatchMap;
+pub use file_scan::{BatchMap, RowGroupFilter};
 pub use memory_manager::{MemoryGuard, MemoryManager};
 pub use metrics::{ScanMetrics, ScanMetricsSnapshot};
 pub use mmap_reader::{MmapMode, MmapParquetReader};

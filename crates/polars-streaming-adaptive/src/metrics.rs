@@ -11,6 +11,7 @@ pub struct ScanMetrics {
     row_groups_pruned: AtomicU64,
     row_groups_filtered_by_decoder: AtomicU64,
     row_groups_skipped_by_bloom_filter: AtomicU64,
+    row_groups_answered_from_statistics: AtomicU64,
     rows_decoded: AtomicU64,
     bytes_decoded: AtomicU64,
     rows_output: AtomicU64,
@@ -39,6 +40,8 @@ pub struct ScanMetricsSnapshot {
     /// Row groups skipped because a column's bloom filter ruled out every value of an
     /// equality (not counted in `row_groups_pruned`, which counts statistics).
     pub row_groups_skipped_by_bloom_filter: u64,
+    /// Row groups a global aggregation took from footer statistics instead of decoding.
+    pub row_groups_answered_from_statistics: u64,
     /// Rows decoded (before the predicate's residual filter).
     pub rows_decoded: u64,
     /// Decoded bytes, as Polars estimates the decoded frames.
@@ -89,6 +92,12 @@ impl ScanMetrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts row groups a caller answered from their statistics (the scan left them out).
+    pub fn add_row_groups_answered_from_statistics(&self, n: usize) {
+        self.row_groups_answered_from_statistics
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn add_pruned_row_group(&self) {
         self.row_groups_pruned.fetch_add(1, Ordering::Relaxed);
     }
@@ -123,6 +132,10 @@ impl ScanMetrics {
             &self.row_groups_skipped_by_bloom_filter,
             other.row_groups_skipped_by_bloom_filter,
         );
+        add(
+            &self.row_groups_answered_from_statistics,
+            other.row_groups_answered_from_statistics,
+        );
         add(&self.rows_decoded, other.rows_decoded);
         add(&self.bytes_decoded, other.bytes_decoded);
         add(&self.rows_output, other.rows_output);
@@ -154,6 +167,7 @@ impl ScanMetrics {
             row_groups_pruned: l(&self.row_groups_pruned),
             row_groups_filtered_by_decoder: l(&self.row_groups_filtered_by_decoder),
             row_groups_skipped_by_bloom_filter: l(&self.row_groups_skipped_by_bloom_filter),
+            row_groups_answered_from_statistics: l(&self.row_groups_answered_from_statistics),
             rows_decoded: l(&self.rows_decoded),
             bytes_decoded: l(&self.bytes_decoded),
             rows_output: l(&self.rows_output),
@@ -171,12 +185,13 @@ impl std::fmt::Display for ScanMetricsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "files {} ({} pruned), row groups {} ({} pruned, {} skipped by bloom filters, {} filtered by the decoder), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
+            "files {} ({} pruned), row groups {} ({} pruned, {} skipped by bloom filters, {} answered from statistics, {} filtered by the decoder), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
             self.files_total,
             self.files_pruned,
             self.row_groups_total,
             self.row_groups_pruned,
             self.row_groups_skipped_by_bloom_filter,
+            self.row_groups_answered_from_statistics,
             self.row_groups_filtered_by_decoder,
             self.rows_decoded,
             self.rows_output,

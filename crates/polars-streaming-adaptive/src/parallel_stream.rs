@@ -20,7 +20,7 @@ use polars::prelude::*;
 use crate::adaptive_reader::concat_or_empty;
 use crate::chunk_strategy::ChunkStrategy;
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
-use crate::file_scan::{Batch, BatchMap, FileScan, ScanOptions, Unit};
+use crate::file_scan::{Batch, BatchMap, FileScan, RowGroupFilter, ScanOptions, Unit};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::{ScanMetrics, ScanMetricsSnapshot};
 use crate::mmap_reader::{MmapMode, MmapParquetReader};
@@ -139,6 +139,13 @@ impl ParallelStreamReader {
     /// stream like a decode error.
     pub fn with_batch_map(mut self, map: BatchMap) -> Self {
         self.options.map = Some(map);
+        self
+    }
+
+    /// Reads only the row groups `filter` accepts; the others are left out without a trace
+    /// in the metrics (a caller that answers them from statistics counts them itself).
+    pub fn with_row_group_filter(mut self, filter: RowGroupFilter) -> Self {
+        self.options.row_groups = Some(filter);
         self
     }
 
@@ -616,7 +623,7 @@ impl Producer {
         let (mut with_rows, mut pruned) = (0, 0);
         for rg in 0..file.reader.num_row_groups() {
             let rows = file.reader.row_group_num_rows(rg);
-            if rows == 0 {
+            if rows == 0 || !file.wanted(rg, options) {
                 continue;
             }
             with_rows += 1;
