@@ -1,5 +1,6 @@
 //! `first_n_per_group` equals a plain row-by-row reference on random data with null groups and
-//! null ids, whatever the batch size.
+//! null ids, whatever the batch size, for integer ids (compared by their bits) and string ids
+//! (row-encoded pairs).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ fn data(seed: u64, rows: usize) -> DataFrame {
         "g1" => (0..rows).map(|i| (mix(i, 1) % 9 != 0).then(|| (mix(i, 2) % 4) as i32)).collect::<Vec<_>>(),
         "g2" => (0..rows).map(|i| (mix(i, 3) % 7 != 0).then(|| ["a", "b", "ü"][(mix(i, 4) % 3) as usize])).collect::<Vec<_>>(),
         "id" => (0..rows).map(|i| (mix(i, 5) % 11 != 0).then(|| (mix(i, 6) % 40) as i64)).collect::<Vec<_>>(),
+        // The same ids as strings: pairs then go through the generic (row-encoded) path.
+        "sid" => (0..rows).map(|i| (mix(i, 5) % 11 != 0).then(|| format!("#{}", mix(i, 6) % 40))).collect::<Vec<_>>(),
         "row" => (0..rows as i64).collect::<Vec<_>>(),
     )
     .unwrap()
@@ -64,20 +67,23 @@ fn first_n_per_group_equals_the_row_by_row_reference() {
         );
         for n in [0usize, 1, 3, 10] {
             let expected = reference(&df, n);
-            for chunk in [13usize, 250, 5_000] {
+            for (chunk, id) in [13usize, 250, 5_000]
+                .into_iter()
+                .flat_map(|c| [(c, "id"), (c, "sid")])
+            {
                 let args = ScanArgsAdaptive::default()
                     .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(chunk)));
                 let ours = LazyFrame::scan_adaptive(&path, args)
                     .unwrap()
                     .adaptive()
-                    .with_operator(first_n_per_group(["g1", "g2"], "id", n))
+                    .with_operator(first_n_per_group(["g1", "g2"], id, n))
                     .collect_adaptive()
                     .unwrap();
                 same_frame(&ours, &expected)
-                    .unwrap_or_else(|d| panic!("seed {seed}, n {n}, chunk {chunk}: {d}"));
+                    .unwrap_or_else(|d| panic!("seed {seed}, n {n}, chunk {chunk}, id {id}: {d}"));
                 cases += 1;
             }
         }
     }
-    assert_eq!(cases, 72);
+    assert_eq!(cases, 144);
 }

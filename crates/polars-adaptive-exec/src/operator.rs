@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use polars::prelude::*;
-use polars_arrow::bitmap::{Bitmap, BitmapBuilder};
+use polars_arrow::bitmap::{Bitmap, BitmapBuilder, MutableBitmap};
 use polars_core::prelude::PlRandomState;
+use polars_core::series::BitRepr;
 use polars_expr::groups::{new_hash_grouper, Grouper};
 use polars_expr::hash_keys::HashKeys;
 use polars_utils::hashing::HashPartitioner;
@@ -73,6 +74,8 @@ struct Admitted {
     have: Vec<IdxSize>,
     /// The admitted (group..., id) pairs.
     pairs: Box<dyn Grouper>,
+    /// The admitted pairs as (group number, id bits), when ids compare by their bits.
+    pair_bits: PlHashSet<u128>,
     /// One hasher for every batch: the groupers compare stored hashes.
     random_state: PlRandomState,
     /// Largest bytes per pair key seen, for `state_bytes`.
@@ -97,10 +100,19 @@ impl FirstNPerGroup {
             groups: new_hash_grouper(Arc::new(group_df.schema().as_ref().clone())),
             have: Vec::new(),
             pairs: new_hash_grouper(Arc::new(pair_df.schema().as_ref().clone())),
+            pair_bits: PlHashSet::default(),
             random_state: PlRandomState::default(),
             pair_bytes: 0,
         });
         let rows = batch.height();
+        if let Some(ids) = id_bits(batch.column(&self.id)?) {
+            return Ok(Self::keep_by_bits(
+                state,
+                &group_df,
+                &ids,
+                self.n as IdxSize,
+            ));
+        }
         state.pair_bytes = state
             .pair_bytes
             .max(pair_df.estimated_size().div_ceil(rows.max(1)));
@@ -174,11 +186,75 @@ impl FirstNPerGroup {
     }
 }
 
+impl FirstNPerGroup {
+    /// `keep` for ids that compare by their bits: a pair is (group number, id), looked up in
+    /// a hash set, row by row in one loop.
+    fn keep_by_bits(
+        state: &mut Admitted,
+        group_df: &DataFrame,
+        ids: &UInt64Chunked,
+        n: IdxSize,
+    ) -> Bitmap {
+        let rows = group_df.height();
+        let group_keys = HashKeys::from_df(group_df, state.random_state.clone(), true, false);
+        let all: Vec<IdxSize> = (0..rows as IdxSize).collect();
+        let mut group_idx = Vec::with_capacity(rows);
+        // SAFETY: row numbers of this batch.
+        unsafe {
+            state
+                .groups
+                .insert_keys_subset(&group_keys, &all, Some(&mut group_idx))
+        };
+        state.have.resize(state.groups.num_groups() as usize, 0);
+        state.pair_bytes = 16;
+        let mut keep = MutableBitmap::with_capacity(rows);
+        for (&group, id) in group_idx.iter().zip(ids.iter()) {
+            // Bit 64 tells a null id from the id whose bits are all zero.
+            let key = (u128::from(group) << 65)
+                | (u128::from(id.is_some()) << 64)
+                | u128::from(id.unwrap_or(0));
+            let admitted = state.pair_bits.contains(&key) || {
+                let have = &mut state.have[group as usize];
+                let room = *have < n;
+                if room {
+                    *have += 1;
+                    state.pair_bits.insert(key);
+                }
+                room
+            };
+            keep.push(admitted);
+        }
+        keep.freeze()
+    }
+}
+
+/// The ids as 64-bit values, when equal ids are exactly equal bits: integers and the temporal
+/// types stored as integers (not floats: `-0.0 = 0.0` and NaNs compare equal).
+fn id_bits(id: &Column) -> Option<UInt64Chunked> {
+    let dtype = id.dtype();
+    if !(dtype.is_integer()
+        || matches!(
+            dtype,
+            DataType::Date | DataType::Datetime(_, _) | DataType::Duration(_) | DataType::Time
+        ))
+    {
+        return None;
+    }
+    let bits = id.as_materialized_series().bit_repr()?;
+    Some(match bits {
+        BitRepr::U8(ca) => ca.cast(&DataType::UInt64).ok()?.u64().ok()?.clone(),
+        BitRepr::U16(ca) => ca.cast(&DataType::UInt64).ok()?.u64().ok()?.clone(),
+        BitRepr::U32(ca) => ca.cast(&DataType::UInt64).ok()?.u64().ok()?.clone(),
+        BitRepr::U64(ca) => ca,
+        _ => return None,
+    })
+}
+
 impl BatchOperator for FirstNPerGroup {
     fn state_bytes(&self) -> usize {
         self.state.as_ref().map_or(0, |s| {
             // Each stored key, its hash and its table slot; each group's count.
-            s.pairs.num_groups() as usize * (s.pair_bytes + 24)
+            (s.pairs.num_groups() as usize + s.pair_bits.len()) * (s.pair_bytes + 24)
                 + s.have.len() * (std::mem::size_of::<IdxSize>() + 24)
         })
     }
