@@ -4,7 +4,9 @@
 
 use std::sync::Mutex;
 
-use polars_streaming_adaptive::test_hooks::{plant_wrong_bloom, plant_wrong_pruning};
+use polars_streaming_adaptive::test_hooks::{
+    plant_shifted_page_ranges, plant_wrong_bloom, plant_wrong_pruning,
+};
 use xtask::difftest::spec::Tail;
 
 static HOOKS: Mutex<()> = Mutex::new(());
@@ -64,5 +66,28 @@ fn a_planted_bloom_probe_that_always_says_absent_is_reported() {
     plant_wrong_bloom(true);
     assert!(xtask::difftest::replay(&saved).is_err());
     plant_wrong_bloom(false);
+    xtask::difftest::replay(&saved).unwrap();
+}
+
+#[test]
+fn a_planted_page_range_off_by_one_is_reported() {
+    let _turn = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = tempfile::tempdir().unwrap();
+    let keep = tempfile::tempdir().unwrap();
+    let options = xtask::difftest::Options {
+        cases: 300,
+        seed: 0x5eed_d1ff,
+        keep_failures: Some(keep.path().to_path_buf()),
+    };
+    plant_shifted_page_ranges(true);
+    let result = xtask::difftest::run(&options, scratch.path());
+    plant_shifted_page_ranges(false);
+    let failure = result.expect_err("the planted page-range bug went unnoticed");
+    eprintln!("{}\n{:#?}", failure.message, failure.case);
+    assert_eq!(failure.case.query.filters.len(), 1);
+    let saved = failure.saved.expect("a reproducer");
+    plant_shifted_page_ranges(true);
+    assert!(xtask::difftest::replay(&saved).is_err());
+    plant_shifted_page_ranges(false);
     xtask::difftest::replay(&saved).unwrap();
 }

@@ -87,7 +87,7 @@ impl PredicatePushdown for ExprPredicate {
         Some(self.expr.clone())
     }
     /// Not with statistics switched off (`with_statistics(false)`).
-    fn use_bloom_filters(&self) -> bool {
+    fn use_file_indexes(&self) -> bool {
         self.prunes()
     }
     fn columns(&self) -> Option<Vec<PlSmallStr>> {

@@ -149,6 +149,8 @@ pub(crate) struct FileScan {
     filter: Option<ScanFilter>,
     /// The predicate's equalities that the file's bloom filters can rule out.
     bloom: Option<BloomProbe>,
+    /// The one file column the predicate reads, whose page index can narrow the rows read.
+    page_column: Option<usize>,
 }
 
 /// Filter-first decoding: the predicate's columns are decoded for every row of a unit, the
@@ -293,9 +295,18 @@ impl FileScan {
         let bloom = opts
             .predicate
             .as_ref()
-            .filter(|p| p.use_bloom_filters())
+            .filter(|p| p.use_file_indexes())
             .and_then(|p| p.expr())
             .and_then(|e| BloomProbe::new(&e, &reader));
+        // Pages are pruned on a predicate of one column (an `and` of several columns would
+        // intersect their pages' rows; not done).
+        let page_column = opts
+            .predicate
+            .as_ref()
+            .filter(|p| p.use_file_indexes() && p.expr().is_some())
+            .and_then(|p| p.columns())
+            .filter(|cols| cols.len() == 1 && !opts.is_virtual(&cols[0]))
+            .and_then(|cols| reader.schema().index_of(&cols[0]));
         Ok(Self {
             reader,
             first_row,
@@ -304,6 +315,7 @@ impl FileScan {
             output_schema,
             filter,
             bloom,
+            page_column,
         })
     }
 
@@ -339,6 +351,25 @@ impl FileScan {
             opts.metrics.add_row_group_skipped_by_bloom_filter();
         }
         !ruled_out
+    }
+
+    /// The rows of row group `rg` to read when the page index of the predicate's column rules
+    /// out some pages (see `MmapParquetReader::page_ranges`); `None`: read every row.
+    pub fn page_ranges(
+        &self,
+        rg: usize,
+        opts: &ScanOptions,
+    ) -> Option<Vec<std::ops::Range<usize>>> {
+        let column = self.page_column?;
+        let predicate = opts.predicate.as_ref()?;
+        let (ranges, skipped) = self
+            .reader
+            .page_ranges(rg, column, |page| predicate.should_skip_row_group(page))?;
+        #[cfg(feature = "test-hooks")]
+        let ranges =
+            crate::test_hooks::shift_page_ranges(ranges, self.reader.row_group_num_rows(rg));
+        opts.metrics.add_pages_skipped_by_page_index(skipped);
+        Some(ranges)
     }
 
     /// Whether the caller asked for row group `rg` (see `RowGroupFilter`).

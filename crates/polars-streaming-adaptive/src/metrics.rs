@@ -12,6 +12,7 @@ pub struct ScanMetrics {
     row_groups_filtered_by_decoder: AtomicU64,
     row_groups_skipped_by_bloom_filter: AtomicU64,
     row_groups_answered_from_statistics: AtomicU64,
+    pages_skipped_by_page_index: AtomicU64,
     rows_decoded: AtomicU64,
     bytes_decoded: AtomicU64,
     rows_output: AtomicU64,
@@ -42,6 +43,9 @@ pub struct ScanMetricsSnapshot {
     pub row_groups_skipped_by_bloom_filter: u64,
     /// Row groups a global aggregation took from footer statistics instead of decoding.
     pub row_groups_answered_from_statistics: u64,
+    /// Pages of a predicate's column whose page-index statistics ruled out every row: their
+    /// rows are not read in any column.
+    pub pages_skipped_by_page_index: u64,
     /// Rows decoded (before the predicate's residual filter).
     pub rows_decoded: u64,
     /// Decoded bytes, as Polars estimates the decoded frames.
@@ -98,6 +102,11 @@ impl ScanMetrics {
             .fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    pub(crate) fn add_pages_skipped_by_page_index(&self, n: usize) {
+        self.pages_skipped_by_page_index
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn add_pruned_row_group(&self) {
         self.row_groups_pruned.fetch_add(1, Ordering::Relaxed);
     }
@@ -136,6 +145,10 @@ impl ScanMetrics {
             &self.row_groups_answered_from_statistics,
             other.row_groups_answered_from_statistics,
         );
+        add(
+            &self.pages_skipped_by_page_index,
+            other.pages_skipped_by_page_index,
+        );
         add(&self.rows_decoded, other.rows_decoded);
         add(&self.bytes_decoded, other.bytes_decoded);
         add(&self.rows_output, other.rows_output);
@@ -168,6 +181,7 @@ impl ScanMetrics {
             row_groups_filtered_by_decoder: l(&self.row_groups_filtered_by_decoder),
             row_groups_skipped_by_bloom_filter: l(&self.row_groups_skipped_by_bloom_filter),
             row_groups_answered_from_statistics: l(&self.row_groups_answered_from_statistics),
+            pages_skipped_by_page_index: l(&self.pages_skipped_by_page_index),
             rows_decoded: l(&self.rows_decoded),
             bytes_decoded: l(&self.bytes_decoded),
             rows_output: l(&self.rows_output),
@@ -185,7 +199,7 @@ impl std::fmt::Display for ScanMetricsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "files {} ({} pruned), row groups {} ({} pruned, {} skipped by bloom filters, {} answered from statistics, {} filtered by the decoder), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
+            "files {} ({} pruned), row groups {} ({} pruned, {} skipped by bloom filters, {} answered from statistics, {} filtered by the decoder; {} pages skipped by the page index), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
             self.files_total,
             self.files_pruned,
             self.row_groups_total,
@@ -193,6 +207,7 @@ impl std::fmt::Display for ScanMetricsSnapshot {
             self.row_groups_skipped_by_bloom_filter,
             self.row_groups_answered_from_statistics,
             self.row_groups_filtered_by_decoder,
+            self.pages_skipped_by_page_index,
             self.rows_decoded,
             self.rows_output,
             self.bytes_decoded >> 20,

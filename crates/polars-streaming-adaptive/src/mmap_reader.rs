@@ -189,6 +189,8 @@ pub struct MmapParquetReader {
     schema: SchemaRef,
     stats: Vec<RowGroupStats>,
     stats_unavailable: Option<String>,
+    /// The footer as arrow-rs reads it (statistics and page index locations).
+    pq: Option<Arc<parquet::file::metadata::ParquetMetaData>>,
     /// Prefix sums of the rows of the row groups (see `row_group_starts`).
     row_group_starts: Vec<usize>,
     /// Per (row group, schema column), the page-header check of its chunks, done once: the
@@ -289,7 +291,7 @@ impl MmapParquetReader {
             },
             |msg| invalid(format!("schema inference panicked: {msg}")),
         )?;
-        let (stats, stats_unavailable) = read_statistics(&footer, &metadata, &schema);
+        let (stats, stats_unavailable, pq) = read_statistics(&footer, &metadata, &schema);
         let row_group_starts = row_group_starts(&metadata);
         let page_checks = (0..metadata.row_groups.len() * schema.len())
             .map(|_| Default::default())
@@ -304,6 +306,7 @@ impl MmapParquetReader {
             schema,
             stats,
             stats_unavailable,
+            pq,
             row_group_starts,
             page_checks,
         })
@@ -748,6 +751,59 @@ impl MmapParquetReader {
         crate::bloom::parse_filter(bytes.as_ref())
     }
 
+    /// The row ranges of row group `rg` whose pages of column `c` may hold a row the
+    /// predicate keeps (`skip` says, from one page's statistics, that none can), merged, and
+    /// the number of pages skipped; from the chunk's column and offset indexes. `None` when
+    /// the chunk has no usable page index: every row is read.
+    pub(crate) fn page_ranges(
+        &self,
+        rg: usize,
+        c: usize,
+        skip: impl Fn(&RowGroupStats) -> bool,
+    ) -> Option<(Vec<Range<usize>>, usize)> {
+        let (name, dtype) = self.schema.get_at_index(c)?;
+        let pq = self.pq.as_ref()?;
+        let pq_rg = pq.row_groups().get(rg)?;
+        // A flat column: one leaf named like the column.
+        let chunk = pq_rg
+            .columns()
+            .iter()
+            .find(|chunk| chunk.column_descr().path().parts() == [name.to_string()])?;
+        let file_len = self.stamp.len;
+        let read = |range: std::ops::Range<u64>| {
+            if range.end > file_len || self.ensure_unchanged().is_err() {
+                return None;
+            }
+            let range = usize::try_from(range.start).ok()?..usize::try_from(range.end).ok()?;
+            self.source.bytes(&self.file, range, false).ok()
+        };
+        let column_index = read(chunk.column_index_range()?)?;
+        let offset_index = read(chunk.offset_index_range()?)?;
+        let rows = self.row_group_num_rows(rg);
+        let pages = crate::statistics::page_stats(
+            chunk,
+            name,
+            dtype,
+            rg,
+            rows,
+            column_index.as_ref(),
+            offset_index.as_ref(),
+        )?;
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        let mut skipped = 0;
+        for (range, stats) in pages {
+            if skip(&stats) {
+                skipped += 1;
+                continue;
+            }
+            match ranges.last_mut() {
+                Some(last) if last.end == range.start => last.end = range.end,
+                _ => ranges.push(range),
+            }
+        }
+        Some((ranges, skipped))
+    }
+
     /// The file's Arrow schema, as Polars' decoder reads it.
     pub(crate) fn arrow_schema(&self) -> &ArrowSchemaRef {
         &self.arrow_schema
@@ -915,11 +971,13 @@ fn validate_layout(metadata: &FileMetadata, file_len: u64) -> Result<(), String>
 
 /// Reads statistics with arrow-rs from the footer's bytes (`footer`, without its length and
 /// magic). A footer arrow-rs rejects but Polars reads still reads: it only loses pruning.
-fn read_statistics(
-    footer: &[u8],
-    metadata: &FileMetadata,
-    schema: &Schema,
-) -> (Vec<RowGroupStats>, Option<String>) {
+type FooterStatistics = (
+    Vec<RowGroupStats>,
+    Option<String>,
+    Option<Arc<parquet::file::metadata::ParquetMetaData>>,
+);
+
+fn read_statistics(footer: &[u8], metadata: &FileMetadata, schema: &Schema) -> FooterStatistics {
     let unknown = || {
         metadata
             .row_groups
@@ -939,11 +997,11 @@ fn read_statistics(
                 .enumerate()
                 .map(|(i, rg)| row_group_stats(i, rg, schema))
                 .collect();
-            (stats, None)
+            (stats, None, Some(Arc::new(pq)))
         }
-        Ok(Ok(_)) => (unknown(), Some("row group counts disagree".into())),
-        Ok(Err(e)) => (unknown(), Some(e.to_string())),
-        Err(_) => (unknown(), Some("statistics reader panicked".into())),
+        Ok(Ok(_)) => (unknown(), Some("row group counts disagree".into()), None),
+        Ok(Err(e)) => (unknown(), Some(e.to_string()), None),
+        Err(_) => (unknown(), Some("statistics reader panicked".into()), None),
     }
 }
 

@@ -636,9 +636,38 @@ impl Producer {
                 self.left = self.left.map(|left| left.saturating_sub(rows));
                 continue;
             }
-            let mut offset = 0;
-            while offset < rows && self.left != Some(0) {
+            // The page index narrows the rows read; not under a row limit, which counts the
+            // rows of skipped pages too.
+            let ranges = match self.left {
+                None => file.page_ranges(rg, options),
+                Some(_) => None,
+            };
+            for range in ranges.unwrap_or_else(|| vec![0..rows]) {
+                if !self.queue_range(scan, options, rg, range)? {
+                    return Ok(false);
+                }
+            }
+        }
+        if with_rows > 0 && pruned == with_rows {
+            options.metrics.add_pruned_file();
+        }
+        Ok(true)
+    }
+
+    /// Queues the units of rows `range` of row group `rg`. `false` when the consumer is gone.
+    fn queue_range(
+        &mut self,
+        scan: &Arc<(FileScan, FileSlot)>,
+        options: &ScanOptions,
+        rg: usize,
+        range: std::ops::Range<usize>,
+    ) -> AdaptiveResult<bool> {
+        let file = &scan.0;
+        {
+            let mut offset = range.start;
+            while offset < range.end && self.left != Some(0) {
                 let mut unit = file.next_unit(rg, offset, self.budget, options)?;
+                unit.rows = unit.rows.min(range.end - offset);
                 if let Some(left) = &mut self.left {
                     unit.rows = unit.rows.min(*left);
                     *left -= unit.rows;
@@ -676,9 +705,6 @@ impl Producer {
                     }
                 });
             }
-        }
-        if with_rows > 0 && pruned == with_rows {
-            options.metrics.add_pruned_file();
         }
         Ok(true)
     }

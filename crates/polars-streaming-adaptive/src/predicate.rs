@@ -48,7 +48,7 @@ pub trait PredicatePushdown: Send + Sync + Debug {
     /// Whether readers may also skip row groups whose bloom filters rule out every value an
     /// equality of [`expr`](Self::expr) needs (`col = literal`, `col.is_in(literals)` in its
     /// top-level conjunction). Default: whenever `expr` is given.
-    fn use_bloom_filters(&self) -> bool {
+    fn use_file_indexes(&self) -> bool {
         self.expr().is_some()
     }
 }
@@ -70,8 +70,8 @@ impl<P: PredicatePushdown + ?Sized> PredicatePushdown for Arc<P> {
     fn columns(&self) -> Option<Vec<PlSmallStr>> {
         (**self).columns()
     }
-    fn use_bloom_filters(&self) -> bool {
-        (**self).use_bloom_filters()
+    fn use_file_indexes(&self) -> bool {
+        (**self).use_file_indexes()
     }
 }
 
@@ -512,8 +512,8 @@ impl PredicatePushdown for AndPredicate {
     fn columns(&self) -> Option<Vec<PlSmallStr>> {
         union_columns(&self.children)
     }
-    fn use_bloom_filters(&self) -> bool {
-        self.children.iter().all(|c| c.use_bloom_filters())
+    fn use_file_indexes(&self) -> bool {
+        self.children.iter().all(|c| c.use_file_indexes())
     }
 }
 

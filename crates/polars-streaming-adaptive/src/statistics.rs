@@ -347,3 +347,101 @@ mod tests {
         assert!(b.0.is_none() && b.1.is_none());
     }
 }
+
+/// The pages of one column chunk, each with its rows (relative to the row group) and its
+/// statistics as a one-column [`RowGroupStats`], from the chunk's column index and offset
+/// index (their bytes `column_index`, `offset_index`). Only signed integers, dates and
+/// datetimes (bounds typed as for row groups); `None` for other types, or an index that does
+/// not decode or does not agree with the row group (the caller then reads every page).
+pub(crate) fn page_stats(
+    chunk: &ColumnChunkMetaData,
+    name: &PlSmallStr,
+    dtype: &DataType,
+    rg: usize,
+    rg_rows: usize,
+    column_index: &[u8],
+    offset_index: &[u8],
+) -> Option<Vec<(std::ops::Range<usize>, RowGroupStats)>> {
+    use parquet::file::page_index::column_index::ColumnIndexMetaData;
+    use parquet::file::page_index::index_reader::{decode_column_index, decode_offset_index};
+
+    if !(dtype.is_signed_integer() || matches!(dtype, DataType::Date | DataType::Datetime(_, _))) {
+        return None;
+    }
+    let locations = decode_offset_index(offset_index).ok()?;
+    let locations = locations.page_locations();
+    let index = decode_column_index(column_index, chunk.column_type()).ok()?;
+    let bound = |i: usize, max: bool| -> Option<i64> {
+        match &index {
+            ColumnIndexMetaData::INT32(ix) => {
+                let v = if max {
+                    ix.max_value(i)
+                } else {
+                    ix.min_value(i)
+                };
+                v.map(|v| *v as i64)
+            }
+            ColumnIndexMetaData::INT64(ix) => if max {
+                ix.max_value(i)
+            } else {
+                ix.min_value(i)
+            }
+            .copied(),
+            _ => None,
+        }
+    };
+    if !matches!(
+        index,
+        ColumnIndexMetaData::INT32(_) | ColumnIndexMetaData::INT64(_)
+    ) || index.num_pages() as usize != locations.len()
+        || locations.first()?.first_row_index != 0
+    {
+        return None;
+    }
+    let mut pages = Vec::with_capacity(locations.len());
+    for (i, page) in locations.iter().enumerate() {
+        let start = usize::try_from(page.first_row_index).ok()?;
+        let end = match locations.get(i + 1) {
+            Some(next) => usize::try_from(next.first_row_index).ok()?,
+            None => rg_rows,
+        };
+        if start >= end || end > rg_rows {
+            return None;
+        }
+        let rows = end - start;
+        let null_page = index.is_null_page(i);
+        let value = |max| {
+            (!null_page)
+                .then(|| bound(i, max))
+                .flatten()
+                .and_then(|v| int_value(v, dtype, chunk))
+                .map(|v| Scalar::new(dtype.clone(), v))
+        };
+        let null_count = match null_page {
+            true => Some(rows as u64),
+            false => index.null_count(i).and_then(|n| u64::try_from(n).ok()),
+        };
+        let stats = ColumnStats {
+            dtype: dtype.clone(),
+            min: value(false),
+            max: value(true),
+            // A count above the page's rows cannot be true: unknown.
+            null_count: null_count.filter(|&n| n <= rows as u64),
+            nan_count: None,
+            distinct_count: None,
+            min_is_exact: false,
+            max_is_exact: false,
+        };
+        let mut columns = PlIndexMap::default();
+        columns.insert(name.clone(), stats);
+        pages.push((
+            start..end,
+            RowGroupStats {
+                index: rg,
+                num_rows: rows,
+                columns,
+            },
+        ));
+    }
+    Some(pages)
+}

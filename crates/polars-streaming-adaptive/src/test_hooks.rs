@@ -25,3 +25,25 @@ pub fn plant_wrong_bloom(on: bool) {
 pub(crate) fn wrong_bloom() -> bool {
     WRONG_BLOOM.load(Ordering::Relaxed)
 }
+
+static SHIFTED_PAGES: AtomicBool = AtomicBool::new(false);
+
+/// With `true`, every row range the page index leaves to read starts one row late: a page
+/// range off by one. Process-wide.
+pub fn plant_shifted_page_ranges(on: bool) {
+    SHIFTED_PAGES.store(on, Ordering::SeqCst);
+}
+
+pub(crate) fn shift_page_ranges(
+    ranges: Vec<std::ops::Range<usize>>,
+    rows: usize,
+) -> Vec<std::ops::Range<usize>> {
+    if !SHIFTED_PAGES.load(Ordering::Relaxed) {
+        return ranges;
+    }
+    ranges
+        .into_iter()
+        .map(|r| (r.start + 1).min(r.end)..r.end)
+        .filter(|r| r.start < r.end && r.end <= rows)
+        .collect()
+}

@@ -7,6 +7,7 @@ mod common;
 mod filter_first;
 mod mapped_files;
 mod memory_budget;
+mod page_index;
 mod panics;
 mod parquet_testing;
 mod paths;

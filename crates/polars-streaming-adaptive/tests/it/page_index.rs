@@ -1,0 +1,139 @@
+//! Page-index pruning: on a sorted column written by arrow-rs with a page index and small
+//! pages, a predicate of that column reads only the pages that may hold its rows; answers
+//! equal stock's.
+
+use crate::common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use polars::prelude::*;
+use polars_streaming_adaptive::*;
+
+const ROWS: i64 = 20_000;
+
+/// Two row groups of 10 000 rows, pages of 500 rows: a sorted `k` (nulls in rows
+/// 3 000..3 500, one whole page), a sorted timestamp, an unsorted string.
+fn write(path: &Path) {
+    let k: Vec<Option<i64>> = (0..ROWS)
+        .map(|i| (!(3_000..3_500).contains(&i)).then_some(i * 3))
+        .collect();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("k", Arc::new(Int64Array::from(k))),
+        (
+            "ts",
+            Arc::new(TimestampMillisecondArray::from_iter_values(
+                (0..ROWS).map(|i| 1_700_000_000_000 + i * 1_000),
+            )),
+        ),
+        (
+            "s",
+            Arc::new(StringArray::from_iter_values(
+                (0..ROWS).map(|i| format!("s{}", (i * 7919) % 1000)),
+            )),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(10_000))
+        .set_data_page_row_count_limit(500)
+        .set_write_batch_size(500)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Our answer equals stock's; returns the pages skipped and the rows decoded.
+fn read(path: &Path, predicate: ExprPredicate, rows: usize) -> (u64, u64) {
+    let expr = predicate.expr().unwrap();
+    let metrics = Arc::new(ScanMetrics::default());
+    let ours = ParallelStreamReader::new(vec![path.to_path_buf()])
+        .with_predicate(predicate)
+        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)))
+        .with_metrics(metrics.clone())
+        .collect_concatenated()
+        .unwrap();
+    let stock =
+        LazyFrame::scan_parquet(PlRefPath::try_from_path(path).unwrap(), Default::default())
+            .unwrap()
+            .filter(expr.clone())
+            .collect()
+            .unwrap();
+    common::same_frame(&ours, &stock).unwrap_or_else(|e| panic!("{expr}: {e}"));
+    let m = metrics.snapshot();
+    (m.pages_skipped_by_page_index, m.rows_decoded)
+}
+
+#[test]
+fn a_predicate_of_one_column_reads_only_the_pages_that_may_hold_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sorted.parquet");
+    write(&path);
+    let ts = |ms: i64| lit(ms).cast(DataType::Datetime(TimeUnit::Milliseconds, None));
+    // (predicate, rows decoded at most) with batches of 10 000 and of 333 rows (units that
+    // start and end inside pages).
+    let cases = [
+        // Rows 1 000..1 100 of row group 0: one page.
+        (
+            col("k").is_between(lit(3_000i64), lit(3_297i64), ClosedInterval::Both),
+            500,
+        ),
+        // The first row of a page and the last of the one before: two pages.
+        (
+            col("k").is_in(
+                lit(Series::new("".into(), [1_497i64, 1_500])).implode(false),
+                false,
+            ),
+            1_000,
+        ),
+        (col("k").gt_eq(lit(3 * (ROWS - 600))), 1_000),
+        // The null page only.
+        (col("k").is_null(), 500),
+        (
+            col("ts")
+                .gt(ts(1_700_000_000_000 + 12_345_000))
+                .and(col("ts").lt(ts(1_700_000_000_000 + 12_400_000))),
+            500,
+        ),
+        // Outside every page of a row group whose statistics keep it.
+        (col("k").eq(lit(1i64)), 500),
+    ];
+    for rows in [10_000usize, 333] {
+        for (p, most) in &cases {
+            let (skipped, decoded) = read(&path, ExprPredicate::new(p.clone()), rows);
+            assert!(skipped > 0, "{p}: no page skipped");
+            assert!(decoded <= *most, "{p}: {decoded} rows decoded");
+        }
+    }
+}
+
+#[test]
+fn pages_are_not_skipped_where_the_page_index_cannot_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sorted.parquet");
+    write(&path);
+    let kept = [
+        // Two columns (their pages' rows are not intersected), a string column.
+        col("k").lt(lit(30i64)).and(col("s").eq(lit("s7"))),
+        col("s").eq(lit("s7")),
+        // A predicate every page may satisfy.
+        col("k").is_not_null().or(col("k").is_null()),
+    ];
+    for p in kept {
+        let (skipped, _) = read(&path, ExprPredicate::new(p.clone()), 10_000);
+        assert_eq!(skipped, 0, "{p}");
+    }
+    let off = ExprPredicate::new(col("k").eq(lit(3i64))).with_statistics(false);
+    assert_eq!(read(&path, off, 10_000).0, 0);
+}
