@@ -2,8 +2,9 @@
 //! (`col = literal` or `col.is_in(literals)` in its top-level conjunction), the column chunk's
 //! split block bloom filter rules out every value.
 //!
-//! A bloom filter holds the xxHash64 of each value's plain encoding, so a value is hashed as the
-//! file stores it: the literal is first cast (strictly) to the column's Polars dtype, then
+//! A split block bloom filter (Parquet's `BloomFilter.md`) holds the xxHash64 of each value's
+//! plain encoding; a probe reads one 32-byte block of the bitset in place, so a probe touches
+//! one page of a mapped file, not the whole filter. A value is hashed as the file stores it: the literal is first cast (strictly) to the column's Polars dtype, then
 //! written as its physical type does (4 little-endian bytes for INT32 columns: 8- to 32-bit
 //! integers of either sign and dates; 8 for INT64: 64-bit integers and datetimes; the bytes of
 //! BYTE_ARRAY strings and binaries). Other types (floats, whose `=` matches `-0.0` and `0.0`
@@ -11,9 +12,10 @@
 //! that is absent, cannot be read or uses another algorithm, hash or compression keeps the row
 //! group.
 
-use parquet::bloom_filter::Sbbf;
 use polars::prelude::*;
+use polars_buffer::Buffer;
 use polars_parquet::parquet::schema::types::PhysicalType;
+use twox_hash::XxHash64;
 
 use crate::expr_predicate::{column_of, list_of, scalar_of};
 use crate::mmap_reader::MmapParquetReader;
@@ -24,11 +26,11 @@ pub(crate) struct BloomProbe {
     terms: Vec<Term>,
 }
 
-/// `column` must equal one of `values` (plain encodings) for a row to be kept.
+/// `column` must equal one of the values whose hashes are `hashes` for a row to be kept.
 #[derive(Debug)]
 struct Term {
     column: usize,
-    values: Vec<Vec<u8>>,
+    hashes: Vec<u64>,
 }
 
 impl BloomProbe {
@@ -44,7 +46,7 @@ impl BloomProbe {
         self.terms.iter().any(|t| {
             reader
                 .bloom_filter(rg, t.column)
-                .is_some_and(|filter| !t.values.iter().any(|v| filter.check(v.as_slice())))
+                .is_some_and(|filter| !t.hashes.iter().any(|&h| filter.may_contain(h)))
         })
     }
 }
@@ -136,21 +138,47 @@ fn term(
             | DataType::String
             | DataType::Binary
     );
-    probed.then_some(Term {
+    probed.then(|| Term {
         column: index,
-        values: encoded,
+        hashes: encoded.iter().map(|v| XxHash64::oneshot(0, v)).collect(),
     })
+}
+
+/// A split block bloom filter's bitset, read in place.
+#[derive(Debug)]
+pub(crate) struct SplitBlockFilter {
+    bitset: Buffer<u8>,
+}
+
+/// The format's eight salts, one per 32-bit word of a block.
+const SALT: [u32; 8] = [
+    0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31,
+];
+
+impl SplitBlockFilter {
+    /// Whether a value with xxHash64 `hash` may be in the set: the block chosen by the upper
+    /// 32 bits has, in each word, the bit the lower 32 bits and that word's salt choose.
+    pub(crate) fn may_contain(&self, hash: u64) -> bool {
+        let blocks = (self.bitset.len() / 32) as u64;
+        let block = (((hash >> 32) * blocks) >> 32) as usize * 32;
+        let key = hash as u32;
+        SALT.iter().enumerate().all(|(i, salt)| {
+            let at = block + 4 * i;
+            let word = u32::from_le_bytes(self.bitset[at..at + 4].try_into().unwrap());
+            word & (1u32 << (key.wrapping_mul(*salt) >> 27)) != 0
+        })
+    }
 }
 
 /// Reads a split block bloom filter at `bytes` (the header, then the bitset); `None` unless it
 /// is the one algorithm, hash and compression the format defines.
-pub(crate) fn parse_filter(bytes: &[u8]) -> Option<Sbbf> {
+pub(crate) fn parse_filter(bytes: Buffer<u8>) -> Option<SplitBlockFilter> {
     use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
     use polars_parquet_format::{
         BloomFilterAlgorithm, BloomFilterCompression, BloomFilterHash, BloomFilterHeader,
     };
 
-    let mut cursor = std::io::Cursor::new(bytes);
+    let mut cursor = std::io::Cursor::new(bytes.as_ref());
     // The header is a few bytes: no allocation from it.
     let mut protocol = TCompactInputProtocol::new(&mut cursor, 1 << 10);
     let header = BloomFilterHeader::read_from_in_protocol(&mut protocol).ok()?;
@@ -160,9 +188,10 @@ pub(crate) fn parse_filter(bytes: &[u8]) -> Option<Sbbf> {
     let start = cursor.position() as usize;
     let len = usize::try_from(header.num_bytes).ok()?;
     // A bitset is whole 32-byte blocks.
-    if !supported || len == 0 || len % 32 != 0 {
+    if !supported || len == 0 || len % 32 != 0 || start.checked_add(len)? > bytes.len() {
         return None;
     }
-    let bitset = bytes.get(start..start.checked_add(len)?)?;
-    Some(Sbbf::new(bitset))
+    Some(SplitBlockFilter {
+        bitset: bytes.sliced(start..start + len),
+    })
 }

@@ -730,7 +730,11 @@ impl MmapParquetReader {
     /// The split block bloom filter of schema column `c` in row group `rg`, if the writer
     /// stored one the format defines and it lies inside the file. Unreadable filters are
     /// `None`: they keep the row group.
-    pub(crate) fn bloom_filter(&self, rg: usize, c: usize) -> Option<parquet::bloom_filter::Sbbf> {
+    pub(crate) fn bloom_filter(
+        &self,
+        rg: usize,
+        c: usize,
+    ) -> Option<crate::bloom::SplitBlockFilter> {
         let name = self.schema.get_at_index(c)?.0;
         let md = self.metadata.row_groups.get(rg)?;
         let mut leaves = md.columns_under_root_iter(name)?;
@@ -748,7 +752,7 @@ impl MmapParquetReader {
             return None;
         }
         let bytes = self.source.bytes(&self.file, start..end, false).ok()?;
-        crate::bloom::parse_filter(bytes.as_ref())
+        crate::bloom::parse_filter(bytes)
     }
 
     /// The row ranges of row group `rg` whose pages of column `c` may hold a row the
