@@ -75,6 +75,27 @@ fn benches(c: &mut Criterion) {
             .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(8192)));
         b.iter(|| adaptive(args.clone()).collect_adaptive().unwrap())
     });
+    // The same rows in 8 Ki-row pages: a batch of 8192 rows then decompresses its own page
+    // only (above, each batch decompresses its row group's one ~1 MiB page again), so the
+    // difference between the two ids below over their batch counts (128 vs 8) is the fixed
+    // cost of a batch in the reader and the execution layer.
+    let paged = dir.path().join("ticks-paged.parquet");
+    ParquetWriter::new(std::fs::File::create(&paged).unwrap())
+        .with_row_group_size(Some(128 * 1024))
+        .with_data_page_size(Some(64 * 1024))
+        .finish(&mut ticks())
+        .unwrap();
+    let paged_vwap = |rows: usize| {
+        let args =
+            ScanArgsAdaptive::default().with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)));
+        vwap(LazyFrame::scan_adaptive(&paged, args).unwrap())
+    };
+    group.bench_function("per_batch/small_pages/batches_of_8192", |b| {
+        b.iter(|| paged_vwap(8192).collect_adaptive().unwrap())
+    });
+    group.bench_function("per_batch/small_pages/row_groups_whole", |b| {
+        b.iter(|| paged_vwap(128 * 1024).collect_adaptive().unwrap())
+    });
     group.finish();
 }
 
