@@ -86,8 +86,8 @@ fn benches(c: &mut Criterion) {
         .finish(&mut ticks())
         .unwrap();
     let paged_vwap = |rows: usize| {
-        let args =
-            ScanArgsAdaptive::default().with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)));
+        let args = ScanArgsAdaptive::default()
+            .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)));
         vwap(LazyFrame::scan_adaptive(&paged, args).unwrap())
     };
     group.bench_function("per_batch/small_pages/batches_of_8192", |b| {

@@ -409,6 +409,18 @@ pub(crate) fn page_stats(
             return None;
         }
         let rows = end - start;
+        let null_count = index
+            .null_count(i)
+            .and_then(|n| u64::try_from(n).ok())
+            // A count above the page's rows cannot be true: unknown.
+            .filter(|&n| n <= rows as u64);
+        // A page flagged all-null is believed only with a null count saying so: parquet-mr
+        // flags the pages of a chunk written without statistics as null pages
+        // (parquet-testing's `datapage_v1-*-checksum.parquet`, whose pages hold no null).
+        if index.is_null_page(i) && null_count != Some(rows as u64) {
+            pages.push((start..end, unknown_page(name, dtype, rg, rows)));
+            continue;
+        }
         let null_page = index.is_null_page(i);
         let value = |max| {
             (!null_page)
@@ -417,16 +429,11 @@ pub(crate) fn page_stats(
                 .and_then(|v| int_value(v, dtype, chunk))
                 .map(|v| Scalar::new(dtype.clone(), v))
         };
-        let null_count = match null_page {
-            true => Some(rows as u64),
-            false => index.null_count(i).and_then(|n| u64::try_from(n).ok()),
-        };
         let stats = ColumnStats {
             dtype: dtype.clone(),
             min: value(false),
             max: value(true),
-            // A count above the page's rows cannot be true: unknown.
-            null_count: null_count.filter(|&n| n <= rows as u64),
+            null_count,
             nan_count: None,
             distinct_count: None,
             min_is_exact: false,
@@ -444,4 +451,27 @@ pub(crate) fn page_stats(
         ));
     }
     Some(pages)
+}
+
+/// A page whose index says nothing trustworthy: kept by every predicate.
+fn unknown_page(name: &PlSmallStr, dtype: &DataType, rg: usize, rows: usize) -> RowGroupStats {
+    let mut columns = PlIndexMap::default();
+    columns.insert(
+        name.clone(),
+        ColumnStats {
+            dtype: dtype.clone(),
+            min: None,
+            max: None,
+            null_count: None,
+            nan_count: None,
+            distinct_count: None,
+            min_is_exact: false,
+            max_is_exact: false,
+        },
+    );
+    RowGroupStats {
+        index: rg,
+        num_rows: rows,
+        columns,
+    }
 }

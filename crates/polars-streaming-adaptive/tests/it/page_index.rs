@@ -137,3 +137,23 @@ fn pages_are_not_skipped_where_the_page_index_cannot_decide() {
     let off = ExprPredicate::new(col("k").eq(lit(3i64))).with_statistics(false);
     assert_eq!(read(&path, off, 10_000).0, 0);
 }
+
+/// parquet-mr flags the pages of a chunk written without statistics as all-null, with no null
+/// counts; believing the flag skipped every page of `a.is_not_null()` (found by
+/// `cargo xtask fuzz`, class `ours-only`, on the unmutated file).
+#[test]
+fn a_page_flagged_null_without_a_null_count_is_read() {
+    let Some(dir) = common::parquet_testing_dir() else {
+        eprintln!("../shared/parquet-testing is absent: nothing to check");
+        return;
+    };
+    for name in [
+        "datapage_v1-corrupt-checksum.parquet",
+        "datapage_v1-uncompressed-checksum.parquet",
+        "datapage_v1-snappy-compressed-checksum.parquet",
+    ] {
+        let path = dir.join("data").join(name);
+        let (skipped, decoded) = read(&path, ExprPredicate::new(col("a").is_not_null()), 10_000);
+        assert_eq!((skipped, decoded), (0, 5_120), "{name}");
+    }
+}
