@@ -57,8 +57,6 @@ struct Split {
     scan: Node,
     chain_top: Node,
     reduction: Reduction,
-    /// The expressions and schema of a global aggregation (`select`) at the plan's root.
-    global: Option<(Vec<Expr>, SchemaRef)>,
 }
 
 /// Runs `lf`, handing its output to `emit` in batches.
@@ -131,7 +129,21 @@ impl Runner {
     /// scan, without predicate or slice): see `stats_answer.rs`.
     fn statistics_answer(&self) -> Option<StatsAnswer> {
         let split = &self.split;
-        let (exprs, schema) = split.global.as_ref()?;
+        let arena = &split.plan.lp_arena;
+        // A global aggregation at the plan's root.
+        let Reduction::Aggregate { node, .. } = &split.reduction else {
+            return None;
+        };
+        let IR::Select { expr, schema, .. } = arena.get(*node) else {
+            return None;
+        };
+        if *node != split.plan.lp_top {
+            return None;
+        }
+        let exprs: Vec<Expr> = expr
+            .iter()
+            .map(|e| e.to_expr(&split.plan.expr_arena))
+            .collect();
         let IR::Scan {
             predicate,
             unified_scan_args,
@@ -144,7 +156,7 @@ impl Runner {
             && predicate.is_none()
             && unified_scan_args.pre_slice.is_none();
         direct
-            .then(|| StatsAnswer::try_new(exprs, schema, self.source()))
+            .then(|| StatsAnswer::try_new(&exprs, schema, self.source()))
             .flatten()
     }
 
@@ -427,7 +439,6 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
         .get(chain_top)
         .schema(&plan.lp_arena)
         .into_owned();
-    let mut global = None;
     let reduction = if i == 0 {
         Reduction::None
     } else {
@@ -461,16 +472,9 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
                 {
                     return Err(unstreamable(format!("window expression {w}"), budget));
                 }
-                let agg_plan =
-                    AggPlan::new(vec![], aggs.clone(), schema.clone(), input_schema.clone())
-                        .map_err(|op| unstreamable(op, budget))?;
-                if node == plan.lp_top {
-                    global = Some((aggs, schema.clone()));
-                }
-                Reduction::Aggregate {
-                    node,
-                    plan: agg_plan,
-                }
+                let plan = AggPlan::new(vec![], aggs, schema.clone(), input_schema.clone())
+                    .map_err(|op| unstreamable(op, budget))?;
+                Reduction::Aggregate { node, plan }
             }
             other => return Err(unstreamable(operation_name(other), budget)),
         }
@@ -482,7 +486,6 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
             scan,
             chain_top,
             reduction,
-            global,
         },
     ))
 }

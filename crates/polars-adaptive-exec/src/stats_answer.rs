@@ -149,20 +149,9 @@ fn stat_of(e: &Expr, schema: &Schema) -> Option<Stat> {
         _ => None,
     };
     let exact_bounds = |name: &PlSmallStr| {
-        matches!(
-            schema.get(name)?,
-            DataType::Int8
-                | DataType::Int16
-                | DataType::Int32
-                | DataType::Int64
-                | DataType::UInt8
-                | DataType::UInt16
-                | DataType::UInt32
-                | DataType::UInt64
-                | DataType::Date
-                | DataType::Datetime(_, _)
-        )
-        .then_some(())
+        let dtype = schema.get(name)?;
+        (dtype.is_integer() || matches!(dtype, DataType::Date | DataType::Datetime(_, _)))
+            .then_some(())
     };
     match e {
         Expr::Alias(inner, _) => stat_of(inner, schema),

@@ -100,10 +100,19 @@ fn term(
     }
     let index = reader.schema().index_of(column)?;
     let dtype = reader.schema().get_at_index(index)?.1;
+    // The encodings below for these dtypes only (a Time, say, is an INT64 too, rescaled).
+    let probed = dtype.is_integer()
+        || matches!(
+            dtype,
+            DataType::Date | DataType::Datetime(_, _) | DataType::String | DataType::Binary
+        );
+    if !probed {
+        return None;
+    }
     let physical = reader.physical_type(index)?;
     let values = values.strict_cast(dtype).ok()?;
     let values = values.to_physical_repr();
-    let mut encoded = Vec::with_capacity(values.len());
+    let mut hashes = Vec::with_capacity(values.len());
     for v in values.iter() {
         let bytes = match (physical, v) {
             // `= null` and a null in the list (without `nulls_equal`) match no row.
@@ -121,26 +130,11 @@ fn term(
             (PhysicalType::ByteArray, AnyValue::Binary(b)) => b.to_vec(),
             _ => return None,
         };
-        encoded.push(bytes);
+        hashes.push(XxHash64::oneshot(0, &bytes));
     }
-    let probed = matches!(
-        dtype,
-        DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Date
-            | DataType::Datetime(_, _)
-            | DataType::String
-            | DataType::Binary
-    );
-    probed.then(|| Term {
+    Some(Term {
         column: index,
-        hashes: encoded.iter().map(|v| XxHash64::oneshot(0, v)).collect(),
+        hashes,
     })
 }
 

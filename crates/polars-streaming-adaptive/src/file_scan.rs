@@ -292,19 +292,19 @@ impl FileScan {
             );
         }
         let filter = ScanFilter::new(&reader, opts, &decode)?;
-        let bloom = opts
+        // Bloom filters and page indexes serve a predicate with an expression.
+        let indexed = opts
             .predicate
             .as_ref()
             .filter(|p| p.use_file_indexes())
-            .and_then(|p| p.expr())
-            .and_then(|e| BloomProbe::new(&e, &reader));
+            .and_then(|p| Some((p, p.expr()?)));
+        let bloom = indexed
+            .as_ref()
+            .and_then(|(_, e)| BloomProbe::new(e, &reader));
         // Pages are pruned on a predicate of one column (an `and` of several columns would
         // intersect their pages' rows; not done).
-        let page_column = opts
-            .predicate
-            .as_ref()
-            .filter(|p| p.use_file_indexes() && p.expr().is_some())
-            .and_then(|p| p.columns())
+        let page_column = indexed
+            .and_then(|(p, _)| p.columns())
             .filter(|cols| cols.len() == 1 && !opts.is_virtual(&cols[0]))
             .and_then(|cols| reader.schema().index_of(&cols[0]));
         Ok(Self {
@@ -616,16 +616,19 @@ impl FileScan {
 /// buffers, read without a walk. A buffer shared with other batches (a dictionary's) is counted
 /// in each, which errs on the safe side of the budget.
 pub(crate) fn decoded_bytes(df: &DataFrame) -> usize {
-    use polars_arrow::array::{BinaryViewArray, Utf8ViewArray};
+    use polars_arrow::array::{Array, BinaryViewArrayGeneric, ViewType};
     use polars_arrow::compute::aggregate::estimated_bytes_size;
 
-    fn array_bytes(a: &dyn polars_arrow::array::Array) -> usize {
+    fn view_bytes<T: ViewType + ?Sized>(a: &BinaryViewArrayGeneric<T>) -> usize {
         let validity = a.validity().map_or(0, |v| v.len().div_ceil(8));
+        a.views().len() * 16 + a.total_buffer_len() + validity
+    }
+    fn array_bytes(a: &dyn Array) -> usize {
         let any = a.as_any();
-        if let Some(s) = any.downcast_ref::<Utf8ViewArray>() {
-            s.views().len() * 16 + s.total_buffer_len() + validity
-        } else if let Some(b) = any.downcast_ref::<BinaryViewArray>() {
-            b.views().len() * 16 + b.total_buffer_len() + validity
+        if let Some(s) = any.downcast_ref::<BinaryViewArrayGeneric<str>>() {
+            view_bytes(s)
+        } else if let Some(b) = any.downcast_ref::<BinaryViewArrayGeneric<[u8]>>() {
+            view_bytes(b)
         } else {
             estimated_bytes_size(a)
         }

@@ -842,12 +842,9 @@ impl MmapParquetReader {
             }
             Ok(total)
         });
-        checked.clone().map_err(|reason| AdaptiveError::Decode {
-            path: self.path.clone(),
-            row_group: rg,
-            column: name.to_string(),
-            reason,
-        })
+        checked
+            .clone()
+            .map_err(|reason| self.decode_error(rg, name, reason))
     }
 
     /// Hands the pages of `columns` of row group `rg` back to the kernel once they are

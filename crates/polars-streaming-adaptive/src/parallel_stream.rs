@@ -663,48 +663,46 @@ impl Producer {
         range: std::ops::Range<usize>,
     ) -> AdaptiveResult<bool> {
         let file = &scan.0;
-        {
-            let mut offset = range.start;
-            while offset < range.end && self.left != Some(0) {
-                let mut unit = file.next_unit(rg, offset, self.budget, options)?;
-                unit.rows = unit.rows.min(range.end - offset);
-                if let Some(left) = &mut self.left {
-                    unit.rows = unit.rows.min(*left);
-                    *left -= unit.rows;
-                }
-                offset += unit.rows;
-                if self.places.recv().is_err() {
-                    return Ok(false);
-                }
-                let permits = unit
-                    .cost
-                    .div_ceil(self.budget.max(1))
-                    .clamp(1, self.in_flight);
-                for _ in 0..permits {
-                    if self.permits.recv().is_err() {
-                        return Ok(false);
-                    }
-                }
-                let task = Task {
-                    seq: self.seq,
-                    permits,
-                    scan: scan.clone(),
-                    unit,
-                    options: options.clone(),
-                };
-                self.seq += 1;
-                if self.work.send(task).is_err() {
-                    return Ok(false);
-                }
-                // One helper per unit: it runs whichever unit is still queued when it starts,
-                // or nothing when the consumer took them all.
-                let (queue, results) = (self.helpers.clone(), self.results.clone());
-                polars_core::runtime::RAYON.spawn(move || {
-                    if let Ok(task) = queue.try_recv() {
-                        let _ = results.send(task.run());
-                    }
-                });
+        let mut offset = range.start;
+        while offset < range.end && self.left != Some(0) {
+            let mut unit = file.next_unit(rg, offset, self.budget, options)?;
+            unit.rows = unit.rows.min(range.end - offset);
+            if let Some(left) = &mut self.left {
+                unit.rows = unit.rows.min(*left);
+                *left -= unit.rows;
             }
+            offset += unit.rows;
+            if self.places.recv().is_err() {
+                return Ok(false);
+            }
+            let permits = unit
+                .cost
+                .div_ceil(self.budget.max(1))
+                .clamp(1, self.in_flight);
+            for _ in 0..permits {
+                if self.permits.recv().is_err() {
+                    return Ok(false);
+                }
+            }
+            let task = Task {
+                seq: self.seq,
+                permits,
+                scan: scan.clone(),
+                unit,
+                options: options.clone(),
+            };
+            self.seq += 1;
+            if self.work.send(task).is_err() {
+                return Ok(false);
+            }
+            // One helper per unit: it runs whichever unit is still queued when it starts,
+            // or nothing when the consumer took them all.
+            let (queue, results) = (self.helpers.clone(), self.results.clone());
+            polars_core::runtime::RAYON.spawn(move || {
+                if let Ok(task) = queue.try_recv() {
+                    let _ = results.send(task.run());
+                }
+            });
         }
         Ok(true)
     }

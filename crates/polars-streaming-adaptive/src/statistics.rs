@@ -414,14 +414,12 @@ pub(crate) fn page_stats(
             .and_then(|n| u64::try_from(n).ok())
             // A count above the page's rows cannot be true: unknown.
             .filter(|&n| n <= rows as u64);
+        let null_page = index.is_null_page(i);
         // A page flagged all-null is believed only with a null count saying so: parquet-mr
         // flags the pages of a chunk written without statistics as null pages
         // (parquet-testing's `datapage_v1-*-checksum.parquet`, whose pages hold no null).
-        if index.is_null_page(i) && null_count != Some(rows as u64) {
-            pages.push((start..end, unknown_page(name, dtype, rg, rows)));
-            continue;
-        }
-        let null_page = index.is_null_page(i);
+        // Such a page is unknown: no bounds, no null count.
+        let unknown = null_page && null_count != Some(rows as u64);
         let value = |max| {
             (!null_page)
                 .then(|| bound(i, max))
@@ -433,7 +431,7 @@ pub(crate) fn page_stats(
             dtype: dtype.clone(),
             min: value(false),
             max: value(true),
-            null_count,
+            null_count: null_count.filter(|_| !unknown),
             nan_count: None,
             distinct_count: None,
             min_is_exact: false,
@@ -451,27 +449,4 @@ pub(crate) fn page_stats(
         ));
     }
     Some(pages)
-}
-
-/// A page whose index says nothing trustworthy: kept by every predicate.
-fn unknown_page(name: &PlSmallStr, dtype: &DataType, rg: usize, rows: usize) -> RowGroupStats {
-    let mut columns = PlIndexMap::default();
-    columns.insert(
-        name.clone(),
-        ColumnStats {
-            dtype: dtype.clone(),
-            min: None,
-            max: None,
-            null_count: None,
-            nan_count: None,
-            distinct_count: None,
-            min_is_exact: false,
-            max_is_exact: false,
-        },
-    );
-    RowGroupStats {
-        index: rg,
-        num_rows: rows,
-        columns,
-    }
 }

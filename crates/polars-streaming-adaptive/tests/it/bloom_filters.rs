@@ -97,20 +97,8 @@ fn write(path: &Path) {
 /// Our answer (equal to stock's) and the row groups bloom filters skipped.
 fn skipped(path: &Path, predicate: ExprPredicate) -> u64 {
     let expr = predicate.expr().unwrap();
-    let metrics = Arc::new(ScanMetrics::default());
-    let ours = ParallelStreamReader::new(vec![path.to_path_buf()])
-        .with_predicate(predicate)
-        .with_metrics(metrics.clone())
-        .collect_concatenated()
-        .unwrap();
-    let stock =
-        LazyFrame::scan_parquet(PlRefPath::try_from_path(path).unwrap(), Default::default())
-            .unwrap()
-            .filter(expr.clone())
-            .collect()
-            .unwrap();
-    common::same_frame(&ours, &stock).unwrap_or_else(|e| panic!("{expr}: {e}"));
-    let m = metrics.snapshot();
+    let reader = ParallelStreamReader::new(vec![path.to_path_buf()]);
+    let m = common::filtered_like_stock(path, reader, predicate);
     assert_eq!(
         m.row_groups_pruned, 0,
         "{expr}: statistics must not prune here: {m}"

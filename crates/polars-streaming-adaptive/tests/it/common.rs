@@ -21,6 +21,32 @@ pub fn stock_read(path: &Path) -> PolarsResult<DataFrame> {
     LazyFrame::scan_parquet(PlRefPath::try_from_path(path)?, ScanArgsParquet::default())?.collect()
 }
 
+/// Reads `path` through `reader` (a `ParallelStreamReader` of that file, set up by the caller)
+/// with `predicate`, checks that the answer equals stock's `scan_parquet(path).filter(..)`, and
+/// returns what the reader counted.
+pub fn filtered_like_stock(
+    path: &Path,
+    reader: polars_streaming_adaptive::ParallelStreamReader,
+    predicate: polars_streaming_adaptive::ExprPredicate,
+) -> polars_streaming_adaptive::ScanMetricsSnapshot {
+    use polars_streaming_adaptive::{PredicatePushdown, ScanMetrics};
+    let expr = predicate.expr().unwrap();
+    let metrics = std::sync::Arc::new(ScanMetrics::default());
+    let ours = reader
+        .with_predicate(predicate)
+        .with_metrics(metrics.clone())
+        .collect_concatenated()
+        .unwrap();
+    let stock =
+        LazyFrame::scan_parquet(PlRefPath::try_from_path(path).unwrap(), Default::default())
+            .unwrap()
+            .filter(expr.clone())
+            .collect()
+            .unwrap();
+    same_frame(&ours, &stock).unwrap_or_else(|e| panic!("{expr}: {e}"));
+    metrics.snapshot()
+}
+
 /// Writes `df` with Polars' writer, `row_group_size` rows per row group.
 pub fn write_parquet(df: &mut DataFrame, path: &Path, row_group_size: usize) {
     let file = std::fs::File::create(path).unwrap();

@@ -56,22 +56,9 @@ fn write(path: &Path) {
 
 /// Our answer equals stock's; returns the pages skipped and the rows decoded.
 fn read(path: &Path, predicate: ExprPredicate, rows: usize) -> (u64, u64) {
-    let expr = predicate.expr().unwrap();
-    let metrics = Arc::new(ScanMetrics::default());
-    let ours = ParallelStreamReader::new(vec![path.to_path_buf()])
-        .with_predicate(predicate)
-        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)))
-        .with_metrics(metrics.clone())
-        .collect_concatenated()
-        .unwrap();
-    let stock =
-        LazyFrame::scan_parquet(PlRefPath::try_from_path(path).unwrap(), Default::default())
-            .unwrap()
-            .filter(expr.clone())
-            .collect()
-            .unwrap();
-    common::same_frame(&ours, &stock).unwrap_or_else(|e| panic!("{expr}: {e}"));
-    let m = metrics.snapshot();
+    let reader = ParallelStreamReader::new(vec![path.to_path_buf()])
+        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)));
+    let m = common::filtered_like_stock(path, reader, predicate);
     (m.pages_skipped_by_page_index, m.rows_decoded)
 }
 
