@@ -11,3 +11,4 @@ mod scan_adaptive;
 mod scan_adaptive_corpus;
 mod several_scans;
 mod sinks_adaptive;
+mod top_k;

@@ -70,6 +70,12 @@ pub fn queries() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static 
             four.clone(),
         ),
         (
+            "P10",
+            "sort(timestamp, descending).head(100): top-k",
+            "ticks",
+            four.clone(),
+        ),
+        (
             "P8",
             "group_by(symbol).len() over many small files",
             "small",
@@ -135,6 +141,12 @@ pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64,
                     "P7" => lf.select([col("a").max()]),
                     "P9" => lf.select([col("b").max(), col("a").min(), len()]),
                     "P8" => lf.group_by([col("symbol")]).agg([len()]),
+                    "P10" => lf
+                        .sort(
+                            ["timestamp"],
+                            SortMultipleOptions::default().with_order_descending(true),
+                        )
+                        .limit(100),
                     "floor" => lf.filter(col("side").eq(lit("BUY"))).select([
                         col("symbol"),
                         col("price"),

@@ -13,6 +13,7 @@ mod runner;
 mod sinks;
 mod stats_answer;
 mod streaming_agg;
+mod top_k;
 
 pub use error::ExecError;
 pub use lazy_ext::{AdaptiveExecExt, AdaptivePipeline};

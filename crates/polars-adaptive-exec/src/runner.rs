@@ -6,6 +6,7 @@
 //! ```text
 //!   rest            anything: runs once, in Polars' in-memory engine, on the small result
 //!   reduction       Slice (early stop) | GroupBy / global aggregation (streaming_agg)
+//!                   | Sort with a slice (top_k: k rows held, row groups skipped)
 //!   row-local chain Filter, Select / HStack of elementwise expressions, SimpleProjection
 //!   scan            the adaptive source, streamed in batches
 //! ```
@@ -24,6 +25,7 @@ use polars_adaptive_plan::{AdaptiveSource, ScanRequest};
 use polars_expr::state::ExecutionState;
 use polars_mem_engine::create_physical_plan;
 use polars_plan::dsl::FileScanIR;
+use polars_plan::plans::expr_ir::ExprIR;
 use polars_plan::plans::{is_elementwise_rec, AExpr, IRPlan, IR};
 use polars_plan::prelude::{Arena, Node};
 use polars_streaming_adaptive::{BatchMap, MemoryManager};
@@ -33,6 +35,7 @@ use crate::error::ExecError;
 use crate::grouped_partial::GroupedPartial;
 use crate::stats_answer::StatsAnswer;
 use crate::streaming_agg::{AggPlan, StreamingAgg};
+use crate::top_k::{Held, Skipping, TopKPlan};
 
 /// Output batches go here; `Ok(true)` stops the run.
 pub(crate) type Emit<'a> = dyn FnMut(DataFrame) -> PolarsResult<bool> + 'a;
@@ -49,6 +52,11 @@ enum Reduction {
     Aggregate {
         node: Node,
         plan: AggPlan,
+    },
+    /// A sort whose slice keeps its first k rows.
+    TopK {
+        node: Node,
+        plan: TopKPlan,
     },
 }
 
@@ -168,6 +176,9 @@ impl Runner {
             Some(b) => MemoryManager::new().with_budget(b - b / 4),
             None => MemoryManager::new(),
         };
+        if let Reduction::TopK { node, plan } = &self.split.reduction {
+            return self.read_top_k(emit, *node, plan, memory, args.memory_budget);
+        }
         let mut request = self.scan_request()?;
         request.memory = Some(memory.clone());
         let chain = self.compile_chain();
@@ -186,6 +197,76 @@ impl Runner {
         let result = self.drive(stream, empty, emit, memory, args.memory_budget);
         self.source().report(&metrics);
         result
+    }
+
+    /// Streams the scan into a top-k, in rounds when row groups can be skipped (`top_k.rs`).
+    fn read_top_k(
+        &self,
+        emit: &mut Emit<'_>,
+        node: Node,
+        plan: &TopKPlan,
+        memory: MemoryManager,
+        budget: Option<usize>,
+    ) -> PolarsResult<()> {
+        let chain = self.compile_chain();
+        let map = self.batch_map(chain.clone());
+        let metrics = Arc::new(polars_streaming_adaptive::ScanMetrics::default());
+        let limit = self.scan_request()?.limit;
+        let mut skipping = Skipping::try_new(plan, self.source(), limit);
+        let mut held = Held::new(
+            Arc::new(plan.compile()),
+            plan.k(),
+            memory.clone(),
+            budget.map(|b| b / 4),
+        );
+        let mut empty = None;
+        let result = (|| {
+            loop {
+                let round = match &mut skipping {
+                    Some(s) => match s.next_round() {
+                        Some(round) => Some(round),
+                        None => break,
+                    },
+                    None => None,
+                };
+                let mut request = self.scan_request()?;
+                request.memory = Some(memory.clone());
+                request.map = Some(map.clone());
+                request.metrics = metrics.clone();
+                if let Some((paths, filter)) = round {
+                    request.paths = paths;
+                    request.row_groups = Some(filter);
+                }
+                let stream = self.source().stream(request);
+                if empty.is_none() {
+                    let none = DataFrame::empty_with_arc_schema(stream.schema().clone());
+                    empty = Some(match &chain {
+                        Some(chain) => chain.run(none)?,
+                        None => none,
+                    });
+                }
+                for batch in stream {
+                    held.add(batch?, skipping.as_ref())?;
+                }
+                if skipping.is_none() {
+                    break;
+                }
+            }
+            Ok::<_, PolarsError>(())
+        })();
+        if let Some(s) = &skipping {
+            metrics.add_row_groups_skipped_by_top_k(s.skipped());
+        }
+        self.source().report(&metrics);
+        result?;
+        let empty = match empty {
+            Some(empty) => empty,
+            // Every row group was ruled out before a round ran: no round ran at all.
+            None => DataFrame::empty_with_arc_schema(plan.input_schema().clone()),
+        };
+        let df = plan.answer(held.finish(empty))?;
+        emit(self.execute_above(node, df, self.split.plan.lp_top)?)?;
+        Ok(())
     }
 
     /// The row-local chain, compiled once per thread that runs it; `None` when the plan has
@@ -212,6 +293,7 @@ impl Runner {
                     }))
                 }
             }),
+            Reduction::TopK { plan, .. } => Some(Partial::Compiled(plan.compile())),
             _ => None,
         };
         BatchMap(Arc::new(move |batch: DataFrame| {
@@ -302,6 +384,7 @@ impl Runner {
                 emit(self.execute_above(*node, df, self.split.plan.lp_top)?)?;
                 Ok(())
             }
+            Reduction::TopK { .. } => unreachable!("read() hands top-k plans to read_top_k"),
         }
     }
 
@@ -476,6 +559,36 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
                     .map_err(|op| unstreamable(op, budget))?;
                 Reduction::Aggregate { node, plan }
             }
+            IR::Sort {
+                by_column,
+                slice: Some((offset, len, _)),
+                sort_options,
+                ..
+            } if *offset >= 0 => {
+                let by = by_column
+                    .iter()
+                    .map(|e| e.to_expr(&plan.expr_arena))
+                    .collect();
+                let file_schema = source
+                    .as_any()
+                    .downcast_ref::<AdaptiveSource>()
+                    .unwrap()
+                    .file_schema();
+                let key = by_column
+                    .first()
+                    .and_then(|e| sort_key(&plan, &path[i..], e, file_schema));
+                let offset = *offset as usize;
+                let k = offset.saturating_add(*len);
+                let plan = TopKPlan::new(
+                    offset,
+                    k,
+                    by,
+                    sort_options.clone(),
+                    key,
+                    input_schema.into(),
+                );
+                Reduction::TopK { node, plan }
+            }
             other => return Err(unstreamable(operation_name(other), budget)),
         }
     };
@@ -488,6 +601,39 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
             reduction,
         },
     ))
+}
+
+/// The sort key `first` when it is a file column with statistics that bound it (integers,
+/// dates, datetimes) and every step of the chain (`chain`, from its top down to the scan)
+/// passes it on unchanged.
+fn sort_key(
+    plan: &IRPlan,
+    chain: &[Node],
+    first: &ExprIR,
+    file_schema: &Schema,
+) -> Option<PlSmallStr> {
+    let AExpr::Column(name) = plan.expr_arena.get(first.node()) else {
+        return None;
+    };
+    let dtype = file_schema.get(name)?;
+    if !(dtype.is_integer() || matches!(dtype, DataType::Date | DataType::Datetime(_, _))) {
+        return None;
+    }
+    let passes = |exprs: &[ExprIR]| {
+        exprs
+            .iter()
+            .filter(|e| e.output_name() == name)
+            .all(|e| matches!(plan.expr_arena.get(e.node()), AExpr::Column(c) if c == name))
+    };
+    chain
+        .iter()
+        .all(|&n| match plan.lp_arena.get(n) {
+            IR::Filter { .. } | IR::SimpleProjection { .. } | IR::Scan { .. } => true,
+            IR::Select { expr, .. } => passes(expr),
+            IR::HStack { exprs, .. } => passes(exprs),
+            _ => false,
+        })
+        .then(|| name.clone())
 }
 
 /// Whether `ir` maps each batch on its own: its output for the whole input is the

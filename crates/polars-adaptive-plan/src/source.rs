@@ -89,10 +89,11 @@ impl AdaptiveSource {
             memory,
             map,
             row_groups,
+            paths,
         } = request;
         // The reader stops at the limit; `AdaptiveStream` still cuts the last batch (after
         // the post-filter, when there is one).
-        let mut reader = Self::reader(&self.paths, &self.args)
+        let mut reader = Self::reader(paths.as_deref().unwrap_or(&self.paths), &self.args)
             .with_metrics(metrics.clone())
             .with_row_limit(limit);
         if let Some(memory) = memory {
@@ -198,6 +199,7 @@ impl AdaptiveSource {
             memory: None,
             map: None,
             row_groups: None,
+            paths: None,
         })
     }
 
@@ -230,6 +232,9 @@ pub struct ScanRequest {
     pub map: Option<BatchMap>,
     /// Row groups to read (all when `None`).
     pub row_groups: Option<RowGroupFilter>,
+    /// The files to read, a subset of the source's in its order (all when `None`). A row
+    /// index then numbers the rows of these files only.
+    pub paths: Option<Vec<PathBuf>>,
 }
 
 /// The batches of one run of the source, in file order then row order.

@@ -12,6 +12,7 @@ pub struct ScanMetrics {
     row_groups_filtered_by_decoder: AtomicU64,
     row_groups_skipped_by_bloom_filter: AtomicU64,
     row_groups_answered_from_statistics: AtomicU64,
+    row_groups_skipped_by_top_k: AtomicU64,
     pages_skipped_by_page_index: AtomicU64,
     rows_decoded: AtomicU64,
     bytes_decoded: AtomicU64,
@@ -43,6 +44,9 @@ pub struct ScanMetricsSnapshot {
     pub row_groups_skipped_by_bloom_filter: u64,
     /// Row groups a global aggregation took from footer statistics instead of decoding.
     pub row_groups_answered_from_statistics: u64,
+    /// Row groups a `sort(..).head(k)` left unread: their statistics showed no row of them
+    /// could rank among the k rows already held.
+    pub row_groups_skipped_by_top_k: u64,
     /// Pages of a predicate's column whose page-index statistics ruled out every row: their
     /// rows are not read in any column.
     pub pages_skipped_by_page_index: u64,
@@ -102,6 +106,12 @@ impl ScanMetrics {
             .fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// Counts row groups a top-k left unread (see `ScanMetricsSnapshot`).
+    pub fn add_row_groups_skipped_by_top_k(&self, n: usize) {
+        self.row_groups_skipped_by_top_k
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn add_pages_skipped_by_page_index(&self, n: usize) {
         self.pages_skipped_by_page_index
             .fetch_add(n as u64, Ordering::Relaxed);
@@ -146,6 +156,10 @@ impl ScanMetrics {
             other.row_groups_answered_from_statistics,
         );
         add(
+            &self.row_groups_skipped_by_top_k,
+            other.row_groups_skipped_by_top_k,
+        );
+        add(
             &self.pages_skipped_by_page_index,
             other.pages_skipped_by_page_index,
         );
@@ -181,6 +195,7 @@ impl ScanMetrics {
             row_groups_filtered_by_decoder: l(&self.row_groups_filtered_by_decoder),
             row_groups_skipped_by_bloom_filter: l(&self.row_groups_skipped_by_bloom_filter),
             row_groups_answered_from_statistics: l(&self.row_groups_answered_from_statistics),
+            row_groups_skipped_by_top_k: l(&self.row_groups_skipped_by_top_k),
             pages_skipped_by_page_index: l(&self.pages_skipped_by_page_index),
             rows_decoded: l(&self.rows_decoded),
             bytes_decoded: l(&self.bytes_decoded),
@@ -199,13 +214,14 @@ impl std::fmt::Display for ScanMetricsSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "files {} ({} pruned), row groups {} ({} pruned, {} skipped by bloom filters, {} answered from statistics, {} filtered by the decoder; {} pages skipped by the page index), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
+            "files {} ({} pruned), row groups {} ({} pruned, {} skipped by bloom filters, {} answered from statistics, {} skipped by top-k, {} filtered by the decoder; {} pages skipped by the page index), rows decoded {} -> output {}, {} MiB decoded in {} batches ({}..{} rows, largest {} MiB), tracked memory peak {} MiB, {} predicates not usable for pruning",
             self.files_total,
             self.files_pruned,
             self.row_groups_total,
             self.row_groups_pruned,
             self.row_groups_skipped_by_bloom_filter,
             self.row_groups_answered_from_statistics,
+            self.row_groups_skipped_by_top_k,
             self.row_groups_filtered_by_decoder,
             self.pages_skipped_by_page_index,
             self.rows_decoded,
