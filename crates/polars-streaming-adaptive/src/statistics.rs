@@ -119,11 +119,15 @@ pub(crate) fn row_group_stats(
         };
         // More nulls than rows in a flat column is impossible: such statistics are wrong
         // (Polars 0.55.2's writer produced them in the difftest) and prune nothing.
-        if stats
-            .null_count
-            .is_some_and(|n| n > rg.num_rows().max(0) as u64)
-        {
+        let rows = rg.num_rows().max(0) as u64;
+        if stats.null_count.is_some_and(|n| n > rows) {
             continue;
+        }
+        // Nor can a column with a value be all null: the count is not believed (the same
+        // writer counts nulls twice with small pages, so half-null looks all-null).
+        let mut stats = stats;
+        if (stats.min.is_some() || stats.max.is_some()) && stats.null_count == Some(rows) {
+            stats.null_count = None;
         }
         columns.insert(PlSmallStr::from_str(name), stats);
     }
@@ -398,6 +402,21 @@ pub(crate) fn page_stats(
     {
         return None;
     }
+    // The pages' null counts must add up to the chunk's, which cannot exceed its rows:
+    // Polars 0.55.2's writer, with small pages, writes counts twice too large in both
+    // (difftest). Such an index is not used.
+    let chunk_nulls = chunk.statistics().and_then(|s| s.null_count_opt());
+    if chunk_nulls.is_some_and(|n| n > rg_rows as u64) {
+        return None;
+    }
+    let page_nulls: Option<u64> = (0..locations.len())
+        .map(|i| index.null_count(i).and_then(|n| u64::try_from(n).ok()))
+        .sum();
+    if let (Some(chunk), Some(pages)) = (chunk_nulls, page_nulls) {
+        if chunk != pages {
+            return None;
+        }
+    }
     let mut pages = Vec::with_capacity(locations.len());
     for (i, page) in locations.iter().enumerate() {
         let start = usize::try_from(page.first_row_index).ok()?;
@@ -427,11 +446,14 @@ pub(crate) fn page_stats(
                 .and_then(|v| int_value(v, dtype, chunk))
                 .map(|v| Scalar::new(dtype.clone(), v))
         };
+        let (min, max) = (value(false), value(true));
+        // A page with a value cannot be all null, whatever its count says.
+        let contradicted = (min.is_some() || max.is_some()) && null_count == Some(rows as u64);
         let stats = ColumnStats {
             dtype: dtype.clone(),
-            min: value(false),
-            max: value(true),
-            null_count: null_count.filter(|_| !unknown),
+            min,
+            max,
+            null_count: null_count.filter(|_| !unknown && !contradicted),
             nan_count: None,
             distinct_count: None,
             min_is_exact: false,
