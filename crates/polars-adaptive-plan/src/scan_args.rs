@@ -24,8 +24,17 @@ pub struct ScanArgsAdaptive {
     pub chunk_strategy: Option<Arc<dyn ChunkStrategy>>,
     /// Files open (mapped, footer parsed) at once; `None` is the number of threads.
     pub max_concurrent_files: Option<usize>,
-    /// Skip row groups (and files) whose statistics rule out the pushed-down predicate.
+    /// Skip row groups (and files) whose statistics rule out the pushed-down predicate; in
+    /// `collect_adaptive`, also answer aggregates from statistics and skip row groups a top-k
+    /// does not need. `false` switches off every kind of skipping (bloom filters and page
+    /// index too): every row is read.
     pub use_statistics: bool,
+    /// Skip row groups whose bloom filters rule out every value an equality or `is_in` of the
+    /// predicate needs (with `use_statistics`).
+    pub use_bloom_filters: bool,
+    /// Read only the pages of a row group whose page-index statistics may hold rows of a
+    /// one-column predicate (with `use_statistics`).
+    pub use_page_index: bool,
     /// Read at most this many rows (before any filter, as stock's `n_rows`).
     pub n_rows: Option<usize>,
     /// Add a first column numbering the rows of all files, counted before filtering.
@@ -48,6 +57,8 @@ impl Default for ScanArgsAdaptive {
             chunk_strategy: None,
             max_concurrent_files: None,
             use_statistics: true,
+            use_bloom_filters: true,
+            use_page_index: true,
             n_rows: None,
             row_index: None,
             include_file_paths: None,
@@ -73,6 +84,14 @@ impl ScanArgsAdaptive {
     }
     pub fn with_statistics(mut self, use_statistics: bool) -> Self {
         self.use_statistics = use_statistics;
+        self
+    }
+    pub fn with_bloom_filters(mut self, use_bloom_filters: bool) -> Self {
+        self.use_bloom_filters = use_bloom_filters;
+        self
+    }
+    pub fn with_page_index(mut self, use_page_index: bool) -> Self {
+        self.use_page_index = use_page_index;
         self
     }
     pub fn with_n_rows(mut self, n_rows: Option<usize>) -> Self {

@@ -121,7 +121,10 @@ impl AdaptiveSource {
                 (reader.with_projection(read_cols), Some(p))
             }
             (Some(p), None) => {
-                let p = ExprPredicate::new(p).with_statistics(self.args.use_statistics);
+                let p = ExprPredicate::new(p)
+                    .with_statistics(self.args.use_statistics)
+                    .with_bloom_filters(self.args.use_bloom_filters)
+                    .with_page_index(self.args.use_page_index);
                 if !p.prunes() {
                     metrics.add_unprunable_predicate();
                 }

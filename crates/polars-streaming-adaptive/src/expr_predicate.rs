@@ -32,6 +32,8 @@ pub struct ExprPredicate {
     expr: Expr,
     prune: Arc<Prune>,
     columns: Vec<PlSmallStr>,
+    bloom_filters: bool,
+    page_index: bool,
 }
 
 impl ExprPredicate {
@@ -48,6 +50,8 @@ impl ExprPredicate {
             expr,
             prune,
             columns,
+            bloom_filters: true,
+            page_index: true,
         }
     }
 
@@ -56,6 +60,18 @@ impl ExprPredicate {
         if !use_statistics {
             self.prune = Arc::new(Prune::Unknown);
         }
+        self
+    }
+
+    /// With `false`, bloom filters are never probed.
+    pub fn with_bloom_filters(mut self, use_bloom_filters: bool) -> Self {
+        self.bloom_filters = use_bloom_filters;
+        self
+    }
+
+    /// With `false`, the page index is never read: every page of a row group is read.
+    pub fn with_page_index(mut self, use_page_index: bool) -> Self {
+        self.page_index = use_page_index;
         self
     }
 
@@ -89,6 +105,12 @@ impl PredicatePushdown for ExprPredicate {
     /// Not with statistics switched off (`with_statistics(false)`).
     fn use_file_indexes(&self) -> bool {
         self.prunes()
+    }
+    fn use_bloom_filters(&self) -> bool {
+        self.prunes() && self.bloom_filters
+    }
+    fn use_page_index(&self) -> bool {
+        self.prunes() && self.page_index
     }
     fn columns(&self) -> Option<Vec<PlSmallStr>> {
         Some(self.columns.clone())

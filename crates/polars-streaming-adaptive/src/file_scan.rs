@@ -300,10 +300,12 @@ impl FileScan {
             .and_then(|p| Some((p, p.expr()?)));
         let bloom = indexed
             .as_ref()
+            .filter(|(p, _)| p.use_bloom_filters())
             .and_then(|(_, e)| BloomProbe::new(e, &reader));
         // Pages are pruned on a predicate of one column (an `and` of several columns would
         // intersect their pages' rows; not done).
         let page_column = indexed
+            .filter(|(p, _)| p.use_page_index())
             .and_then(|(p, _)| p.columns())
             .filter(|cols| cols.len() == 1 && !opts.is_virtual(&cols[0]))
             .and_then(|cols| reader.schema().index_of(&cols[0]));

@@ -51,6 +51,17 @@ pub trait PredicatePushdown: Send + Sync + Debug {
     fn use_file_indexes(&self) -> bool {
         self.expr().is_some()
     }
+
+    /// Whether readers may skip row groups by bloom filters (see `use_file_indexes`).
+    fn use_bloom_filters(&self) -> bool {
+        self.use_file_indexes()
+    }
+
+    /// Whether readers may skip pages by the page index: pages whose statistics rule out
+    /// the predicate of one column are read in no column. Default: `use_file_indexes`.
+    fn use_page_index(&self) -> bool {
+        self.use_file_indexes()
+    }
 }
 
 /// A shared predicate is a predicate, so one tree can serve several readers.
@@ -72,6 +83,12 @@ impl<P: PredicatePushdown + ?Sized> PredicatePushdown for Arc<P> {
     }
     fn use_file_indexes(&self) -> bool {
         (**self).use_file_indexes()
+    }
+    fn use_bloom_filters(&self) -> bool {
+        (**self).use_bloom_filters()
+    }
+    fn use_page_index(&self) -> bool {
+        (**self).use_page_index()
     }
 }
 
@@ -514,6 +531,12 @@ impl PredicatePushdown for AndPredicate {
     }
     fn use_file_indexes(&self) -> bool {
         self.children.iter().all(|c| c.use_file_indexes())
+    }
+    fn use_bloom_filters(&self) -> bool {
+        self.children.iter().all(|c| c.use_bloom_filters())
+    }
+    fn use_page_index(&self) -> bool {
+        self.children.iter().all(|c| c.use_page_index())
     }
 }
 
