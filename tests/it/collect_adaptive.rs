@@ -445,7 +445,8 @@ fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
     };
     // The six row groups of a.parquet, the all-null one included.
     assert_eq!(answered(&all, ScanArgsAdaptive::default()), 6);
-    // Floats (NaN is not in the bounds) and strings (bounds may be truncated) are decoded.
+    // Floats (NaN is not in the bounds) are decoded; so are strings from Polars' writer,
+    // which does not flag its bounds exact (see the truncated ones below).
     let float = |lf: LazyFrame| lf.select([col("f").max(), col("i").min()]);
     assert_eq!(answered(&float, ScanArgsAdaptive::default()), 0);
     let string = |lf: LazyFrame| lf.select([col("s").min()]);
@@ -457,4 +458,104 @@ fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
     assert_eq!(answered(&derived, ScanArgsAdaptive::default()), 0);
     let off = ScanArgsAdaptive::default().with_statistics(false);
     assert_eq!(answered(&all, off), 0);
+}
+
+/// Row groups whose statistics cannot give an aggregate exactly are decoded, in the same
+/// answer as the ones that can: string bounds the writer cut (flagged inexact by arrow-rs),
+/// a column without null counts for `count`.
+#[test]
+fn truncated_bounds_and_absent_null_counts_are_decoded_not_answered() {
+    use arrow::array::{ArrayRef, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    let dir = tempfile::tempdir().unwrap();
+    // Row groups of 2: the first two hold short strings (exact bounds), the last a long one.
+    let path = dir.path().join("truncated.parquet");
+    let strings: ArrayRef = std::sync::Arc::new(StringArray::from(vec![
+        Some("ab"),
+        Some("b"),
+        None,
+        Some("a"),
+        Some("zz-longer-than-the-cut"),
+        Some("c"),
+    ]));
+    let batch = arrow::record_batch::RecordBatch::try_from_iter([("s", strings)]).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(2))
+        .set_statistics_truncate_length(Some(4))
+        .build();
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let answered = |target: &Path, q: &dyn Fn(LazyFrame) -> LazyFrame| {
+        let args = ScanArgsAdaptive::default();
+        let ours = q(LazyFrame::scan_adaptive(target, args.clone()).unwrap())
+            .collect_adaptive()
+            .unwrap();
+        same_frame(&ours, &q(stock(target)).collect().unwrap()).unwrap();
+        args.metrics().row_groups_answered_from_statistics
+    };
+    let bounds = |lf: LazyFrame| lf.select([col("s").min().alias("lo"), col("s").max()]);
+    assert_eq!(answered(&path, &bounds), 2);
+    // Statistics without null counts (no writer at hand leaves them out: Polars' footer with
+    // them dropped): bounds answered, counts decoded.
+    let path = dir.path().join("no-null-counts.parquet");
+    write(&mut statistics_frame(3), &path, Layout::default());
+    drop_null_counts(&path);
+    let max = |lf: LazyFrame| lf.select([col("i").max(), len()]);
+    assert_eq!(answered(&path, &max), 5);
+    let count = |lf: LazyFrame| lf.select([col("i").count()]);
+    assert_eq!(answered(&path, &count), 0);
+}
+
+/// Rewrites the footer of the Parquet file at `path` without the null counts of its integer
+/// column chunks' statistics (min and max kept, flagged exact).
+fn drop_null_counts(path: &Path) {
+    use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
+    use parquet::file::statistics::Statistics;
+
+    let bytes = std::fs::read(path).unwrap();
+    let footer_len =
+        u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
+    let footer_start = bytes.len() - 8 - footer_len as usize;
+    let md = ParquetMetaDataReader::decode_metadata(&bytes[footer_start..bytes.len() - 8]).unwrap();
+    let mut builder = md.into_builder();
+    let groups = builder
+        .take_row_groups()
+        .into_iter()
+        .map(|rg| {
+            let mut rgb = rg.into_builder();
+            let columns = rgb
+                .take_columns()
+                .into_iter()
+                .map(|cc| {
+                    let stats = match cc.statistics() {
+                        Some(Statistics::Int64(s)) => Some(Statistics::int64(
+                            s.min_opt().copied(),
+                            s.max_opt().copied(),
+                            None,
+                            None,
+                            false,
+                        )),
+                        _ => None,
+                    };
+                    match stats {
+                        Some(stats) => cc.into_builder().set_statistics(stats).build().unwrap(),
+                        None => cc,
+                    }
+                })
+                .collect();
+            rgb.set_column_metadata(columns).build().unwrap()
+        })
+        .collect();
+    let md = builder.set_row_groups(groups).build();
+    let mut out = bytes[..footer_start].to_vec();
+    ParquetMetaDataWriter::new(&mut out, &md).finish().unwrap();
+    std::fs::write(path, out).unwrap();
 }

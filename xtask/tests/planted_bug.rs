@@ -5,22 +5,23 @@
 use std::sync::Mutex;
 
 use polars_streaming_adaptive::test_hooks::{
-    plant_shifted_page_ranges, plant_wrong_bloom, plant_wrong_pruning,
+    plant_inexact_bounds_as_exact, plant_shifted_page_ranges, plant_wrong_bloom,
+    plant_wrong_pruning,
 };
 use xtask::difftest::spec::Tail;
 use xtask::difftest::Failure;
 
 static HOOKS: Mutex<()> = Mutex::new(());
 
-/// Runs 300 difftest cases with the fault `plant` switched on; returns the failure it must
+/// Runs `cases` difftest cases with the fault `plant` switched on; returns the failure it must
 /// report, after checking that its saved reproducer fails while the fault is planted and
 /// passes once it is gone.
-fn reported(plant: fn(bool)) -> Box<Failure> {
+fn reported(plant: fn(bool), cases: u32) -> Box<Failure> {
     let _turn = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = tempfile::tempdir().unwrap();
     let keep = tempfile::tempdir().unwrap();
     let options = xtask::difftest::Options {
-        cases: 300,
+        cases,
         seed: 0x5eed_d1ff,
         keep_failures: Some(keep.path().to_path_buf()),
     };
@@ -42,7 +43,7 @@ fn reported(plant: fn(bool)) -> Box<Failure> {
 
 #[test]
 fn a_planted_wrong_pruning_decision_is_reported_and_shrunk() {
-    let failure = reported(plant_wrong_pruning);
+    let failure = reported(plant_wrong_pruning, 300);
     // Shrunk: the smallest data that shows the bug has two row groups, the second holding a
     // row the filter keeps; one filter, nothing after it.
     let data = &failure.case.data;
@@ -54,7 +55,7 @@ fn a_planted_wrong_pruning_decision_is_reported_and_shrunk() {
 
 #[test]
 fn a_planted_bloom_probe_that_always_says_absent_is_reported() {
-    let failure = reported(plant_wrong_bloom);
+    let failure = reported(plant_wrong_bloom, 300);
     // Shrunk to one filter (the data shrinks less than for the pruning bug: the probe is
     // only planted where a file has bloom filters, which the arrow-rs writer adds).
     assert_eq!(failure.case.query.filters.len(), 1);
@@ -62,6 +63,17 @@ fn a_planted_bloom_probe_that_always_says_absent_is_reported() {
 
 #[test]
 fn a_planted_page_range_off_by_one_is_reported() {
-    let failure = reported(plant_shifted_page_ranges);
+    let failure = reported(plant_shifted_page_ranges, 300);
     assert_eq!(failure.case.query.filters.len(), 1);
+}
+
+#[test]
+fn a_planted_truncated_bound_used_as_exact_is_reported() {
+    // Rarer than the other faults (a summary, an arrow-rs file with cut statistics, a string
+    // or binary column whose cut changes a bound): more cases.
+    let failure = reported(plant_inexact_bounds_as_exact, 2000);
+    // Only an answer from statistics takes a bound for a value: a summary of a string or
+    // binary column whose statistics the arrow-rs writer cut to 2 bytes.
+    assert!(matches!(failure.case.query.tail, Tail::Summary));
+    assert!(failure.case.data.truncated_statistics);
 }

@@ -7,10 +7,11 @@
 //! are decoded as usual; the two partial answers are combined (min of mins, max of maxes, sum
 //! of counts).
 //!
-//! **Exactness:** only integer, date and datetime min/max are used, and only when the
-//! statistics reader marked them exact (it drops untrustworthy ones: unsigned values compared
-//! signed, deprecated fields, units the file does not state). Floats (NaN is left out of
-//! min/max by writers), strings (bounds may be truncated) and everything else are decoded. An
+//! **Exactness:** only integer, date, datetime, string and binary min/max are used, and only
+//! when the file flags them exact and the statistics reader kept them (it drops untrustworthy
+//! ones: unsigned values compared signed, deprecated fields, units the file does not state).
+//! A string bound a writer truncated is flagged inexact and decoded. Floats (NaN is left out
+//! of min/max by writers) and everything else are decoded. An
 //! absent null count is unknown: `count` then decodes, and so does a min/max with neither a
 //! value nor a null count equal to the row count.
 
@@ -148,10 +149,16 @@ fn stat_of(e: &Expr, schema: &Schema) -> Option<Stat> {
         Expr::Column(name) if schema.contains(name) => Some(name.clone()),
         _ => None,
     };
+    // Strings and binary compare byte-wise in Polars and in the format; a bound the writer
+    // truncated is not flagged exact and is decoded (`value`).
     let exact_bounds = |name: &PlSmallStr| {
         let dtype = schema.get(name)?;
-        (dtype.is_integer() || matches!(dtype, DataType::Date | DataType::Datetime(_, _)))
-            .then_some(())
+        (dtype.is_integer()
+            || matches!(
+                dtype,
+                DataType::Date | DataType::Datetime(_, _) | DataType::String | DataType::Binary
+            ))
+        .then_some(())
     };
     match e {
         Expr::Alias(inner, _) => stat_of(inner, schema),

@@ -26,6 +26,18 @@ pub(crate) fn wrong_bloom() -> bool {
     WRONG_BLOOM.load(Ordering::Relaxed)
 }
 
+static INEXACT_AS_EXACT: AtomicBool = AtomicBool::new(false);
+
+/// With `true`, every min/max bound is reported exact, also those a writer truncated (or did
+/// not say were exact): a truncated bound used as a value of the column. Process-wide.
+pub fn plant_inexact_bounds_as_exact(on: bool) {
+    INEXACT_AS_EXACT.store(on, Ordering::SeqCst);
+}
+
+pub(crate) fn inexact_as_exact() -> bool {
+    INEXACT_AS_EXACT.load(Ordering::Relaxed)
+}
+
 static SHIFTED_PAGES: AtomicBool = AtomicBool::new(false);
 
 /// With `true`, every row range the page index leaves to read starts one row late: a page

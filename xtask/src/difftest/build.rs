@@ -244,13 +244,19 @@ fn write_arrow_rs(spec: &DatasetSpec, cols: &[ColumnSpec], path: &Path) -> Resul
         })
         .set_dictionary_enabled(spec.dictionary)
         .set_bloom_filter_enabled(true)
+        .set_statistics_truncate_length(spec.truncated_statistics.then_some(2))
         .set_compression(match spec.codec {
             Codec::Uncompressed => Compression::UNCOMPRESSED,
             Codec::Snappy => Compression::SNAPPY,
             Codec::Zstd => Compression::ZSTD(ZstdLevel::default()),
         });
     if spec.small_pages {
-        props = props.set_data_page_size_limit(256).set_write_batch_size(16);
+        // Pages of at most 8 rows, dictionary-encoded or not: several pages per row group for
+        // the page index to choose from.
+        props = props
+            .set_data_page_size_limit(256)
+            .set_data_page_row_count_limit(8)
+            .set_write_batch_size(8);
     }
     let mut writer =
         ArrowWriter::try_new(std::fs::File::create(path)?, schema, Some(props.build()))?;
@@ -323,6 +329,25 @@ pub fn build_query(q: &QuerySpec, data: &DatasetSpec, lf: LazyFrame) -> LazyFram
                     .with_maintain_order(true),
             )
             .limit(*n as IdxSize),
+        Tail::TopK { by, largest, n } => {
+            let first = &current[*by % current.len()];
+            let by: Vec<Expr> = std::iter::once(first)
+                .chain(current.iter().filter(|c| *c != first))
+                .map(|c| col(c.as_str()))
+                .collect();
+            let (n, options) = (*n as IdxSize, SortMultipleOptions::default());
+            match largest {
+                true => lf.top_k(n, by, options),
+                false => lf.bottom_k(n, by, options),
+            }
+        }
+        Tail::Summary => {
+            let per_column = current.iter().flat_map(|c| {
+                [Agg::Min, Agg::Max, Agg::Count]
+                    .map(|a| aggregation(a, col(c.as_str())).alias(format!("{c}_{a:?}")))
+            });
+            lf.select(per_column.chain([len()]).collect::<Vec<_>>())
+        }
         Tail::GroupBy { keys, aggs } => {
             let aggs: Vec<Expr> = aggs
                 .iter()

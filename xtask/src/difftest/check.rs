@@ -25,7 +25,7 @@ fn scan(target: &Path, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
 /// compared with stock without statistics: files whose statistics are wrong (Polars 0.55.2's
 /// writer writes some, with small data pages and NaN) give different answers with and without
 /// them, in stock Polars as in ours.
-pub const PATHS: [(&str, bool, PathFn); 7] = [
+pub const PATHS: [(&str, bool, PathFn); 10] = [
     ("collect", true, |t, q| {
         q(scan(t, ScanArgsAdaptive::default())?).collect()
     }),
@@ -46,6 +46,21 @@ pub const PATHS: [(&str, bool, PathFn); 7] = [
     ("collect_adaptive", true, |t, q| {
         q(scan(t, ScanArgsAdaptive::default())?).collect_adaptive()
     }),
+    // Each pruning mechanism switched off on its own: the answer must not change (checked
+    // against stock and against `collect_adaptive`, see `SELF_CHECKED`).
+    ("collect_adaptive, statistics off", false, |t, q| {
+        q(scan(t, ScanArgsAdaptive::default().with_statistics(false))?).collect_adaptive()
+    }),
+    ("collect_adaptive, bloom filters off", true, |t, q| {
+        q(scan(
+            t,
+            ScanArgsAdaptive::default().with_bloom_filters(false),
+        )?)
+        .collect_adaptive()
+    }),
+    ("collect_adaptive, page index off", true, |t, q| {
+        q(scan(t, ScanArgsAdaptive::default().with_page_index(false))?).collect_adaptive()
+    }),
     ("collect_adaptive, batches of 7", true, |t, q| {
         let args =
             ScanArgsAdaptive::default().with_chunk_strategy(Arc::new(FixedChunkStrategy::new(7)));
@@ -57,6 +72,15 @@ pub const PATHS: [(&str, bool, PathFn); 7] = [
     ("sink_batches_adaptive, chunks of 1", true, |t, q| {
         sink_batches(q(scan(t, ScanArgsAdaptive::default())?), 1)
     }),
+];
+
+/// Paths compared with `collect_adaptive` as well as with stock: with one pruning mechanism
+/// off (statistics, and with them answers from statistics and top-k skipping; bloom filters;
+/// the page index), ours must answer exactly as with all of them on.
+const SELF_CHECKED: [&str; 3] = [
+    "collect_adaptive, statistics off",
+    "collect_adaptive, bloom filters off",
+    "collect_adaptive, page index off",
 ];
 
 /// The batches `sink_batches_adaptive` hands over, concatenated; each but the last must have
@@ -94,6 +118,26 @@ pub struct CaseReport {
     pub paths: BTreeMap<&'static str, &'static str>,
     /// Pruning forms the case's filters contain (`ExprPredicate::pruning_forms`).
     pub forms: Vec<&'static str>,
+    /// Pruning mechanisms that skipped something when `collect_adaptive` ran the case.
+    pub mechanisms: Vec<&'static str>,
+}
+
+/// The pruning mechanisms a run's counters show at work.
+fn mechanisms_used(m: &ScanMetricsSnapshot) -> Vec<&'static str> {
+    [
+        ("row-group statistics", m.row_groups_pruned),
+        ("bloom filters", m.row_groups_skipped_by_bloom_filter),
+        ("page index", m.pages_skipped_by_page_index),
+        (
+            "answers from statistics",
+            m.row_groups_answered_from_statistics,
+        ),
+        ("top-k", m.row_groups_skipped_by_top_k),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(name, _)| name)
+    .collect()
 }
 
 /// Writes nothing: `target` must hold the case's files.
@@ -114,7 +158,7 @@ pub fn check(case: &Case, target: &Path) -> Result<CaseReport, String> {
     };
     let stocks = [stock_with(false), stock_with(true)];
     let keys = unordered_keys(&case.query, &case.data);
-    let aggregated = matches!(case.query.tail, Tail::GroupBy { .. });
+    let aggregated = matches!(case.query.tail, Tail::GroupBy { .. } | Tail::Summary);
     let mut report = CaseReport::default();
     let names = column_names(&case.data);
     let kinds: Vec<_> = case.data.columns.iter().map(|c| c.kind).collect();
@@ -125,10 +169,14 @@ pub fn check(case: &Case, target: &Path) -> Result<CaseReport, String> {
                 .extend(ExprPredicate::new(predicate(p, &names, &kinds)).pruning_forms());
         }
     }
+    let mut answers: BTreeMap<&str, DataFrame> = BTreeMap::new();
     for (name, statistics, run) in PATHS {
         let stock = &stocks[statistics as usize];
         let ours = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(target, &query)))
             .map_err(|_| format!("{name}: panicked"))?;
+        if let Ok(df) = &ours {
+            answers.insert(name, df.clone());
+        }
         let verdict = match (&ours, stock) {
             (Ok(a), Ok(b)) => {
                 let a = if a.width() == 0 && a.height() == 0 {
@@ -152,6 +200,22 @@ pub fn check(case: &Case, target: &Path) -> Result<CaseReport, String> {
                 report.paths.insert(name, v);
             }
             Err(d) => return Err(format!("{name}: {d}")),
+        }
+    }
+    // The counters of one more `collect_adaptive` run (the paths' own are not kept).
+    let args = ScanArgsAdaptive::default();
+    let counted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        query(scan(target, args.clone())?).collect_adaptive()
+    }));
+    if matches!(counted, Ok(Ok(_))) {
+        report.mechanisms = mechanisms_used(&args.metrics());
+    }
+    if let Some(all_on) = answers.get("collect_adaptive") {
+        for name in SELF_CHECKED {
+            if let Some(off) = answers.get(name) {
+                compare(all_on, off, keys.as_deref(), aggregated)
+                    .map_err(|d| format!("collect_adaptive vs {name}: {d}"))?;
+            }
         }
     }
     Ok(report)

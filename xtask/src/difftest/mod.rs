@@ -30,6 +30,8 @@ pub struct Report {
     /// (path, verdict) -> count
     pub paths: BTreeMap<(String, String), u64>,
     pub forms: BTreeMap<String, u64>,
+    /// Pruning mechanism -> cases in which it skipped something in `collect_adaptive`.
+    pub mechanisms: BTreeMap<String, u64>,
 }
 
 /// A shrunk failure.
@@ -50,6 +52,13 @@ impl std::fmt::Display for Report {
         writeln!(f, "per predicate form (leaves in the generated filters):")?;
         for (form, n) in &self.forms {
             writeln!(f, "  {form:<12} {n}")?;
+        }
+        writeln!(
+            f,
+            "cases where a pruning mechanism skipped work (collect_adaptive):"
+        )?;
+        for (mechanism, n) in &self.mechanisms {
+            writeln!(f, "  {mechanism:<28} {n}")?;
         }
         Ok(())
     }
@@ -99,6 +108,9 @@ fn run_cases(options: &Options, scratch: &Path) -> Result<Report, Box<Failure>> 
         for form in case_report.forms {
             *r.forms.entry(form.into()).or_default() += 1;
         }
+        for mechanism in case_report.mechanisms {
+            *r.mechanisms.entry(mechanism.into()).or_default() += 1;
+        }
         Ok(())
     });
     match result {
@@ -140,6 +152,7 @@ fn spec_placeholder() -> Case {
             small_pages: false,
             files: 1,
             writer: spec::Writer::Polars,
+            truncated_statistics: false,
         },
         query: spec::QuerySpec {
             filters: vec![],

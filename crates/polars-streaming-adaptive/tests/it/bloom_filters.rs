@@ -175,3 +175,45 @@ fn what_bloom_filters_cannot_decide_is_never_skipped() {
     let off = ExprPredicate::new(col("s").eq(lit("s1x"))).with_statistics(false);
     assert_eq!(skipped(&path, off), 0);
 }
+
+/// parquet-mr 1.13 and arrow-rs 49 (parquet-testing's files; Polars 0.55.2 writes no bloom
+/// filters) hash strings as arrow-rs 60 does: every value the file holds keeps its row group,
+/// values it does not hold (inside its bounds) are ruled out.
+#[test]
+fn bloom_filters_written_by_parquet_mr_and_older_arrow_rs_probe_alike() {
+    let Some(dir) = common::parquet_testing_dir() else {
+        eprintln!("../shared/parquet-testing is absent: nothing to check");
+        return;
+    };
+    let held = [
+        "Hello",
+        "This is",
+        "a",
+        "test",
+        "How",
+        "are you",
+        "doing ",
+        "today",
+        "the quick",
+        "brown fox",
+        "jumps",
+        "over",
+        "the lazy",
+        "dog",
+    ];
+    let absent = ["Hellp", "I", "a test", "dogs", "quick", "doing"];
+    for name in [
+        "data_index_bloom_encoding_stats.parquet",
+        "data_index_bloom_encoding_with_length.parquet",
+    ] {
+        let path = dir.join("data").join(name);
+        for v in held {
+            let p = ExprPredicate::new(col("String").eq(lit(v)));
+            assert_eq!(skipped(&path, p), 0, "{name}: {v}");
+        }
+        for v in absent {
+            let p = ExprPredicate::new(col("String").eq(lit(v)));
+            assert_eq!(skipped(&path, p), 1, "{name}: {v}");
+        }
+    }
+}
