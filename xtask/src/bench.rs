@@ -105,8 +105,32 @@ fn vwap(lf: LazyFrame) -> LazyFrame {
         .agg([((col("price") * col("volume")).sum() / col("volume").sum()).alias("vwap")])
 }
 
-/// Runs one (query, engine) in this process; returns (seconds, rows out).
-pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64, usize)> {
+/// What the adaptive scan skipped in one run: row groups in the files read, pruned by
+/// statistics, skipped by bloom filters, answered from statistics, skipped by top-k, and
+/// pages skipped by the page index.
+pub type Skips = [u64; 6];
+
+fn skips(m: &ScanMetricsSnapshot) -> Skips {
+    [
+        m.row_groups_total,
+        m.row_groups_pruned,
+        m.row_groups_skipped_by_bloom_filter,
+        m.row_groups_answered_from_statistics,
+        m.row_groups_skipped_by_top_k,
+        m.pages_skipped_by_page_index,
+    ]
+}
+
+/// Runs one (query, engine) in this process; returns (seconds, rows out, what the adaptive
+/// scan skipped when the engine is ours).
+pub fn child(
+    query: &str,
+    engine: &str,
+    dir: &Path,
+    rows: usize,
+) -> Result<(f64, usize, Option<Skips>)> {
+    let metrics = Arc::new(ScanMetrics::default());
+    let ours = engine.starts_with("adaptive") || engine.starts_with("collect_adaptive");
     let glob = dir.join("*.parquet");
     let budget = match query {
         "P4" => Some(256usize << 20),
@@ -118,6 +142,7 @@ pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64,
         ("P5", _) => p5(engine, dir)?,
         ("floor", "adaptive reader") => {
             let reader = ParallelStreamReader::from_glob(glob.to_str().unwrap())?
+                .with_metrics(metrics.clone())
                 .with_projection(["symbol", "price", "volume"])
                 .with_predicate(ExprPredicate::new(col("side").eq(lit("BUY"))));
             reader
@@ -156,7 +181,7 @@ pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64,
                 }
             };
             let adaptive = || {
-                let mut args = ScanArgsAdaptive::default();
+                let mut args = ScanArgsAdaptive::default().with_metrics(metrics.clone());
                 if let Some(b) = budget {
                     args = args.with_memory_budget(b);
                 }
@@ -190,7 +215,8 @@ pub fn child(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<(f64,
             df.height()
         }
     };
-    Ok((t.elapsed().as_secs_f64(), height))
+    let secs = t.elapsed().as_secs_f64();
+    Ok((secs, height, ours.then(|| skips(&metrics.snapshot()))))
 }
 
 /// P5: keep every row of the first 10 distinct ids seen in each group, written to Parquet.
@@ -250,6 +276,7 @@ struct Run {
     secs: f64,
     rss_kib: u64,
     rows_out: usize,
+    skips: Option<Skips>,
 }
 
 fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
@@ -279,10 +306,13 @@ fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
     let line = String::from_utf8(out.stdout)?;
     let mut it = line.split_whitespace();
     let mut next = || it.next().context("child printed too little");
+    let (secs, rss_kib, rows_out) = (next()?.parse()?, next()?.parse()?, next()?.parse()?);
+    let rest: Vec<u64> = it.map(str::parse).collect::<Result<_, _>>()?;
     Ok(Run {
-        secs: next()?.parse()?,
-        rss_kib: next()?.parse()?,
-        rows_out: next()?.parse()?,
+        secs,
+        rss_kib,
+        rows_out,
+        skips: rest.try_into().ok(),
     })
 }
 
@@ -294,6 +324,8 @@ pub struct Measured {
     pub max: f64,
     pub rss_mib: f64,
     pub rows_out: usize,
+    /// What the adaptive scan skipped (first measured run), for our engines.
+    pub skips: Option<Skips>,
 }
 
 /// Runs every query; `runs` measured rounds after one warm-up round.
@@ -325,6 +357,7 @@ pub fn run(
                 max: secs[secs.len() - 1],
                 rss_mib: rs.iter().map(|r| r.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
                 rows_out: rs[0].rows_out,
+                skips: rs[0].skips,
             };
             eprintln!(
                 "{id} {engine:<30} median {:.3} s ({:.3}..{:.3}), peak RSS {:.0} MiB, {} rows out, {:.1} M rows/s",
@@ -370,6 +403,23 @@ pub fn markdown(
             m.rss_mib,
             input_rows.get(dataset).copied().unwrap_or(0) as f64 / m.median / 1e6
         );
+    }
+    let _ = writeln!(
+        s,
+        "\nWhat the adaptive scan skipped (its counters, as `POLARS_VERBOSE=1` prints them; first measured run):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| query | engine | row groups | pruned by statistics | skipped by bloom filters | answered from statistics | skipped by top-k | pages skipped by page index |"
+    );
+    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (id, _, engine, m) in results {
+        if let Some([total, pruned, bloom, answered, top_k, pages]) = m.skips {
+            let _ = writeln!(
+                s,
+                "| {id} | {engine} | {total} | {pruned} | {bloom} | {answered} | {top_k} | {pages} |"
+            );
+        }
     }
     s
 }

@@ -167,8 +167,10 @@ fn main() -> Result<()> {
             let [query, engine, dir, rows] = values.as_slice() else {
                 bail!("usage: bench-child QUERY ENGINE DIR ROWS");
             };
-            let (secs, out_rows) = bench::child(query, engine, Path::new(dir), rows.parse()?)?;
-            println!("{secs} {} {out_rows}", procfs::peak_rss_kib());
+            let (secs, out_rows, skips) =
+                bench::child(query, engine, Path::new(dir), rows.parse()?)?;
+            let skips: String = skips.iter().flatten().map(|n| format!(" {n}")).collect();
+            println!("{secs} {} {out_rows}{skips}", procfs::peak_rss_kib());
             Ok(())
         }
         other => {
