@@ -81,6 +81,7 @@ impl AdaptiveSource {
     /// filter (the optimizer never pushes a slice below a filter). `memory`, when given, is
     /// the manager the reader counts its batches in flight with.
     pub fn stream(&self, request: ScanRequest) -> AdaptiveStream {
+        let predicate_for_check = request.predicate.clone();
         let ScanRequest {
             columns,
             predicate,
@@ -135,6 +136,7 @@ impl AdaptiveSource {
             }
             (None, _) => (reader.with_projection(columns.clone()), None),
         };
+        let dtype_check = predicate_for_check.map(|p| (self.schema.clone(), p));
         let schema = Arc::new(reader.output_schema(&self.file_schema));
         let output_schema: SchemaRef = Arc::new(
             columns
@@ -143,6 +145,7 @@ impl AdaptiveSource {
                 .collect(),
         );
         AdaptiveStream {
+            dtype_check,
             batches: reader.batches(),
             left: limit,
             post_filter: post_filter.map(|p| (p, columns.into_iter().map(col).collect())),
@@ -181,19 +184,6 @@ impl AdaptiveSource {
             (None, None) => self.schema.iter_names().cloned().collect(),
         };
         let predicate = predicate.map(without_hints).transpose()?.flatten();
-        if let Some(p) = &predicate {
-            // A predicate that fails on the scan's dtypes (e.g. `str.len_bytes()` of an integer
-            // column) is an error whatever the data. Stock only fails when it evaluates it on
-            // rows it read, so pruning decides whether it answers; evaluating it once on no rows
-            // (unoptimized, so a constant-false conjunct cannot fold it away) makes it always an
-            // error here. docs/ARCHITECTURE.md, "Known differences".
-            DataFrame::empty_with_arc_schema(self.schema.clone())
-                .lazy()
-                .without_optimizations()
-                .filter(p.clone())
-                .collect()
-                .map_err(|source| PlanError::PredicateDtype { source })?;
-        }
         Ok(ScanRequest {
             columns,
             predicate,
@@ -243,6 +233,9 @@ pub struct ScanRequest {
 /// The batches of one run of the source, in file order then row order.
 #[derive(Debug)]
 pub struct AdaptiveStream {
+    /// The predicate, checked against the scan's dtypes before the first batch is handed
+    /// out (`check_dtypes`), while the reader's threads open the files.
+    dtype_check: Option<(SchemaRef, Expr)>,
     batches: ParallelBatches,
     /// Rows the limit still allows.
     left: Option<usize>,
@@ -264,6 +257,12 @@ impl Iterator for AdaptiveStream {
     type Item = PolarsResult<DataFrame>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some((schema, predicate)) = self.dtype_check.take() {
+            if let Err(e) = check_dtypes(schema, predicate) {
+                self.left = Some(0);
+                return Some(Err(e));
+            }
+        }
         if self.left == Some(0) {
             return None;
         }
@@ -318,6 +317,22 @@ impl AnonymousScan for AdaptiveSource {
         self.report(&metrics);
         out
     }
+}
+
+/// A predicate that fails on the scan's dtypes (e.g. `str.len_bytes()` of an integer column) is
+/// an error whatever the data. Stock only fails when it evaluates it on rows it read, so
+/// pruning decides whether it answers; evaluating it once on no rows (unoptimized, so a
+/// constant-false conjunct cannot fold it away) makes it always an error here.
+/// docs/ARCHITECTURE.md, "Known differences". It costs a few milliseconds (a plan, and
+/// Polars' first zeroed buffer), which is why a stream runs it after its reader has started.
+fn check_dtypes(schema: SchemaRef, predicate: Expr) -> PolarsResult<()> {
+    DataFrame::empty_with_arc_schema(schema)
+        .lazy()
+        .without_optimizations()
+        .filter(predicate)
+        .collect()
+        .map_err(|source| PlanError::PredicateDtype { source })?;
+    Ok(())
 }
 
 /// The pushed predicate without the optimizer's dynamic hints. A `sort().head()` pushes a
