@@ -7,8 +7,11 @@
 //! one page of a mapped file, not the whole filter. A value is hashed as the file stores it: the literal is first cast (strictly) to the column's Polars dtype, then
 //! written as its physical type does (4 little-endian bytes for INT32 columns: 8- to 32-bit
 //! integers of either sign and dates; 8 for INT64: 64-bit integers and datetimes; the bytes of
-//! BYTE_ARRAY strings and binaries). Other types (floats, whose `=` matches `-0.0` and `0.0`
-//! with different bits; decimals; times, which Polars rescales on read) are not probed. A filter
+//! BYTE_ARRAY strings and binaries; decimals as their unscaled integer, in 4 or 8 little-endian
+//! bytes for INT32/INT64 columns and big-endian two's complement of the column's width for
+//! FIXED_LEN_BYTE_ARRAY ones). Other types (floats, whose `=` matches `-0.0` and `0.0` with
+//! different bits; decimals stored as BYTE_ARRAY, whose width writers choose; times, which
+//! Polars rescales on read) are not probed. A filter
 //! that is absent, cannot be read or uses another algorithm, hash or compression keeps the row
 //! group.
 
@@ -101,7 +104,9 @@ fn term(
     let index = reader.schema().index_of(column)?;
     let dtype = reader.schema().get_at_index(index)?.1;
     // The encodings below for these dtypes only (a Time, say, is an INT64 too, rescaled).
+    let decimal = matches!(dtype, DataType::Decimal(_, _));
     let probed = dtype.is_integer()
+        || decimal
         || matches!(
             dtype,
             DataType::Date | DataType::Datetime(_, _) | DataType::String | DataType::Binary
@@ -128,6 +133,16 @@ fn term(
             (PhysicalType::Int64, AnyValue::UInt64(x)) => x.to_le_bytes().to_vec(),
             (PhysicalType::ByteArray, AnyValue::String(s)) => s.as_bytes().to_vec(),
             (PhysicalType::ByteArray, AnyValue::Binary(b)) => b.to_vec(),
+            // A decimal's unscaled value (its physical representation in Polars).
+            (PhysicalType::Int32, AnyValue::Int128(x)) if decimal => {
+                i32::try_from(x).ok()?.to_le_bytes().to_vec()
+            }
+            (PhysicalType::Int64, AnyValue::Int128(x)) if decimal => {
+                i64::try_from(x).ok()?.to_le_bytes().to_vec()
+            }
+            (PhysicalType::FixedLenByteArray(width), AnyValue::Int128(x)) if decimal => {
+                fixed_width_be(x, width)?
+            }
             _ => return None,
         };
         hashes.push(XxHash64::oneshot(0, &bytes));
@@ -136,6 +151,25 @@ fn term(
         column: index,
         hashes,
     })
+}
+
+/// `x` as `width` bytes of big-endian two's complement; `None` when it does not fit (the bytes
+/// dropped must be the sign extension of the ones kept).
+fn fixed_width_be(x: i128, width: usize) -> Option<Vec<u8>> {
+    let bytes = x.to_be_bytes();
+    if width >= bytes.len() {
+        let fill = if x < 0 { 0xFF } else { 0 };
+        let mut out = vec![fill; width - bytes.len()];
+        out.extend_from_slice(&bytes);
+        return Some(out);
+    }
+    let (dropped, kept) = bytes.split_at(bytes.len() - width);
+    let fill = if kept.first().is_some_and(|b| b & 0x80 != 0) {
+        0xFF
+    } else {
+        0
+    };
+    dropped.iter().all(|&b| b == fill).then(|| kept.to_vec())
 }
 
 /// A split block bloom filter's bitset, read in place.

@@ -1,5 +1,5 @@
 //! Bloom-filter pruning on files arrow-rs writes with a filter on every column: each probed
-//! physical type hashes as the writer did (a value present in one row group skips the others),
+//! physical type (decimals in INT32, INT64 and FIXED_LEN_BYTE_ARRAY too) hashes as the writer did (a value present in one row group skips the others),
 //! answers equal stock's, and what is not probed is never skipped.
 
 use crate::common;
@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryArray, Date32Array, Float64Array, Int32Array, Int64Array, Int8Array,
-    StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array,
+    ArrayRef, BinaryArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
+    Int8Array, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array,
 };
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -77,6 +77,11 @@ fn write(path: &Path) {
             "f",
             Arc::new(Float64Array::from_iter_values(k.iter().map(|v| *v as f64))),
         ),
+        // Decimals k / 100 (scale 2), stored by arrow-rs as INT32 (precision 9), INT64 (18)
+        // and FIXED_LEN_BYTE_ARRAY (30).
+        ("d9", decimals(&k, 9)),
+        ("d18", decimals(&k, 18)),
+        ("d30", decimals(&k, 30)),
     ];
     let batch = RecordBatch::try_from_iter(columns).unwrap();
     let props = WriterProperties::builder()
@@ -92,6 +97,26 @@ fn write(path: &Path) {
     .unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
+}
+
+fn decimals(k: &[i64], precision: u8) -> ArrayRef {
+    let unscaled = k
+        .iter()
+        .map(|v| *v as i128 * 1_000_000_007 % 10i128.pow(precision as u32 - 1));
+    Arc::new(
+        Decimal128Array::from_iter_values(unscaled)
+            .with_precision_and_scale(precision, 2)
+            .unwrap(),
+    )
+}
+
+/// The value `k` gives the decimal column of `precision`, as a literal of its dtype.
+fn decimal_lit(k: i64, precision: usize) -> Expr {
+    let unscaled = k as i128 * 1_000_000_007 % 10i128.pow(precision as u32 - 1);
+    lit(Scalar::new(
+        DataType::Decimal(precision, 2),
+        AnyValue::Decimal(unscaled, precision, 2),
+    ))
 }
 
 /// Our answer (equal to stock's) and the row groups bloom filters skipped.
@@ -125,6 +150,9 @@ fn bloom_filters_hash_every_probed_physical_type_as_arrow_rs_writes_it() {
             .eq(lit(1_700_000_000_000 + k).cast(DataType::Datetime(TimeUnit::Milliseconds, None))),
         col("s").eq(lit(format!("s{k}"))),
         col("b").eq(lit(format!("s{k}").into_bytes())),
+        col("d9").eq(decimal_lit(k, 9)),
+        col("d18").eq(decimal_lit(k, 18)),
+        col("d30").eq(decimal_lit(k, 30)),
         lit(format!("s{k}")).eq(col("s")),
         col("s")
             .eq(lit(format!("s{k}")))
