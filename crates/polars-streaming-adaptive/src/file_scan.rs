@@ -177,7 +177,8 @@ pub(crate) struct FileScan {
     /// The predicate's equalities that the file's bloom filters can rule out.
     bloom: Option<BloomProbe>,
     /// The one file column the predicate reads, whose page index can narrow the rows read.
-    page_column: Option<usize>,
+    /// The predicate's file columns whose page index may narrow the rows read.
+    page_columns: Vec<usize>,
 }
 
 /// Filter-first decoding: the predicate's columns are decoded for every row of a unit, the
@@ -329,13 +330,14 @@ impl FileScan {
             .as_ref()
             .filter(|(p, _)| p.use_bloom_filters())
             .and_then(|(_, e)| BloomProbe::new(e, &reader));
-        // Pages are pruned on a predicate of one column (an `and` of several columns would
-        // intersect their pages' rows; not done).
-        let page_column = indexed
+        let page_columns = indexed
             .filter(|(p, _)| p.use_page_index())
             .and_then(|(p, _)| p.columns())
-            .filter(|cols| cols.len() == 1 && !opts.is_virtual(&cols[0]))
-            .and_then(|cols| reader.schema().index_of(&cols[0]));
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| !opts.is_virtual(c))
+            .filter_map(|c| reader.schema().index_of(c))
+            .collect();
         Ok(Self {
             reader,
             first_row,
@@ -344,7 +346,7 @@ impl FileScan {
             output_schema,
             filter,
             bloom,
-            page_column,
+            page_columns,
         })
     }
 
@@ -382,18 +384,33 @@ impl FileScan {
         !ruled_out
     }
 
-    /// The rows of row group `rg` to read when the page index of the predicate's column rules
-    /// out some pages (see `MmapParquetReader::page_ranges`); `None`: read every row.
+    /// The rows of row group `rg` to read when the page indexes of the predicate's columns
+    /// rule out some pages (see `MmapParquetReader::page_ranges`); `None`: read every row.
+    ///
+    /// Each column's pages are tested with that column's statistics alone (the other columns
+    /// unknown, so a page is ruled out only when the predicate is false whatever they hold);
+    /// a row is read when no column's test ruled out its page: the ranges intersect.
     pub fn page_ranges(
         &self,
         rg: usize,
         opts: &ScanOptions,
     ) -> Option<Vec<std::ops::Range<usize>>> {
-        let column = self.page_column?;
         let predicate = opts.predicate.as_ref()?;
-        let (ranges, skipped) = self
-            .reader
-            .page_ranges(rg, column, |page| predicate.should_skip_row_group(page))?;
+        let (mut ranges, mut skipped): (Option<Vec<std::ops::Range<usize>>>, usize) = (None, 0);
+        for &column in &self.page_columns {
+            let Some((column_ranges, column_skipped)) =
+                self.reader
+                    .page_ranges(rg, column, |page| predicate.should_skip_row_group(page))
+            else {
+                continue;
+            };
+            skipped += column_skipped;
+            ranges = Some(match ranges {
+                None => column_ranges,
+                Some(before) => intersect(&before, &column_ranges),
+            });
+        }
+        let ranges = ranges?;
         #[cfg(feature = "test-hooks")]
         let ranges =
             crate::test_hooks::shift_page_ranges(ranges, self.reader.row_group_num_rows(rg));
@@ -674,4 +691,37 @@ pub(crate) fn decoded_bytes(df: &DataFrame) -> usize {
 
 fn internal(e: PolarsError) -> AdaptiveError {
     AdaptiveError::Internal(e.to_string())
+}
+
+/// The rows in both `a` and `b`, sorted disjoint row ranges each.
+fn intersect(
+    a: &[std::ops::Range<usize>],
+    b: &[std::ops::Range<usize>],
+) -> Vec<std::ops::Range<usize>> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let (start, end) = (a[i].start.max(b[j].start), a[i].end.min(b[j].end));
+        if start < end {
+            out.push(start..end);
+        }
+        if a[i].end <= b[j].end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::intersect;
+
+    #[test]
+    fn row_ranges_intersect_across_columns() {
+        assert_eq!(intersect(&[0..10, 20..30], &[5..25]), vec![5..10, 20..25]);
+        assert_eq!(intersect(&[0..10], &[10..20]), vec![]);
+        assert_eq!(intersect(&[0..10, 12..14], &[0..100]), vec![0..10, 12..14]);
+        assert_eq!(intersect(&[], &[0..5]), vec![]);
+    }
 }

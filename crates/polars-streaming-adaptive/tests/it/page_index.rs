@@ -1,6 +1,6 @@
-//! Page-index pruning: on a sorted column written by arrow-rs with a page index and small
-//! pages, a predicate of that column reads only the pages that may hold its rows; answers
-//! equal stock's.
+//! Page-index pruning: on sorted columns written by arrow-rs with a page index and small
+//! pages, a predicate reads only the rows whose pages, in each of its columns, may hold its
+//! rows; answers equal stock's.
 
 use crate::common;
 
@@ -63,7 +63,7 @@ fn read(path: &Path, predicate: ExprPredicate, rows: usize) -> (u64, u64) {
 }
 
 #[test]
-fn a_predicate_of_one_column_reads_only_the_pages_that_may_hold_its_rows() {
+fn a_predicate_reads_only_the_rows_whose_pages_may_hold_its_rows_in_every_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sorted.parquet");
     write(&path);
@@ -95,6 +95,15 @@ fn a_predicate_of_one_column_reads_only_the_pages_that_may_hold_its_rows() {
         ),
         // Outside every page of a row group whose statistics keep it.
         (col("k").eq(lit(1i64)), 500),
+        // Two columns: rows 1 000.. by `k`, ..1 500 by `ts`; read where both allow, one page.
+        (
+            col("k")
+                .gt_eq(lit(3_000i64))
+                .and(col("ts").lt(ts(1_700_000_000_000 + 1_500_000))),
+            500,
+        ),
+        // One column with a page index and one without (strings are not page-pruned).
+        (col("k").lt(lit(30i64)).and(col("s").eq(lit("s7"))), 500),
     ];
     for rows in [10_000usize, 333] {
         for (p, most) in &cases {
@@ -111,9 +120,12 @@ fn pages_are_not_skipped_where_the_page_index_cannot_decide() {
     let path = dir.path().join("sorted.parquet");
     write(&path);
     let kept = [
-        // Two columns (their pages' rows are not intersected), a string column.
-        col("k").lt(lit(30i64)).and(col("s").eq(lit("s7"))),
+        // A string column; an `or` of two columns, each of whose pages may pass through the
+        // other.
         col("s").eq(lit("s7")),
+        col("k")
+            .lt(lit(30i64))
+            .or(col("ts").gt(lit(0).cast(DataType::Datetime(TimeUnit::Milliseconds, None)))),
         // A predicate every page may satisfy.
         col("k").is_not_null().or(col("k").is_null()),
     ];
