@@ -717,11 +717,13 @@ fn intersect(
 mod tests {
     use super::intersect;
 
+    type Ranges = Vec<std::ops::Range<usize>>;
+
     #[test]
     fn row_ranges_intersect_across_columns() {
         assert_eq!(intersect(&[0..10, 20..30], &[5..25]), vec![5..10, 20..25]);
-        assert_eq!(intersect(&[0..10], &[10..20]), vec![]);
+        assert_eq!(intersect(&[0..10], &[10..20]), Ranges::new());
         assert_eq!(intersect(&[0..10, 12..14], &[0..100]), vec![0..10, 12..14]);
-        assert_eq!(intersect(&[], &[0..5]), vec![]);
+        assert_eq!(intersect(&[], &[0..5]), Ranges::new());
     }
 }
