@@ -139,7 +139,7 @@ pub fn child(
     };
     let t = Instant::now();
     let height = match (query, engine) {
-        ("P5", _) => p5(engine, dir)?,
+        ("P5", _) => p5(engine, dir, &metrics)?,
         ("floor", "adaptive reader") => {
             let reader = ParallelStreamReader::from_glob(glob.to_str().unwrap())?
                 .with_metrics(metrics.clone())
@@ -220,12 +220,13 @@ pub fn child(
 }
 
 /// P5: keep every row of the first 10 distinct ids seen in each group, written to Parquet.
-fn p5(engine: &str, dir: &Path) -> Result<usize> {
+fn p5(engine: &str, dir: &Path, metrics: &Arc<ScanMetrics>) -> Result<usize> {
     let glob = dir.join("*.parquet");
     let out = std::env::temp_dir().join(format!("p5-{}.parquet", std::process::id()));
     let rows = match engine {
         "adaptive first_n_per_group" => {
-            LazyFrame::scan_adaptive(&glob, ScanArgsAdaptive::default())?
+            let args = ScanArgsAdaptive::default().with_metrics(metrics.clone());
+            LazyFrame::scan_adaptive(&glob, args)?
                 .adaptive()
                 .with_operator(first_n_per_group(["group"], "id", 10))
                 .sink_parquet_adaptive(&out, SinkParquetAdaptiveOptions::default())?;
