@@ -187,10 +187,12 @@ pub struct MmapParquetReader {
     metadata: Arc<FileMetadata>,
     arrow_schema: ArrowSchemaRef,
     schema: SchemaRef,
-    stats: Vec<RowGroupStats>,
-    stats_unavailable: Option<String>,
-    /// The footer as arrow-rs reads it (statistics and page index locations).
-    pq: Option<Arc<parquet::file::metadata::ParquetMetaData>>,
+    /// The footer's bytes, for the statistics read on first use.
+    footer: Buffer<u8>,
+    /// The footer as arrow-rs reads it (statistics, page index locations) and the typed
+    /// statistics: a second parse of the footer, done when something first asks for them (a
+    /// scan without predicate, top-k or aggregate never does).
+    statistics: std::sync::OnceLock<FooterStatistics>,
     /// Prefix sums of the rows of the row groups (see `row_group_starts`).
     row_group_starts: Vec<usize>,
     /// Per (row group, schema column), the page-header check of its chunks, done once: the
@@ -291,7 +293,6 @@ impl MmapParquetReader {
             },
             |msg| invalid(format!("schema inference panicked: {msg}")),
         )?;
-        let (stats, stats_unavailable, pq) = read_statistics(&footer, &metadata, &schema);
         let row_group_starts = row_group_starts(&metadata);
         let page_checks = (0..metadata.row_groups.len() * schema.len())
             .map(|_| Default::default())
@@ -304,9 +305,8 @@ impl MmapParquetReader {
             metadata: Arc::new(metadata),
             arrow_schema: Arc::new(arrow_schema),
             schema,
-            stats,
-            stats_unavailable,
-            pq,
+            footer,
+            statistics: std::sync::OnceLock::new(),
             row_group_starts,
             page_checks,
         })
@@ -347,18 +347,23 @@ impl MmapParquetReader {
     /// Statistics of row group `i`; unknown for every column when the footer's statistics
     /// could not be read (see [`MmapParquetReader::statistics_unavailable`]).
     pub fn row_group_statistics(&self, i: usize) -> &RowGroupStats {
-        &self.stats[i]
+        &self.statistics()[i]
     }
 
     /// Statistics of every row group.
     pub fn statistics(&self) -> &[RowGroupStats] {
-        &self.stats
+        &self.footer_statistics().0
     }
 
     /// Why the footer's statistics could not be read, when they could not. Reading still works;
     /// pruning keeps every row group.
     pub fn statistics_unavailable(&self) -> Option<&str> {
-        self.stats_unavailable.as_deref()
+        self.footer_statistics().1.as_deref()
+    }
+
+    fn footer_statistics(&self) -> &FooterStatistics {
+        self.statistics
+            .get_or_init(|| read_statistics(&self.footer, &self.metadata, &self.schema))
     }
 
     /// Decoded size of one row over all columns, in bytes, estimated from the footer's column
@@ -766,7 +771,7 @@ impl MmapParquetReader {
         skip: impl Fn(&RowGroupStats) -> bool,
     ) -> Option<(Vec<Range<usize>>, usize)> {
         let (name, dtype) = self.schema.get_at_index(c)?;
-        let pq = self.pq.as_ref()?;
+        let pq = self.footer_statistics().2.as_ref()?;
         let pq_rg = pq.row_groups().get(rg)?;
         // A flat column: one leaf named like the column.
         let chunk = pq_rg
