@@ -245,3 +245,22 @@ fn bloom_filters_written_by_parquet_mr_and_older_arrow_rs_probe_alike() {
         }
     }
 }
+
+/// Polars 0.55.2's writer writes no bloom filters: on its files an equality with a value in
+/// no row group (inside every row group's bounds) skips nothing by bloom filter, and reads
+/// like stock.
+#[test]
+fn files_written_by_polars_carry_no_bloom_filter_and_skip_nothing_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("polars.parquet");
+    let k: Vec<i64> = (0..ROWS as i64).map(|i| 4 * (i % 250) + i / 250).collect();
+    let strings: Vec<String> = k.iter().map(|v| format!("s{v}")).collect();
+    let mut df = df!("i64" => &k, "s" => &strings).unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .with_row_group_size(Some(ROWS / GROUPS))
+        .finish(&mut df)
+        .unwrap();
+    for p in [col("i64").eq(lit(3i64)), col("s").eq(lit("s1x"))] {
+        assert_eq!(skipped(&path, ExprPredicate::new(p.clone())), 0, "{p}");
+    }
+}
