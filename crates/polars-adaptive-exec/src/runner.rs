@@ -261,7 +261,7 @@ impl Runner {
         result?;
         let empty = match empty {
             Some(empty) => empty,
-            // Every row group was ruled out before a round ran: no round ran at all.
+            // No round ran: no row group of the files holds a row.
             None => DataFrame::empty_with_arc_schema(plan.input_schema().clone()),
         };
         let df = plan.answer(held.finish(empty))?;
