@@ -186,3 +186,92 @@ fn skipped_row_groups_never_hold_rows_the_predicate_keeps() {
         "the test must exercise pruning: {skipped} of {checked}"
     );
 }
+
+/// Writes `i`, `f`, `s` with arrow-rs: page statistics and a page index, pages of 4 rows.
+fn write_with_page_index(
+    path: &std::path::Path,
+    (i, f, s): (&[Option<i32>], &[Option<f64>], &[Option<String>]),
+    rg_size: usize,
+) {
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("i", Arc::new(Int32Array::from(i.to_vec()))),
+        ("f", Arc::new(Float64Array::from(f.to_vec()))),
+        ("s", Arc::new(StringArray::from(s.to_vec()))),
+    ];
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rg_size))
+        .set_data_page_row_count_limit(4)
+        .set_write_batch_size(4)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Randomized, seeded, as above, for the page index: `i` sorted in half the cases (so its
+/// pages are narrow), every predicate form and nesting, row groups of 1 to 60 rows in pages of
+/// 4; the filtered read equals Polars filtering the whole data, whatever pages it skipped.
+#[test]
+fn skipped_pages_never_hold_rows_the_predicate_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.parquet");
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        rng_seed: RngSeed::Fixed(0x9a6e),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let (pages_skipped, cases_with_skips) = (Cell::new(0u64), Cell::new(0usize));
+    runner
+        .run(
+            &(column_values(), pred(), 1usize..60, any::<bool>()),
+            |((mut i, f, s), p, rg_size, sorted)| {
+                if sorted {
+                    i.sort();
+                }
+                write_with_page_index(&path, (&i, &f, &s), rg_size);
+                let n = i.len();
+                let df = DataFrame::new(
+                    n,
+                    vec![
+                        Column::new("i".into(), i),
+                        Column::new("f".into(), f),
+                        Column::new("s".into(), s),
+                    ],
+                )
+                .unwrap();
+                let expr = build(&p).expr().unwrap();
+                let expected = df.lazy().filter(expr.clone()).collect().unwrap();
+                let metrics = Arc::new(ScanMetrics::default());
+                let ours = ParallelStreamReader::new(vec![path.clone()])
+                    .with_predicate(ExprPredicate::new(expr.clone()))
+                    .with_metrics(metrics.clone())
+                    .collect_concatenated()
+                    .unwrap();
+                let skipped = metrics.snapshot().pages_skipped_by_page_index;
+                pages_skipped.set(pages_skipped.get() + skipped);
+                cases_with_skips.set(cases_with_skips.get() + usize::from(skipped > 0));
+                prop_assert!(
+                    common::same_frame(&ours, &expected).is_ok(),
+                    "{}: {:?} ({} pages skipped)",
+                    expr,
+                    common::same_frame(&ours, &expected),
+                    skipped
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+    let (pages, cases) = (pages_skipped.get(), cases_with_skips.get());
+    eprintln!("{pages} pages skipped in {cases} of 300 cases");
+    assert!(
+        cases > 30,
+        "the test must exercise the page index: {cases} cases"
+    );
+}
