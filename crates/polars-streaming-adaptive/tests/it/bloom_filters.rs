@@ -11,8 +11,6 @@ use arrow::array::{
     ArrayRef, BinaryArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
     Int8Array, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array,
 };
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use polars::prelude::*;
 use polars_streaming_adaptive::*;
@@ -83,20 +81,12 @@ fn write(path: &Path) {
         ("d18", decimals(&k, 18)),
         ("d30", decimals(&k, 30)),
     ];
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(ROWS / GROUPS))
         .set_bloom_filter_enabled(true)
         .set_bloom_filter_fpp(0.0001)
         .build();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(path).unwrap(),
-        batch.schema(),
-        Some(props),
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    common::write_arrow_rs(path, columns, props);
 }
 
 fn decimals(k: &[i64], precision: u8) -> ArrayRef {
@@ -256,10 +246,7 @@ fn files_written_by_polars_carry_no_bloom_filter_and_skip_nothing_by_one() {
     let k: Vec<i64> = (0..ROWS as i64).map(|i| 4 * (i % 250) + i / 250).collect();
     let strings: Vec<String> = k.iter().map(|v| format!("s{v}")).collect();
     let mut df = df!("i64" => &k, "s" => &strings).unwrap();
-    ParquetWriter::new(std::fs::File::create(&path).unwrap())
-        .with_row_group_size(Some(ROWS / GROUPS))
-        .finish(&mut df)
-        .unwrap();
+    common::write_parquet(&mut df, &path, ROWS / GROUPS);
     for p in [col("i64").eq(lit(3i64)), col("s").eq(lit("s1x"))] {
         assert_eq!(skipped(&path, ExprPredicate::new(p.clone())), 0, "{p}");
     }

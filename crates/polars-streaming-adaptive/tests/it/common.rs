@@ -47,6 +47,20 @@ pub fn filtered_like_stock(
     metrics.snapshot()
 }
 
+/// Writes `columns` as one record batch with arrow-rs' writer and its `props` (bloom
+/// filters, page indexes and page sizes Polars' writer does not offer).
+pub fn write_arrow_rs(
+    path: &Path,
+    columns: Vec<(&str, arrow::array::ArrayRef)>,
+    props: parquet::file::properties::WriterProperties,
+) {
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
 /// Writes `df` with Polars' writer, `row_group_size` rows per row group.
 pub fn write_parquet(df: &mut DataFrame, path: &Path, row_group_size: usize) {
     let file = std::fs::File::create(path).unwrap();

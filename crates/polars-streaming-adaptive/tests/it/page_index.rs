@@ -8,8 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use polars::prelude::*;
 use polars_streaming_adaptive::*;
@@ -37,21 +35,13 @@ fn write(path: &Path) {
             )),
         ),
     ];
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(10_000))
         .set_data_page_row_count_limit(500)
         .set_write_batch_size(500)
         .set_statistics_enabled(EnabledStatistics::Page)
         .build();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(path).unwrap(),
-        batch.schema(),
-        Some(props),
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    common::write_arrow_rs(path, columns, props);
 }
 
 /// Our answer equals stock's; returns the pages skipped and the rows decoded.

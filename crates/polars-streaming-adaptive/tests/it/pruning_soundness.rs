@@ -201,17 +201,13 @@ fn write_with_page_index(
         ("f", Arc::new(Float64Array::from(f.to_vec()))),
         ("s", Arc::new(StringArray::from(s.to_vec()))),
     ];
-    let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(rg_size))
         .set_data_page_row_count_limit(4)
         .set_write_batch_size(4)
         .set_statistics_enabled(EnabledStatistics::Page)
         .build();
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    common::write_arrow_rs(path, columns, props);
 }
 
 /// Randomized, seeded, as above, for the page index: `i` sorted in half the cases (so its
