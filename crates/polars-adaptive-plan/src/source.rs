@@ -81,7 +81,6 @@ impl AdaptiveSource {
     /// filter (the optimizer never pushes a slice below a filter). `memory`, when given, is
     /// the manager the reader counts its batches in flight with.
     pub fn stream(&self, request: ScanRequest) -> AdaptiveStream {
-        let predicate_for_check = request.predicate.clone();
         let ScanRequest {
             columns,
             predicate,
@@ -92,6 +91,7 @@ impl AdaptiveSource {
             row_groups,
             paths,
         } = request;
+        let dtype_check = predicate.clone().map(|p| (self.schema.clone(), p));
         // The reader stops at the limit; `AdaptiveStream` still cuts the last batch (after
         // the post-filter, when there is one).
         let mut reader = Self::reader(paths.as_deref().unwrap_or(&self.paths), &self.args)
@@ -136,7 +136,6 @@ impl AdaptiveSource {
             }
             (None, _) => (reader.with_projection(columns.clone()), None),
         };
-        let dtype_check = predicate_for_check.map(|p| (self.schema.clone(), p));
         let schema = Arc::new(reader.output_schema(&self.file_schema));
         let output_schema: SchemaRef = Arc::new(
             columns
