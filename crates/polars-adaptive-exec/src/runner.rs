@@ -215,7 +215,7 @@ impl Runner {
         let mut skipping = Skipping::try_new(plan, self.source(), limit);
         let mut held = Held::new(
             Arc::new(plan.compile()),
-            plan.k(),
+            plan.k,
             memory.clone(),
             budget.map(|b| b / 4),
         );
@@ -262,7 +262,7 @@ impl Runner {
         let empty = match empty {
             Some(empty) => empty,
             // No round ran: no row group of the files holds a row.
-            None => DataFrame::empty_with_arc_schema(plan.input_schema().clone()),
+            None => DataFrame::empty_with_arc_schema(plan.input_schema.clone()),
         };
         let df = plan.answer(held.finish(empty))?;
         emit(self.execute_above(node, df, self.split.plan.lp_top)?)?;
@@ -579,14 +579,14 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
                     .and_then(|e| sort_key(&plan, &path[i..], e, file_schema));
                 let offset = *offset as usize;
                 let k = offset.saturating_add(*len);
-                let plan = TopKPlan::new(
+                let plan = TopKPlan {
                     offset,
                     k,
                     by,
-                    sort_options.clone(),
+                    options: sort_options.clone(),
                     key,
-                    input_schema.into(),
-                );
+                    input_schema: input_schema.into(),
+                };
                 Reduction::TopK { node, plan }
             }
             other => return Err(unstreamable(operation_name(other), budget)),

@@ -33,34 +33,18 @@ use crate::error::ExecError;
 /// which the plan keeps those from `offset` on.
 #[derive(Clone)]
 pub(crate) struct TopKPlan {
-    offset: usize,
-    k: usize,
-    by: Vec<Expr>,
-    options: SortMultipleOptions,
+    pub offset: usize,
+    /// Rows kept: the sort's slice offset plus its length.
+    pub k: usize,
+    pub by: Vec<Expr>,
+    pub options: SortMultipleOptions,
     /// The first sort key when it is a file column whose statistics bound it (see the module).
-    key: Option<PlSmallStr>,
-    input_schema: SchemaRef,
+    pub key: Option<PlSmallStr>,
+    /// The schema of the rows sorted (the row-local chain's output).
+    pub input_schema: SchemaRef,
 }
 
 impl TopKPlan {
-    pub(crate) fn new(
-        offset: usize,
-        k: usize,
-        by: Vec<Expr>,
-        options: SortMultipleOptions,
-        key: Option<PlSmallStr>,
-        input_schema: SchemaRef,
-    ) -> Self {
-        Self {
-            offset,
-            k,
-            by,
-            options,
-            key,
-            input_schema,
-        }
-    }
-
     /// Sorts a frame and keeps its first k rows, compiled once per thread.
     pub(crate) fn compile(&self) -> BatchExecPool {
         let plan = self.clone();
@@ -79,20 +63,6 @@ impl TopKPlan {
             lf.sort_by_exprs(by, options)
                 .slice(offset as i64, len as IdxSize)
         })
-    }
-
-    /// Rows kept: the sort's slice offset plus its length.
-    pub(crate) fn k(&self) -> usize {
-        self.k
-    }
-
-    /// The schema of the rows sorted (the row-local chain's output).
-    pub(crate) fn input_schema(&self) -> &SchemaRef {
-        &self.input_schema
-    }
-
-    pub(crate) fn maintain_order(&self) -> bool {
-        self.options.maintain_order
     }
 
     fn order(&self) -> KeyOrder {
@@ -239,7 +209,7 @@ impl Skipping {
         }
         // Rounds reorder the row groups: not under `maintain_order` (ties go to the earlier
         // row) nor with a row index (rows are numbered per file read).
-        let in_rounds = !plan.maintain_order() && args.row_index.is_none();
+        let in_rounds = !plan.options.maintain_order && args.row_index.is_none();
         if in_rounds {
             candidates.sort_by(|a, b| match (a.best, b.best) {
                 (None, None) => Ordering::Equal,
