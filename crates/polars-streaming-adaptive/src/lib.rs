@@ -46,7 +46,7 @@ pub use file_scan::{BatchMap, RowGroupFilter};
 pub use memory_manager::{MemoryGuard, MemoryManager};
 pub use metrics::{ScanMetrics, ScanMetricsSnapshot};
 pub use mmap_reader::{MmapMode, MmapParquetReader};
-pub use parallel_stream::{ParallelBatches, ParallelStreamReader};
+pub use parallel_stream::{ParallelBatches, ParallelStreamReader, ReadUnit, ReadUnits};
 pub use paths::expand_paths;
 pub use predicate::{
     AndPredicate, CmpOp, ColumnFilterPredicate, ComparisonPredicate, IntoLiteral, NotPredicate,

@@ -186,6 +186,19 @@ impl ParallelStreamReader {
         }
     }
 
+    /// The units of this read, in output order, for a caller that decodes them on threads
+    /// of its own (the streaming engine, through `polars-adaptive-plan`'s unit source). They
+    /// are cut to the size `batches` gives them; the caller bounds how many are in flight.
+    pub fn units(self) -> ReadUnits {
+        let threads = polars_core::runtime::RAYON.current_num_threads();
+        let limit = self.options.memory.limit_bytes();
+        let budget = limit / permit_count(threads, limit);
+        ReadUnits {
+            walk: Walk::new(self, true, budget),
+            failed: false,
+        }
+    }
+
     /// One frame per file, in path order. Files may differ in schema.
     pub fn collect_parallel(self) -> PolarsResult<Vec<DataFrame>> {
         let mut frames: Vec<(Vec<DataFrame>, DataFrame)> = Vec::new();
@@ -289,21 +302,7 @@ impl Task {
             unit,
             options,
         } = self;
-        let panicked = |msg| AdaptiveError::Decode {
-            path: scan.0.reader.path().to_path_buf(),
-            row_group: unit.row_group,
-            column: "<batch>".into(),
-            reason: msg,
-        };
-        let read = catch_panic(|| scan.0.read(unit, &options), panicked).map_err(PolarsError::from);
-        let mapped = read.and_then(|b| match &options.map {
-            Some(map) => {
-                let df = catch_panic(|| Ok(map.0(b.df)), |msg| panicked(msg))??;
-                Ok(Batch { df, ..b })
-            }
-            None => Ok(b),
-        });
-        let event = mapped.map(|b| {
+        let event = decode(&scan.0, unit, &options).map(|b| {
             Message::Event(Event::Batch {
                 df: b.df,
                 guard: b.guard,
@@ -315,6 +314,90 @@ impl Task {
             unit: true,
             message: event,
         }
+    }
+}
+
+/// Decodes `unit` of `scan` and runs the options' map on it; a panic in either is an error.
+fn decode(scan: &FileScan, unit: Unit, options: &ScanOptions) -> PolarsResult<Batch> {
+    let panicked = |msg| AdaptiveError::Decode {
+        path: scan.reader.path().to_path_buf(),
+        row_group: unit.row_group,
+        column: "<batch>".into(),
+        reason: msg,
+    };
+    let read = catch_panic(|| scan.read(unit, options), panicked).map_err(PolarsError::from);
+    read.and_then(|b| match &options.map {
+        Some(map) => {
+            let df = catch_panic(|| Ok(map.0(b.df)), |msg| panicked(msg))??;
+            Ok(Batch { df, ..b })
+        }
+        None => Ok(b),
+    })
+}
+
+/// The units of one read, in output order (see [`ParallelStreamReader::units`]).
+pub struct ReadUnits {
+    walk: Walk<()>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for ReadUnits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadUnits")
+    }
+}
+
+impl Iterator for ReadUnits {
+    type Item = PolarsResult<ReadUnit>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed {
+            // As on the producer thread, a panic (a chunk strategy's, a predicate's pruning)
+            // is an error after the units before it, never the end of the read.
+            let step = catch_panic(
+                || self.walk.next(|| Some(())),
+                |msg| AdaptiveError::Internal(format!("planning the scan's units panicked: {msg}")),
+            );
+            match step {
+                Ok(None) => return None,
+                Ok(Some(Step::File(_))) => continue,
+                Ok(Some(Step::Unit(scan, unit))) => {
+                    let options = self.walk.options.clone();
+                    return Some(Ok(ReadUnit {
+                        scan,
+                        unit,
+                        options,
+                    }));
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e.into()));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// One unit of a read: rows of one row group, decoded by [`ReadUnit::decode`] on any thread.
+pub struct ReadUnit {
+    scan: Arc<(FileScan, ())>,
+    unit: Unit,
+    options: ScanOptions,
+}
+
+impl std::fmt::Debug for ReadUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadUnit")
+            .field("unit", &self.unit)
+            .finish()
+    }
+}
+
+impl ReadUnit {
+    /// The unit's rows that pass the predicate, with the read's columns.
+    pub fn decode(self) -> PolarsResult<DataFrame> {
+        decode(&self.scan.0, self.unit, &self.options).map(|b| b.df)
     }
 }
 
@@ -365,7 +448,6 @@ impl Events {
                 helpers,
                 permits: permits_rx,
                 places,
-                left: reader.row_limit,
                 in_flight,
                 budget: reader.options.memory.limit_bytes() / in_flight,
                 seq: 0,
@@ -530,6 +612,185 @@ enum Flow {
     Stopped,
 }
 
+/// Walks the files in order, prunes their row groups and cuts what is kept into units: the
+/// producer thread pulls from it, and so does [`ParallelStreamReader::units`]. `S` is held with
+/// each open file until its last unit is dropped (the producer's file slot).
+struct Walk<S> {
+    paths: std::vec::IntoIter<PathBuf>,
+    options: ScanOptions,
+    same_schema: bool,
+    first: Option<(PathBuf, SchemaRef)>,
+    /// Rows of the files opened so far: where the next file's row index starts.
+    rows_before: usize,
+    /// Rows the row limit still allows.
+    left: Option<usize>,
+    /// Bytes a unit is cut to.
+    budget: usize,
+    file: Option<FileCursor<S>>,
+}
+
+/// Where a [`Walk`] is inside its current file.
+struct FileCursor<S> {
+    scan: Arc<(FileScan, S)>,
+    /// The next row group to look at.
+    next_rg: usize,
+    rg: usize,
+    /// Row ranges of `rg` still to cut, the first from `offset`.
+    ranges: std::vec::IntoIter<std::ops::Range<usize>>,
+    range: std::ops::Range<usize>,
+    with_rows: usize,
+    pruned: usize,
+}
+
+enum Step<S> {
+    /// A file was opened.
+    File(Arc<(FileScan, S)>),
+    /// A unit of the file opened last.
+    Unit(Arc<(FileScan, S)>, Unit),
+}
+
+impl<S> Walk<S> {
+    fn new(reader: ParallelStreamReader, same_schema: bool, budget: usize) -> Self {
+        Self {
+            paths: reader.paths.into_iter(),
+            options: reader.options,
+            same_schema,
+            first: None,
+            rows_before: 0,
+            left: reader.row_limit,
+            budget,
+            file: None,
+        }
+    }
+
+    /// The next step; `open_slot` is called before each file is opened, and `None` from it
+    /// ends the walk.
+    fn next(&mut self, open_slot: impl FnOnce() -> Option<S>) -> AdaptiveResult<Option<Step<S>>> {
+        loop {
+            if self.left == Some(0) {
+                return Ok(None);
+            }
+            if let Some(cursor) = &mut self.file {
+                if let Some(unit) = cursor.next_unit(&mut self.left, self.budget, &self.options)? {
+                    return Ok(Some(Step::Unit(cursor.scan.clone(), unit)));
+                }
+                if cursor.with_rows > 0 && cursor.pruned == cursor.with_rows {
+                    self.options.metrics.add_pruned_file();
+                }
+                self.file = None;
+                continue;
+            }
+            let Some(path) = self.paths.next() else {
+                return Ok(None);
+            };
+            let Some(slot) = open_slot() else {
+                return Ok(None);
+            };
+            let file = open(
+                &path,
+                &self.options,
+                &mut self.first,
+                self.same_schema,
+                self.rows_before,
+            )?;
+            if self.same_schema && self.options.projection.is_none() {
+                // Later files may hold the same columns in another order; their batches are
+                // stacked with the first file's, so they are read in its order.
+                let order = file.output_schema().iter_names().cloned().collect();
+                self.options.projection = Some(order);
+            }
+            self.rows_before = self
+                .rows_before
+                .checked_add(file.reader.total_rows())
+                .ok_or_else(|| AdaptiveError::InvalidMetadata {
+                    path: path.clone(),
+                    reason: "the files' row counts add up to more than fits a row number".into(),
+                })?;
+            let scan = Arc::new((file, slot));
+            self.file = Some(FileCursor {
+                scan: scan.clone(),
+                next_rg: 0,
+                rg: 0,
+                ranges: Vec::new().into_iter(),
+                range: 0..0,
+                with_rows: 0,
+                pruned: 0,
+            });
+            return Ok(Some(Step::File(scan)));
+        }
+    }
+}
+
+impl<S> FileCursor<S> {
+    /// The file's next unit, `None` after its last.
+    fn next_unit(
+        &mut self,
+        left: &mut Option<usize>,
+        budget: usize,
+        options: &ScanOptions,
+    ) -> AdaptiveResult<Option<Unit>> {
+        loop {
+            if self.range.is_empty() {
+                if let Some(range) = self.ranges.next() {
+                    self.range = range;
+                    continue;
+                }
+                if !self.next_row_group(left, options) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            if *left == Some(0) {
+                return Ok(None);
+            }
+            let mut unit = self
+                .scan
+                .0
+                .next_unit(self.rg, self.range.start, budget, options)?;
+            unit.rows = unit.rows.min(self.range.len());
+            if let Some(left) = left {
+                unit.rows = unit.rows.min(*left);
+                *left -= unit.rows;
+            }
+            self.range.start += unit.rows;
+            return Ok(Some(unit));
+        }
+    }
+
+    /// Moves to the next row group with rows to read. `false` when there is none.
+    fn next_row_group(&mut self, left: &mut Option<usize>, options: &ScanOptions) -> bool {
+        let file = &self.scan.0;
+        while self.next_rg < file.reader.num_row_groups() {
+            let rg = self.next_rg;
+            self.next_rg += 1;
+            let rows = file.reader.row_group_num_rows(rg);
+            if rows == 0 || !file.wanted(rg, options) {
+                continue;
+            }
+            self.with_rows += 1;
+            if *left == Some(0) {
+                return false;
+            }
+            if !file.keep_row_group(rg, options) {
+                self.pruned += 1;
+                // Its rows count towards the limit, which is taken before the predicate.
+                *left = left.map(|l| l.saturating_sub(rows));
+                continue;
+            }
+            // The page index narrows the rows read; not under a row limit, which counts the
+            // rows of skipped pages too.
+            let ranges = match left {
+                None => file.page_ranges(rg, options),
+                Some(_) => None,
+            };
+            self.rg = rg;
+            self.ranges = ranges.unwrap_or_else(|| vec![0..rows]).into_iter();
+            return true;
+        }
+        false
+    }
+}
+
 struct Producer {
     results: Sender<Sequenced>,
     work: Sender<Task>,
@@ -538,8 +799,6 @@ struct Producer {
     permits: Receiver<()>,
     /// Places in the window of units ahead of the consumer, taken before permits.
     places: Receiver<()>,
-    /// Rows the row limit still allows.
-    left: Option<usize>,
     in_flight: usize,
     /// Bytes one permit is worth.
     budget: usize,
@@ -565,146 +824,67 @@ impl Producer {
     }
 
     fn run(&mut self, reader: ParallelStreamReader, same_schema: bool) -> AdaptiveResult<Flow> {
-        let ParallelStreamReader {
-            paths,
-            max_concurrent,
-            mut options,
-            row_limit: _,
-        } = reader;
+        let max_concurrent = reader.max_concurrent;
         let (slot_tx, slot_rx) = bounded(max_concurrent);
         for _ in 0..max_concurrent {
             slot_tx.send(()).unwrap();
         }
-        let mut first: Option<(PathBuf, SchemaRef)> = None;
-        let mut rows_before: usize = 0;
-        for path in &paths {
-            if self.left == Some(0) {
-                break;
-            }
-            if slot_rx.recv().is_err() {
-                return Ok(Flow::Stopped);
-            }
-            let slot = FileSlot(slot_tx.clone());
-            let scan = Arc::new((
-                open(path, &options, &mut first, same_schema, rows_before)?,
-                slot,
-            ));
-            if same_schema && options.projection.is_none() {
-                // Later files may hold the same columns in another order; their batches are
-                // stacked with the first file's, so they are read in its order.
-                let order = scan.0.output_schema().iter_names().cloned().collect();
-                options.projection = Some(order);
-            }
-            if !self.send(Ok(Message::Event(Event::File {
-                empty: scan.0.empty(),
-            }))) {
-                return Ok(Flow::Stopped);
-            }
-            rows_before = rows_before
-                .checked_add(scan.0.reader.total_rows())
-                .ok_or_else(|| AdaptiveError::InvalidMetadata {
-                    path: path.clone(),
-                    reason: "the files' row counts add up to more than fits a row number".into(),
-                })?;
-            if !self.queue_units(&scan, &options)? {
+        let mut walk = Walk::new(reader, same_schema, self.budget);
+        let open_slot = || slot_rx.recv().ok().map(|()| FileSlot(slot_tx.clone()));
+        loop {
+            let sent = match walk.next(&open_slot)? {
+                None => return Ok(Flow::Finished),
+                Some(Step::File(scan)) => self.send(Ok(Message::Event(Event::File {
+                    empty: scan.0.empty(),
+                }))),
+                Some(Step::Unit(scan, unit)) => self.queue(scan, unit, &walk.options),
+            };
+            if !sent {
                 return Ok(Flow::Stopped);
             }
         }
-        Ok(Flow::Finished)
     }
 
-    /// Queues every unit of one file. `false` when the consumer is gone.
-    fn queue_units(
+    /// Queues `unit` once it has a place in the window and its permits. `false` when the
+    /// consumer is gone.
+    fn queue(
         &mut self,
-        scan: &Arc<(FileScan, FileSlot)>,
+        scan: Arc<(FileScan, FileSlot)>,
+        unit: Unit,
         options: &ScanOptions,
-    ) -> AdaptiveResult<bool> {
-        let file = &scan.0;
-        let (mut with_rows, mut pruned) = (0, 0);
-        for rg in 0..file.reader.num_row_groups() {
-            let rows = file.reader.row_group_num_rows(rg);
-            if rows == 0 || !file.wanted(rg, options) {
-                continue;
-            }
-            with_rows += 1;
-            if self.left == Some(0) {
-                break;
-            }
-            if !file.keep_row_group(rg, options) {
-                pruned += 1;
-                // Its rows count towards the limit, which is taken before the predicate.
-                self.left = self.left.map(|left| left.saturating_sub(rows));
-                continue;
-            }
-            // The page index narrows the rows read; not under a row limit, which counts the
-            // rows of skipped pages too.
-            let ranges = match self.left {
-                None => file.page_ranges(rg, options),
-                Some(_) => None,
-            };
-            for range in ranges.unwrap_or_else(|| vec![0..rows]) {
-                if !self.queue_range(scan, options, rg, range)? {
-                    return Ok(false);
-                }
+    ) -> bool {
+        if self.places.recv().is_err() {
+            return false;
+        }
+        let permits = unit
+            .cost
+            .div_ceil(self.budget.max(1))
+            .clamp(1, self.in_flight);
+        for _ in 0..permits {
+            if self.permits.recv().is_err() {
+                return false;
             }
         }
-        if with_rows > 0 && pruned == with_rows {
-            options.metrics.add_pruned_file();
+        let task = Task {
+            seq: self.seq,
+            permits,
+            scan,
+            unit,
+            options: options.clone(),
+        };
+        self.seq += 1;
+        if self.work.send(task).is_err() {
+            return false;
         }
-        Ok(true)
-    }
-
-    /// Queues the units of rows `range` of row group `rg`. `false` when the consumer is gone.
-    fn queue_range(
-        &mut self,
-        scan: &Arc<(FileScan, FileSlot)>,
-        options: &ScanOptions,
-        rg: usize,
-        range: std::ops::Range<usize>,
-    ) -> AdaptiveResult<bool> {
-        let file = &scan.0;
-        let mut offset = range.start;
-        while offset < range.end && self.left != Some(0) {
-            let mut unit = file.next_unit(rg, offset, self.budget, options)?;
-            unit.rows = unit.rows.min(range.end - offset);
-            if let Some(left) = &mut self.left {
-                unit.rows = unit.rows.min(*left);
-                *left -= unit.rows;
+        // One helper per unit: it runs whichever unit is still queued when it starts, or
+        // nothing when the consumer took them all.
+        let (queue, results) = (self.helpers.clone(), self.results.clone());
+        polars_core::runtime::RAYON.spawn(move || {
+            if let Ok(task) = queue.try_recv() {
+                let _ = results.send(task.run());
             }
-            offset += unit.rows;
-            if self.places.recv().is_err() {
-                return Ok(false);
-            }
-            let permits = unit
-                .cost
-                .div_ceil(self.budget.max(1))
-                .clamp(1, self.in_flight);
-            for _ in 0..permits {
-                if self.permits.recv().is_err() {
-                    return Ok(false);
-                }
-            }
-            let task = Task {
-                seq: self.seq,
-                permits,
-                scan: scan.clone(),
-                unit,
-                options: options.clone(),
-            };
-            self.seq += 1;
-            if self.work.send(task).is_err() {
-                return Ok(false);
-            }
-            // One helper per unit: it runs whichever unit is still queued when it starts,
-            // or nothing when the consumer took them all.
-            let (queue, results) = (self.helpers.clone(), self.results.clone());
-            polars_core::runtime::RAYON.spawn(move || {
-                if let Ok(task) = queue.try_recv() {
-                    let _ = results.send(task.run());
-                }
-            });
-        }
-        Ok(true)
+        });
+        true
     }
 }
 

@@ -225,3 +225,49 @@ fn a_row_limit_decodes_no_unit_past_it_and_counts_rows_before_the_predicate() {
     assert_eq!(df.height(), 120);
     assert!(m.rows_decoded <= 200, "{m}");
 }
+
+#[test]
+fn units_decoded_in_any_order_give_the_batches_rows_in_unit_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let reader = || {
+        ParallelStreamReader::new(paths.clone())
+            .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(30)))
+            .with_projection(["id", "symbol"])
+    };
+    let cases: [(Option<Expr>, Option<usize>); 3] = [
+        (None, None),
+        (Some(col("id").gt_eq(lit(950i64)).and(col("id").lt(lit(2_100i64)))), None),
+        // A row limit counts rows before the predicate, across a file boundary.
+        (Some(col("symbol").eq(lit("MSFT"))), Some(1_045)),
+    ];
+    for (predicate, limit) in cases {
+        let with = |r: ParallelStreamReader| {
+            let r = r.with_row_limit(limit);
+            match &predicate {
+                Some(p) => r.with_predicate(ExprPredicate::new(p.clone())),
+                None => r,
+            }
+        };
+        let expected = with(reader()).collect_concatenated().unwrap();
+        let units: Vec<ReadUnit> = with(reader()).units().map(Result::unwrap).collect();
+        assert!(units.len() > 10, "{} units", units.len());
+        // Decoded last first, on other threads, then put back in unit order.
+        let mut decoded: Vec<(usize, DataFrame)> = std::thread::scope(|s| {
+            let handles: Vec<_> = units
+                .into_iter()
+                .enumerate()
+                .rev()
+                .map(|(i, u)| s.spawn(move || (i, u.decode().unwrap())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        decoded.sort_by_key(|(i, _)| *i);
+        let mut frames = decoded.into_iter().map(|(_, df)| df);
+        let mut got = frames.next().unwrap();
+        for df in frames {
+            got.vstack_mut_owned(df).unwrap();
+        }
+        common::same_frame(&got, &expected).unwrap();
+    }
+}
