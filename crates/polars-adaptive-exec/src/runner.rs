@@ -108,10 +108,7 @@ struct Runner {
 
 impl Runner {
     fn source(&self) -> &AdaptiveSource {
-        self.source
-            .as_any()
-            .downcast_ref::<AdaptiveSource>()
-            .unwrap()
+        AdaptiveSource::of(&*self.source).unwrap()
     }
 
     fn run(self, emit: &mut Emit<'_>) -> PolarsResult<()> {
@@ -446,9 +443,7 @@ pub(crate) fn for_each_scan(
         } = plan.lp_arena.get(Node(i))
         {
             let ours = match &**scan_type {
-                FileScanIR::Anonymous { function, .. } => {
-                    function.as_any().downcast_ref::<AdaptiveSource>()
-                }
+                FileScanIR::Anonymous { function, .. } => AdaptiveSource::of(&**function),
                 _ => None,
             };
             f(sources, ours);
@@ -491,9 +486,7 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
     let scan = *path.last().unwrap();
     let source = match plan.lp_arena.get(scan) {
         IR::Scan { scan_type, .. } => match &**scan_type {
-            FileScanIR::Anonymous { function, .. }
-                if function.as_any().downcast_ref::<AdaptiveSource>().is_some() =>
-            {
+            FileScanIR::Anonymous { function, .. } if AdaptiveSource::of(&**function).is_some() => {
                 function.clone()
             }
             _ => {
@@ -505,12 +498,7 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
         },
         _ => unreachable!(),
     };
-    let budget = source
-        .as_any()
-        .downcast_ref::<AdaptiveSource>()
-        .unwrap()
-        .args()
-        .memory_budget;
+    let budget = AdaptiveSource::of(&*source).unwrap().args().memory_budget;
     // Climb the row-local chain.
     let mut i = path.len() - 1;
     while i > 0 && is_row_local(plan.lp_arena.get(path[i - 1]), &plan.expr_arena) {
@@ -569,11 +557,7 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
                     .iter()
                     .map(|e| e.to_expr(&plan.expr_arena))
                     .collect();
-                let file_schema = source
-                    .as_any()
-                    .downcast_ref::<AdaptiveSource>()
-                    .unwrap()
-                    .file_schema();
+                let file_schema = AdaptiveSource::of(&*source).unwrap().file_schema();
                 let key = by_column
                     .first()
                     .and_then(|e| sort_key(&plan, &path[i..], e, file_schema));

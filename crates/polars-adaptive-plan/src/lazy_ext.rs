@@ -34,6 +34,8 @@ impl ScanAdaptiveExt for LazyFrame {
         let n_rows = args.n_rows;
         let source = AdaptiveSource::new(path.as_ref(), args)?;
         let schema = source.schema().clone();
+        #[cfg(feature = "streaming-engine")]
+        let source = polars_stream::unit_source::UnitScan(Arc::new(source));
         LazyFrame::anonymous_scan(
             Arc::new(source),
             ScanArgsAnonymous {

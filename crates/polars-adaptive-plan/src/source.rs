@@ -48,6 +48,16 @@ impl AdaptiveSource {
         &self.schema
     }
 
+    /// The adaptive source behind a plan's anonymous scan, if it is one.
+    pub fn of(scan: &dyn AnonymousScan) -> Option<&AdaptiveSource> {
+        let any = scan.as_any();
+        #[cfg(feature = "streaming-engine")]
+        if let Some(units) = any.downcast_ref::<polars_stream::unit_source::UnitScan>() {
+            return units.0.as_any().downcast_ref();
+        }
+        any.downcast_ref()
+    }
+
     /// The files the scan reads, in order.
     pub fn paths(&self) -> &[PathBuf] {
         &self.paths
@@ -81,6 +91,20 @@ impl AdaptiveSource {
     /// filter (the optimizer never pushes a slice below a filter). `memory`, when given, is
     /// the manager the reader counts its batches in flight with.
     pub fn stream(&self, request: ScanRequest) -> AdaptiveStream {
+        let limit = request.limit;
+        let read = self.prepare(request);
+        AdaptiveStream {
+            dtype_check: read.dtype_check,
+            batches: read.reader.batches(),
+            left: limit,
+            post_filter: read.post_filter,
+            schema: read.schema,
+            map: read.map,
+        }
+    }
+
+    /// The reader of one request, and what runs after it.
+    fn prepare(&self, request: ScanRequest) -> PreparedRead {
         let ScanRequest {
             columns,
             predicate,
@@ -143,10 +167,9 @@ impl AdaptiveSource {
                 .map(|c| (c.clone(), schema.get(c).cloned().unwrap_or(DataType::Null)))
                 .collect(),
         );
-        AdaptiveStream {
+        PreparedRead {
             dtype_check,
-            batches: reader.batches(),
-            left: limit,
+            reader,
             post_filter: post_filter.map(|p| (p, columns.into_iter().map(col).collect())),
             schema: output_schema,
             map,
@@ -203,11 +226,7 @@ impl AdaptiveSource {
     /// Adds a finished (or running) scan's counters to the arguments' metrics handle, and
     /// prints them with `POLARS_VERBOSE=1`.
     pub fn report(&self, metrics: &ScanMetrics) {
-        let snapshot = metrics.snapshot();
-        self.args.metrics.absorb(&snapshot);
-        if polars_core::config::verbose() {
-            eprintln!("scan_adaptive: {snapshot}");
-        }
+        report(metrics, &self.args.metrics);
     }
 }
 
@@ -227,6 +246,17 @@ pub struct ScanRequest {
     /// The files to read, a subset of the source's in its order (all when `None`). A row
     /// index then numbers the rows of these files only.
     pub paths: Option<Vec<PathBuf>>,
+}
+
+/// One request made ready: see [`AdaptiveSource::prepare`].
+struct PreparedRead {
+    dtype_check: Option<(SchemaRef, Expr)>,
+    reader: ParallelStreamReader,
+    /// With a limit, the predicate runs after slicing, then the columns are selected.
+    post_filter: Option<(Expr, Vec<Expr>)>,
+    schema: SchemaRef,
+    /// The request's map, when the consumer runs it.
+    map: Option<BatchMap>,
 }
 
 /// The batches of one run of the source, in file order then row order.
@@ -274,8 +304,7 @@ impl Iterator for AdaptiveStream {
             *left -= batch.height();
         }
         if let Some((p, columns)) = &self.post_filter {
-            let filtered = batch.lazy().filter(p.clone()).select(columns.clone());
-            batch = match filtered.collect() {
+            batch = match post_filter_batch(batch, p, columns) {
                 Ok(b) => b,
                 Err(e) => return Some(Err(e)),
             };
@@ -316,6 +345,28 @@ impl AnonymousScan for AdaptiveSource {
         self.report(&metrics);
         out
     }
+}
+
+/// Adds a scan's counters to `total`, and prints them with `POLARS_VERBOSE=1`.
+fn report(metrics: &ScanMetrics, total: &ScanMetrics) {
+    let snapshot = metrics.snapshot();
+    total.absorb(&snapshot);
+    if polars_core::config::verbose() {
+        eprintln!("scan_adaptive: {snapshot}");
+    }
+}
+
+/// The rows of `batch` passing `predicate`, with `columns`: the filter after a limit.
+fn post_filter_batch(
+    batch: DataFrame,
+    predicate: &Expr,
+    columns: &[Expr],
+) -> PolarsResult<DataFrame> {
+    batch
+        .lazy()
+        .filter(predicate.clone())
+        .select(columns.to_vec())
+        .collect()
 }
 
 /// A predicate that fails on the scan's dtypes (e.g. `str.len_bytes()` of an integer column) is
@@ -370,5 +421,58 @@ fn split_and(e: Expr, out: &mut Vec<Expr>) {
             split_and(Arc::unwrap_or_clone(right), out);
         }
         e => out.push(e),
+    }
+}
+
+/// The source as a unit source of the streaming engine: `collect_with_engine(Engine::Streaming)`
+/// and every stock `sink_*` read it unit by unit, decoded in parallel by the engine's threads.
+/// Needs polars-stream with `rfc/polars-stream.patch` (`cargo xtask rfc`; docs/rfc/0001).
+#[cfg(feature = "streaming-engine")]
+mod units {
+    use polars_stream::unit_source::{DecodeUnit, UnitReadArgs, UnitSource, Units};
+
+    use super::*;
+
+    impl UnitSource for AdaptiveSource {
+        fn units(&self, args: UnitReadArgs) -> PolarsResult<Units> {
+            let columns: Vec<PlSmallStr> = args.projection.iter_names().cloned().collect();
+            let request = self.request(Some(&columns), None, args.predicate, args.n_rows)?;
+            let report = Report {
+                metrics: request.metrics.clone(),
+                total: self.args.metrics.clone(),
+            };
+            let read = self.prepare(request);
+            if let Some((schema, predicate)) = read.dtype_check {
+                check_dtypes(schema, predicate)?;
+            }
+            let post_filter = read.post_filter.map(Arc::new);
+            let units = read.reader.units().map(move |unit| {
+                let _report = &report;
+                let post_filter = post_filter.clone();
+                let unit = unit?;
+                let decode = move || {
+                    let df = unit.decode()?;
+                    match &post_filter {
+                        Some(p) => post_filter_batch(df, &p.0, &p.1),
+                        None => Ok(df),
+                    }
+                };
+                Ok(Box::new(decode) as DecodeUnit)
+            });
+            Ok(Box::new(units))
+        }
+    }
+
+    /// Adds a read's counters to the arguments' handle once the engine is done with its
+    /// units (as [`AdaptiveSource::report`] does), printing them with `POLARS_VERBOSE=1`.
+    struct Report {
+        metrics: Arc<ScanMetrics>,
+        total: Arc<ScanMetrics>,
+    }
+
+    impl Drop for Report {
+        fn drop(&mut self) {
+            report(&self.metrics, &self.total);
+        }
     }
 }
