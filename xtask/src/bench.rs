@@ -24,7 +24,9 @@ pub const ENGINES: [&str; 4] = [
 ];
 
 /// (id, what it measures, dataset, engines).
-pub fn queries() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)> {
+pub type Query = (&'static str, &'static str, &'static str, Vec<&'static str>);
+
+pub fn queries() -> Vec<Query> {
     let four = ENGINES.to_vec();
     vec![
         (
@@ -130,7 +132,9 @@ pub fn child(
     rows: usize,
 ) -> Result<(f64, usize, Option<Skips>)> {
     let metrics = Arc::new(ScanMetrics::default());
-    let ours = engine.starts_with("adaptive") || engine.starts_with("collect_adaptive");
+    let ours = engine.starts_with("adaptive")
+        || engine.starts_with("collect_adaptive")
+        || engine.starts_with("Engine::Streaming");
     let glob = dir.join("*.parquet");
     let budget = match query {
         "P4" => Some(256usize << 20),
@@ -204,6 +208,13 @@ pub fn child(
                 "adaptive collect_adaptive"
                 | "collect_adaptive, 1 thread"
                 | "collect_adaptive, 2 threads" => adaptive()?.collect_adaptive()?,
+                // The rfc/ build only: the streaming engine reads the source unit by unit.
+                #[cfg(feature = "rfc")]
+                "adaptive Engine::Streaming"
+                | "Engine::Streaming, 1 thread"
+                | "Engine::Streaming, 2 threads" => adaptive()?
+                    .collect_with_engine(Engine::Streaming)?
+                    .unwrap_single(),
                 "stock in-memory" => stock()?
                     .collect_with_engine(Engine::InMemory)?
                     .unwrap_single(),
@@ -234,41 +245,54 @@ fn p5(engine: &str, dir: &Path, metrics: &Arc<ScanMetrics>) -> Result<usize> {
         }
         "post's Rust program" => crate::post_program::run(&dir.join("part-000.parquet"), &out, 10)?,
         "stock streaming" => {
-            // Stock's closest plan: the first 10 distinct ids per group, joined back.
             let src = || {
                 LazyFrame::scan_parquet(
                     PlRefPath::try_from_path(&glob).unwrap(),
                     ScanArgsParquet::default(),
                 )
             };
-            let admitted = src()?
-                .select([col("group"), col("id")])
-                .unique_stable(None, UniqueKeepStrategy::First)
-                .group_by_stable([col("group")])
-                .agg([col("id").head(Some(10))])
-                .explode(
-                    cols(["id"]),
-                    ExplodeOptions {
-                        empty_as_null: false,
-                        keep_nulls: true,
-                    },
-                );
-            let mut df = src()?
-                .join(
-                    admitted,
-                    [col("group"), col("id")],
-                    [col("group"), col("id")],
-                    JoinArgs::new(JoinType::Inner),
-                )
-                .collect_with_engine(Engine::Streaming)?
-                .unwrap_single();
-            ParquetWriter::new(std::fs::File::create(&out)?).finish(&mut df)?;
-            df.height()
+            p5_stock_plan(src, &out)?
+        }
+        #[cfg(feature = "rfc")]
+        "adaptive Engine::Streaming" => {
+            let src = || {
+                let args = ScanArgsAdaptive::default().with_metrics(metrics.clone());
+                LazyFrame::scan_adaptive(&glob, args)
+            };
+            p5_stock_plan(src, &out)?
         }
         other => bail!("unknown P5 engine {other}"),
     };
     let _ = std::fs::remove_file(&out);
     Ok(rows)
+}
+
+/// Stock's closest plan to P5 over the frames `src` gives: the first 10 distinct ids per
+/// group, joined back, on the streaming engine, written to `out`. Returns the rows written.
+fn p5_stock_plan(src: impl Fn() -> PolarsResult<LazyFrame>, out: &Path) -> Result<usize> {
+    let admitted = src()?
+        .select([col("group"), col("id")])
+        .unique_stable(None, UniqueKeepStrategy::First)
+        .group_by_stable([col("group")])
+        .agg([col("id").head(Some(10))])
+        .explode(
+            cols(["id"]),
+            ExplodeOptions {
+                empty_as_null: false,
+                keep_nulls: true,
+            },
+        );
+    let mut df = src()?
+        .join(
+            admitted,
+            [col("group"), col("id")],
+            [col("group"), col("id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    ParquetWriter::new(std::fs::File::create(out)?).finish(&mut df)?;
+    Ok(df.height())
 }
 
 /// One measured run.
@@ -285,14 +309,10 @@ fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
     cmd.args(["bench-child", query, engine])
         .arg(dir)
         .arg(rows.to_string());
-    match engine {
-        "collect_adaptive, 1 thread" => {
-            cmd.env("POLARS_MAX_THREADS", "1");
-        }
-        "collect_adaptive, 2 threads" => {
-            cmd.env("POLARS_MAX_THREADS", "2");
-        }
-        _ => {}
+    if engine.ends_with(", 1 thread") {
+        cmd.env("POLARS_MAX_THREADS", "1");
+    } else if engine.ends_with(", 2 threads") {
+        cmd.env("POLARS_MAX_THREADS", "2");
     }
     let out = cmd.output()?;
     if !out.status.success() {
@@ -336,8 +356,19 @@ pub fn run(
     input_rows: &BTreeMap<&str, usize>,
     runs: usize,
 ) -> Result<Vec<(String, String, String, Measured)>> {
+    run_queries(data, rows, input_rows, runs, queries())
+}
+
+/// Runs `queries`; `runs` measured rounds after one warm-up round.
+pub fn run_queries(
+    data: &Datasets,
+    rows: usize,
+    input_rows: &BTreeMap<&str, usize>,
+    runs: usize,
+    queries: Vec<Query>,
+) -> Result<Vec<(String, String, String, Measured)>> {
     let mut out = Vec::new();
-    for (id, what, dataset, engines) in queries() {
+    for (id, what, dataset, engines) in queries {
         let dir = dataset_dir(data, dataset);
         let mut all: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
         for round in 0..=runs {

@@ -283,6 +283,19 @@ pub fn small(opts: &GenOptions) -> Result<PathBuf> {
 }
 
 /// Writes every dataset; returns their directories.
+/// The datasets of `opts`, generated unless a stamp says they already are.
+pub fn ensure(opts: &GenOptions) -> Result<Datasets> {
+    let stamp = opts.out.join("GENERATED");
+    let wanted = format!("{opts:?}");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(Datasets::under(&opts.out));
+    }
+    let _ = std::fs::remove_dir_all(&opts.out);
+    let data = all(opts)?;
+    std::fs::write(&stamp, &wanted)?;
+    Ok(data)
+}
+
 pub fn all(opts: &GenOptions) -> Result<Datasets> {
     Ok(Datasets {
         ticks: ticks(opts)?,

@@ -13,6 +13,9 @@
 //!   and queries through every execution path, against stock Polars; then the shared corpus.
 //! - `fuzz [--mutations N] [--seed S] [--timeout SECS] [--keep-failures DIR]`: mutated
 //!   Parquet files through every reader in child processes; `--child FILE` is one such child.
+//! - `rfc [--check | test | COMMAND]`: the prototype of docs/rfc/0001 (polars-stream patched by
+//!   `rfc/polars-stream.patch`, built in the rfc/ workspace); `--check` only checks that the patch
+//!   applies; commands in `src/rfc.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,14 +26,10 @@ use lexopt::ValueExt;
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 
-mod bench;
-mod data;
-mod gen;
-mod post_program;
-mod procfs;
 mod spike;
 
-use data::{ticks, FILES};
+use xtask::data::{ticks, FILES};
+use xtask::{bench, gen, procfs};
 
 fn main() -> Result<()> {
     let mut args = lexopt::Parser::from_env();
@@ -156,6 +155,15 @@ fn main() -> Result<()> {
                 run_bench(&opts, quick, runs)
             }
         }
+        "rfc" => {
+            // Everything after `rfc` goes to the prototype's runner; `--check` only checks that
+            // the patch applies to the pinned crate.
+            let rest: Vec<String> = std::env::args().skip(2).collect();
+            match rest.as_slice() {
+                [flag] if flag == "--check" => rfc_check(),
+                _ => rfc(&rest),
+            }
+        }
         "bench-child" => {
             let mut values = Vec::new();
             while let Some(arg) = args.next()? {
@@ -246,38 +254,13 @@ fn fuzz(options: &xtask::fuzz::Options) -> Result<()> {
 /// Generates the datasets unless a previous run with the same options left them, runs every
 /// query, and writes the report.
 fn run_bench(opts: &gen::GenOptions, quick: bool, runs: usize) -> Result<()> {
-    let stamp = opts.out.join("GENERATED");
-    let wanted = format!("{opts:?}");
-    let data = if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        gen::Datasets::under(&opts.out)
-    } else {
-        let _ = std::fs::remove_dir_all(&opts.out);
-        let data = gen::all(opts)?;
-        std::fs::write(&stamp, &wanted)?;
-        data
-    };
+    let data = gen::ensure(opts)?;
     let input_rows = bench::input_rows(&data)?;
     let t = Instant::now();
     let results = bench::run(&data, opts.rows, &input_rows, runs.max(1))?;
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem = procfs::total_memory_gib();
-    let date = Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let (date, machine) = (procfs::today(), procfs::machine());
     let header = format!(
-        "# Benchmarks\n\n{} run of `cargo xtask bench{}` on {date}: {cpu}, {threads} threads, {mem:.0} GiB. Polars 0.55.2.\n\
+        "# Benchmarks\n\n{} run of `cargo xtask bench{}` on {date}: {machine}. Polars 0.55.2.\n\
          Each (query, engine) ran in its own process, engines alternating, one warm-up round then {runs} measured rounds; \
          median and min–max wall time of the query (including planning and reading), peak RSS as the OS reports it (VmHWM, the largest of the runs). \
          Datasets: ticks {} rows, pyarrow {} rows, giant {} rows (two row groups), small {} rows in {} files.\n",
@@ -306,6 +289,126 @@ fn run_bench(opts: &gen::GenOptions, quick: bool, runs: usize) -> Result<()> {
         docs.display(),
         t.elapsed()
     );
+    Ok(())
+}
+
+/// The published polars-stream 0.55.2 sources in cargo's registry (there after the first build).
+fn pinned_polars_stream() -> Result<PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let pattern = home.join("registry/src/*/polars-stream-0.55.2");
+    glob::glob(&pattern.to_string_lossy())?
+        .flatten()
+        .next()
+        .with_context(|| format!("{} not found: build the workspace first", pattern.display()))
+}
+
+fn rfc_patch() -> PathBuf {
+    project_root().join("rfc/polars-stream.patch")
+}
+
+/// Applies the patch to `dir` with `patch -p1` (`--dry-run`: checks only).
+fn apply_patch(dir: &Path, dry_run: bool) -> Result<()> {
+    let mut cmd = Command::new("patch");
+    cmd.args(["-p1", "--forward", "--silent", "-d"]).arg(dir);
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    let status = cmd
+        .stdin(std::fs::File::open(rfc_patch())?)
+        .status()
+        .context("running patch")?;
+    if !status.success() {
+        bail!(
+            "rfc/polars-stream.patch does not apply to {}",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask rfc --check`: the patch still applies to the pinned crate.
+fn rfc_check() -> Result<()> {
+    let src = pinned_polars_stream()?;
+    apply_patch(&src, true)?;
+    let lines = std::fs::read_to_string(rfc_patch())?.lines().count();
+    println!(
+        "rfc/polars-stream.patch applies to {} ({lines} lines)",
+        src.display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask rfc [test | ARGS]`: writes polars-stream 0.55.2 with the patch applied under the target
+/// dir (again only when the patch changed), then builds and runs the rfc/ workspace against it.
+fn rfc(args: &[String]) -> Result<()> {
+    let root = project_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let patched = target.join("rfc/polars-stream-0.55.2");
+    let stamp = patched.join(".applied-patch");
+    let patch = std::fs::read_to_string(rfc_patch())?;
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(patch.as_str()) {
+        let src = pinned_polars_stream()?;
+        let _ = std::fs::remove_dir_all(&patched);
+        std::fs::create_dir_all(patched.parent().unwrap())?;
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(&src)
+            .arg(&patched)
+            .status()?;
+        if !status.success() {
+            bail!("copying {} failed", src.display());
+        }
+        apply_patch(&patched, false)?;
+        std::fs::write(&stamp, &patch)?;
+    }
+    // The main workspace's versions, so that the rest of Polars is reused from the target dir.
+    std::fs::copy(root.join("Cargo.lock"), root.join("rfc/Cargo.lock"))?;
+    // `test`: the patch's own tests (rfc/tests); anything else goes to the runner.
+    let (verb, args) = match args.split_first() {
+        Some((first, rest)) if first == "test" => ("test", rest),
+        _ => ("run", args),
+    };
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // `cargo run` gave this process the package's variables (CARGO_PKG_NAME, OUT_DIR, ...).
+    // Build scripts (ring's) rerun when they change, and so would everything above them:
+    // the nested build must see the environment a build from the shell sees.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo_run = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*key,
+                "OUT_DIR"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "CARGO_TARGET_TMPDIR"
+            );
+        if set_by_cargo_run {
+            cargo.env_remove(&*key);
+        }
+    }
+    let status = cargo
+        .args([verb, "--release", "--manifest-path"])
+        .arg(root.join("rfc/Cargo.toml"))
+        .arg("--config")
+        .arg(format!(
+            "patch.crates-io.polars-stream.path={:?}",
+            patched.to_string_lossy()
+        ))
+        .arg("--")
+        .args(args)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()?;
+    if !status.success() {
+        bail!("the rfc runner failed");
+    }
     Ok(())
 }
 

@@ -22,3 +22,28 @@ pub fn peak_rss_kib() -> u64 {
 pub fn total_memory_gib() -> f64 {
     kib("/proc/meminfo", "MemTotal").map_or(0.0, |k| k as f64 / (1 << 20) as f64)
 }
+
+/// "CPU model, N threads, M GiB", for benchmark reports.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {threads} threads, {:.0} GiB", total_memory_gib())
+}
+
+/// Today's date as `date +%Y-%m-%d` prints it (empty if `date` cannot run).
+pub fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}

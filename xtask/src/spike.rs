@@ -11,7 +11,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 
-use crate::data::ticks;
+use xtask::data::ticks;
 
 const ENGINES: [&str; 2] = ["polars", "arrow-rs"];
 const RUNS: usize = 3;
@@ -76,7 +76,7 @@ pub fn child(engine: &str, path: &Path) -> Result<()> {
         other => bail!("unknown engine {other}"),
     };
     let secs = t.elapsed().as_secs_f64();
-    let hwm = crate::procfs::peak_rss_kib();
+    let hwm = xtask::procfs::peak_rss_kib();
     let stock = LazyFrame::scan_parquet(PlRefPath::try_from_path(path)?, Default::default())?
         .collect_schema()?;
     let diffs: Vec<String> = stock

@@ -74,6 +74,40 @@ pub const PATHS: [(&str, bool, PathFn); 10] = [
     }),
 ];
 
+/// With the rfc feature (polars-stream patched, `cargo xtask rfc`): the streaming engine and
+/// stock's sinks over `scan_adaptive`, the source read unit by unit by the engine.
+#[cfg(feature = "rfc")]
+pub const ENGINE_PATHS: [(&str, bool, PathFn); 4] = [
+    ("Engine::Streaming", true, |t, q| {
+        q(scan(t, ScanArgsAdaptive::default())?)
+            .collect_with_engine(Engine::Streaming)
+            .map(|r| r.unwrap_single())
+    }),
+    (
+        "Engine::Streaming, 1 file at a time, 64 KiB budget, batches of 3",
+        true,
+        |t, q| {
+            let args = ScanArgsAdaptive::default()
+                .with_max_concurrent_files(1)
+                .with_memory_budget(64 << 10)
+                .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(3)));
+            q(scan(t, args)?)
+                .collect_with_engine(Engine::Streaming)
+                .map(|r| r.unwrap_single())
+        },
+    ),
+    ("stock sink_parquet, read back", true, |t, q| {
+        crate::rfc::sink_parquet_read_back(q(scan(t, ScanArgsAdaptive::default())?))
+    }),
+    ("stock sink_batches", true, |t, q| {
+        crate::rfc::sink_batches_concatenated(q(scan(t, ScanArgsAdaptive::default())?))
+    }),
+];
+
+/// Without the rfc feature, stock's streaming engine cannot read `scan_adaptive`.
+#[cfg(not(feature = "rfc"))]
+pub const ENGINE_PATHS: [(&str, bool, PathFn); 0] = [];
+
 /// Paths compared with `collect_adaptive` as well as with stock: with one pruning mechanism
 /// off (statistics, and with them answers from statistics and top-k skipping; bloom filters;
 /// the page index), ours must answer exactly as with all of them on.
@@ -111,6 +145,8 @@ fn sink_batches(lf: LazyFrame, chunk: usize) -> PolarsResult<DataFrame> {
     Ok(first)
 }
 
+const STOCK_PANICKED: &str = "stock Polars panicked";
+
 /// What one case did.
 #[derive(Debug, Default)]
 pub struct CaseReport {
@@ -144,7 +180,7 @@ fn mechanisms_used(m: &ScanMetricsSnapshot) -> Vec<&'static str> {
 pub fn check(case: &Case, target: &Path) -> Result<CaseReport, String> {
     let query = |lf: LazyFrame| build_query(&case.query, &case.data, lf);
     let source = PlRefPath::try_from_path(target).map_err(|e| e.to_string())?;
-    let stock_with = |use_statistics: bool| {
+    let stock_with = |use_statistics: bool, engine: Engine| {
         let args = ScanArgsParquet {
             use_statistics,
             ..ScanArgsParquet::default()
@@ -152,11 +188,22 @@ pub fn check(case: &Case, target: &Path) -> Result<CaseReport, String> {
         // Stock itself panics on some invalid queries (e.g. `is_nan` of a string column, inside
         // the streaming engine): that counts as stock failing.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            LazyFrame::scan_parquet(source.clone(), args).and_then(|lf| query(lf).collect())
+            LazyFrame::scan_parquet(source.clone(), args)
+                .and_then(|lf| query(lf).collect_with_engine(engine))
+                .map(|r| r.unwrap_single())
         }))
-        .unwrap_or_else(|_| Err(PolarsError::ComputeError("stock Polars panicked".into())))
+        .unwrap_or_else(|_| Err(PolarsError::ComputeError(STOCK_PANICKED.into())))
     };
-    let stocks = [stock_with(false), stock_with(true)];
+    let stocks = [
+        stock_with(false, Engine::Auto),
+        stock_with(true, Engine::Auto),
+    ];
+    // The engine paths' reference is stock on the same engine: the streaming engine supports
+    // a few things differently from the in-memory one (e.g. no `sum` of dates).
+    let stock_streaming = match ENGINE_PATHS.is_empty() {
+        true => None,
+        false => Some(stock_with(true, Engine::Streaming)),
+    };
     let keys = unordered_keys(&case.query, &case.data);
     let aggregated = matches!(case.query.tail, Tail::GroupBy { .. } | Tail::Summary);
     let mut report = CaseReport::default();
@@ -170,10 +217,27 @@ pub fn check(case: &Case, target: &Path) -> Result<CaseReport, String> {
         }
     }
     let mut answers: BTreeMap<&str, DataFrame> = BTreeMap::new();
-    for (name, statistics, run) in PATHS {
-        let stock = &stocks[statistics as usize];
-        let ours = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(target, &query)))
-            .map_err(|_| format!("{name}: panicked"))?;
+    let engine_paths = ENGINE_PATHS.into_iter().map(|p| (p, true));
+    for ((name, statistics, run), on_engine) in
+        PATHS.into_iter().map(|p| (p, false)).chain(engine_paths)
+    {
+        let stock = match (on_engine, &stock_streaming) {
+            (true, Some(s)) => s,
+            _ => &stocks[statistics as usize],
+        };
+        let ours = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(target, &query)));
+        let ours = match ours {
+            Ok(ours) => ours,
+            // The streaming engine's own code panics where it panics on stock's scan too.
+            Err(_)
+                if on_engine
+                    && matches!(stock, Err(e) if e.to_string().contains(STOCK_PANICKED)) =>
+            {
+                report.paths.insert(name, "both panic");
+                continue;
+            }
+            Err(_) => return Err(format!("{name}: panicked")),
+        };
         if let Ok(df) = &ours {
             answers.insert(name, df.clone());
         }

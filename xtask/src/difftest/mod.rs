@@ -238,12 +238,20 @@ fn corpus_files(dir: &Path) -> (usize, usize, usize, Vec<String>) {
             LazyFrame::scan_parquet(PlRefPath::try_from_path(path)?, ScanArgsParquet::default())?
                 .collect()
         });
-        let ours: [(&str, fn(LazyFrame) -> PolarsResult<DataFrame>); 2] = [
+        type Run = fn(LazyFrame) -> PolarsResult<DataFrame>;
+        let ours: [(&str, Run); 2] = [
             ("collect", |lf| lf.collect()),
             ("collect_adaptive", |lf| lf.collect_adaptive()),
         ];
+        #[cfg(feature = "rfc")]
+        let engine: [(&str, Run); 1] = [("Engine::Streaming", |lf| {
+            lf.collect_with_engine(Engine::Streaming)
+                .map(|r| r.unwrap_single())
+        })];
+        #[cfg(not(feature = "rfc"))]
+        let engine: [(&str, Run); 0] = [];
         let mut all_equal = true;
-        for (label, run) in ours {
+        for (label, run) in ours.into_iter().chain(engine) {
             let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 LazyFrame::scan_adaptive(path, ScanArgsAdaptive::default()).and_then(run)
             }));
