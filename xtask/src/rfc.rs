@@ -50,7 +50,10 @@ pub fn main() -> Result<()> {
         "difftest" => run_difftest(cases, seed),
         "sinks" => sinks(),
         "threads" => threads(),
-        "threads-child" => threads_child(&values[0]),
+        "threads-child" => match values.as_slice() {
+            [which] => threads_child(which),
+            _ => bail!("usage: threads-child PLAN"),
+        },
         "bench" => run_bench(runs, quick),
         "bench-child" => {
             let [query, engine, dir, rows] = values.as_slice() else {

@@ -237,7 +237,14 @@ fn units_decoded_in_any_order_give_the_batches_rows_in_unit_order() {
     };
     let cases: [(Option<Expr>, Option<usize>); 3] = [
         (None, None),
-        (Some(col("id").gt_eq(lit(950i64)).and(col("id").lt(lit(2_100i64)))), None),
+        (
+            Some(
+                col("id")
+                    .gt_eq(lit(950i64))
+                    .and(col("id").lt(lit(2_100i64))),
+            ),
+            None,
+        ),
         // A row limit counts rows before the predicate, across a file boundary.
         (Some(col("symbol").eq(lit("MSFT"))), Some(1_045)),
     ];
