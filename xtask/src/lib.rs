@@ -10,3 +10,11 @@ pub mod post_program;
 pub mod procfs;
 #[cfg(feature = "rfc")]
 pub mod rfc;
+
+/// The repository's root (xtask's parent directory).
+pub fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}

@@ -29,7 +29,7 @@ use polars_adaptive::prelude::*;
 mod spike;
 
 use xtask::data::{ticks, FILES};
-use xtask::{bench, gen, procfs};
+use xtask::{bench, gen, procfs, project_root};
 
 fn main() -> Result<()> {
     let mut args = lexopt::Parser::from_env();
@@ -188,40 +188,11 @@ fn main() -> Result<()> {
 }
 
 fn difftest(options: &xtask::difftest::Options) -> Result<()> {
-    let scratch = project_root().join("target/difftest-scratch");
-    let t = Instant::now();
-    let report = match xtask::difftest::run(options, &scratch) {
-        Ok(report) => report,
-        Err(failure) => {
-            eprintln!("difference found (shrunk): {}", failure.message);
-            eprintln!("case: {:#?}", failure.case.query);
-            if let Some(dir) = &failure.saved {
-                eprintln!(
-                    "reproducer: {}
-replay: cargo xtask difftest --replay {}",
-                    dir.display(),
-                    dir.display()
-                );
-            }
-            bail!("difftest failed");
-        }
-    };
-    println!(
-        "difftest, seed {:#x}, {:.1?}\n{report}",
-        options.seed,
-        t.elapsed()
-    );
-    let corpus = project_root().join("../shared/parquet-testing");
-    if corpus.is_dir() {
-        let (files, equal, both, diffs) = xtask::difftest::corpus(&corpus);
-        println!("corpus {}: {files} files, {equal} equal to stock, {both} errors where stock errors, {} differences", corpus.display(), diffs.len());
-        if !diffs.is_empty() {
-            bail!("corpus differences:\n{}", diffs.join("\n"));
-        }
-    } else {
-        println!("corpus: ../shared/parquet-testing is absent, skipped");
-    }
-    Ok(())
+    xtask::difftest::run_reported(
+        options,
+        &project_root().join("target/difftest-scratch"),
+        Some("cargo xtask difftest --replay"),
+    )
 }
 
 /// A seed in decimal or, as the reports print it, in hex with `0x`.
@@ -410,13 +381,6 @@ fn rfc(args: &[String]) -> Result<()> {
         bail!("the rfc runner failed");
     }
     Ok(())
-}
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 fn demo(rows: usize, dir: &Path) -> Result<()> {

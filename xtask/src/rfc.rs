@@ -24,7 +24,7 @@ use lexopt::ValueExt;
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 
-use crate::{bench, difftest, gen};
+use crate::{bench, difftest, gen, project_root as root};
 
 pub fn main() -> Result<()> {
     let mut args = lexopt::Parser::from_env();
@@ -75,47 +75,14 @@ pub fn main() -> Result<()> {
     }
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn run_difftest(cases: u32, seed: u64) -> Result<()> {
-    let t = Instant::now();
     let options = difftest::Options {
         cases,
         seed,
         keep_failures: Some(root().join("target/rfc-difftest-failures")),
     };
-    let report = match difftest::run(&options, &root().join("target/rfc-difftest-scratch")) {
-        Ok(report) => report,
-        Err(failure) => bail!(
-            "difference found (shrunk): {}\ncase: {:#?}\nsaved: {:?}",
-            failure.message,
-            failure.case.query,
-            failure.saved
-        ),
-    };
-    println!(
-        "rfc difftest, seed {seed:#x}, {:.1?}\n{report}",
-        t.elapsed()
-    );
-    let corpus = root().join("../shared/parquet-testing");
-    if corpus.is_dir() {
-        let (files, equal, both, diffs) = difftest::corpus(&corpus);
-        println!(
-            "corpus: {files} files, {equal} equal to stock, {both} errors where stock errors, {} differences",
-            diffs.len()
-        );
-        ensure!(
-            diffs.is_empty(),
-            "corpus differences:\n{}",
-            diffs.join("\n")
-        );
-    }
-    Ok(())
+    // `cargo xtask difftest --replay` would replay without the engine paths.
+    difftest::run_reported(&options, &root().join("target/rfc-difftest-scratch"), None)
 }
 
 /// A fresh file name under the temp dir.
@@ -161,15 +128,13 @@ pub fn sink_batches_concatenated(lf: LazyFrame) -> PolarsResult<DataFrame> {
     lf.sink_batches(callback, true, None)?
         .collect_with_engine(Engine::Streaming)?;
     let frames = std::mem::take(&mut *frames.lock().unwrap());
-    let mut it = frames.into_iter();
-    let Some(mut first) = it.next() else {
-        // No batch at all: the difftest takes the schema from stock.
-        return Ok(DataFrame::empty());
-    };
-    for df in it {
-        first.vstack_mut_owned(df)?;
-    }
-    Ok(first)
+    crate::difftest::check::stack_batches(frames)
+}
+
+/// `lf` on Polars' streaming engine.
+pub fn streaming(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    lf.collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single())
 }
 
 /// 400,000 generated ticks in four files (written once); returns their glob.
@@ -257,27 +222,29 @@ fn sinks() -> Result<()> {
         }
         let a = sink_parquet_read_back(q(ours()?))?;
         let b = sink_parquet_read_back(q(stock()?))?;
-        polars_adaptive::testing::same_frame(&a, &b)
-            .map_err(|d| anyhow::anyhow!("{name}: sink_parquet differs from stock's: {d}"))?;
+        same(&a, &b, || format!("{name}: sink_parquet"))?;
         println!(
             "sink_parquet {name:<28} equal to stock ({} rows)",
             a.height()
         );
         let a = sink_batches_concatenated(q(ours()?))?;
         let b = sink_batches_concatenated(q(stock()?))?;
-        polars_adaptive::testing::same_frame(&a, &b)
-            .map_err(|d| anyhow::anyhow!("{name}: sink_batches differs from stock's: {d}"))?;
-        let c = q(ours()?)
-            .collect_with_engine(Engine::Streaming)?
-            .unwrap_single();
-        polars_adaptive::testing::same_frame(&c, &b)
-            .map_err(|d| anyhow::anyhow!("{name}: Engine::Streaming differs from stock's: {d}"))?;
+        same(&a, &b, || format!("{name}: sink_batches"))?;
+        same(&streaming(q(ours()?))?, &b, || {
+            format!("{name}: Engine::Streaming")
+        })?;
         println!(
             "sink_batches {name:<28} equal to stock ({} rows); so is Engine::Streaming",
             a.height()
         );
     }
     Ok(())
+}
+
+/// `ours` equals `stock`, or an error naming `what` and the difference.
+fn same(ours: &DataFrame, stock: &DataFrame, what: impl FnOnce() -> String) -> Result<()> {
+    polars_adaptive::testing::same_frame(ours, stock)
+        .map_err(|d| anyhow::anyhow!("{} differs from stock's: {d}", what()))
 }
 
 /// Plans with several `scan_adaptive` inputs.
@@ -291,16 +258,17 @@ fn multi_input_plan(which: &str, glob: &Path) -> Result<(LazyFrame, LazyFrame)> 
     let ours = || LazyFrame::scan_adaptive(glob, many_units());
     let stock =
         || LazyFrame::scan_parquet(PlRefPath::try_from_path(glob)?, ScanArgsParquet::default());
+    // Volume per symbol of one side.
+    let side = |lf: LazyFrame, side: &str, name: &str| {
+        lf.filter(col("side").eq(lit(side.to_string())))
+            .group_by([col("symbol")])
+            .agg([col("volume").sum().alias(name)])
+    };
     let build = |a: LazyFrame, b: LazyFrame, c: LazyFrame| -> Result<LazyFrame> {
         Ok(match which {
-            "join of two" => a
-                .filter(col("side").eq(lit("BUY")))
-                .group_by([col("symbol")])
-                .agg([col("volume").sum().alias("buy")])
+            "join of two" => side(a, "BUY", "buy")
                 .join(
-                    b.filter(col("side").eq(lit("SELL")))
-                        .group_by([col("symbol")])
-                        .agg([col("volume").sum().alias("sell")]),
+                    side(b, "SELL", "sell"),
                     [col("symbol")],
                     [col("symbol")],
                     JoinArgs::new(JoinType::Inner),
@@ -373,11 +341,8 @@ fn threads() -> Result<()> {
 
 fn threads_child(which: &str) -> Result<()> {
     let (ours, stock) = multi_input_plan(which, &small_ticks()?)?;
-    let a = ours.collect_with_engine(Engine::Streaming)?.unwrap_single();
-    let b = stock
-        .collect_with_engine(Engine::Streaming)?
-        .unwrap_single();
-    polars_adaptive::testing::same_frame(&a, &b).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let (a, b) = (streaming(ours)?, streaming(stock)?);
+    same(&a, &b, || which.to_string())?;
     println!("equal to stock, {} rows", a.height());
     Ok(())
 }

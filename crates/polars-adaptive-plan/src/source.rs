@@ -447,6 +447,7 @@ mod units {
             }
             let post_filter = read.post_filter.map(Arc::new);
             let units = read.reader.units().map(move |unit| {
+                // Held by the iterator: the counters are reported when the engine drops it.
                 let _report = &report;
                 let post_filter = post_filter.clone();
                 let unit = unit?;

@@ -190,9 +190,7 @@ impl ParallelStreamReader {
     /// of its own (the streaming engine, through `polars-adaptive-plan`'s unit source). They
     /// are cut to the size `batches` gives them; the caller bounds how many are in flight.
     pub fn units(self) -> ReadUnits {
-        let threads = polars_core::runtime::RAYON.current_num_threads();
-        let limit = self.options.memory.limit_bytes();
-        let budget = limit / permit_count(threads, limit);
+        let (_, budget) = permits_and_budget(&self.options);
         ReadUnits {
             walk: Walk::new(self, true, budget),
             failed: false,
@@ -432,7 +430,7 @@ struct Events {
 impl Events {
     fn start(reader: ParallelStreamReader, same_schema: bool) -> Self {
         let threads = polars_core::runtime::RAYON.current_num_threads();
-        let in_flight = permit_count(threads, reader.options.memory.limit_bytes());
+        let (in_flight, budget) = permits_and_budget(&reader.options);
         let (results_tx, results) = bounded(in_flight);
         let (work_tx, work) = unbounded();
         let (permits, permits_rx) = bounded(in_flight);
@@ -449,7 +447,7 @@ impl Events {
                 permits: permits_rx,
                 places,
                 in_flight,
-                budget: reader.options.memory.limit_bytes() / in_flight,
+                budget,
                 seq: 0,
             };
             // A panic here (a chunk strategy's, a predicate's pruning) must reach the
@@ -593,6 +591,15 @@ const MIN_PERMIT_BYTES: usize = 8 << 20;
 fn permit_count(threads: usize, budget: usize) -> usize {
     let least = threads + 1;
     (budget / MIN_PERMIT_BYTES).clamp(least, 4 * threads + 2)
+}
+
+/// The permits of a read on Polars' pool and the bytes each is worth, which is also the size
+/// units are cut to.
+fn permits_and_budget(options: &ScanOptions) -> (usize, usize) {
+    let threads = polars_core::runtime::RAYON.current_num_threads();
+    let limit = options.memory.limit_bytes();
+    let permits = permit_count(threads, limit);
+    (permits, limit / permits)
 }
 
 /// Returns a file slot when the last unit of its file is done.

@@ -21,6 +21,14 @@ fn scan(target: &Path, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
     LazyFrame::scan_adaptive(target, args)
 }
 
+/// One file at a time, a 64 KiB budget, batches of 3 rows: every file and unit boundary.
+fn tight() -> ScanArgsAdaptive {
+    ScanArgsAdaptive::default()
+        .with_max_concurrent_files(1)
+        .with_memory_budget(64 << 10)
+        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(3)))
+}
+
 /// (name, whether the stock reference uses statistics, run). The path without statistics is
 /// compared with stock without statistics: files whose statistics are wrong (Polars 0.55.2's
 /// writer writes some, with small data pages and NaN) give different answers with and without
@@ -32,13 +40,7 @@ pub const PATHS: [(&str, bool, PathFn); 10] = [
     (
         "collect, 1 file at a time, 64 KiB budget, batches of 3",
         true,
-        |t, q| {
-            let args = ScanArgsAdaptive::default()
-                .with_max_concurrent_files(1)
-                .with_memory_budget(64 << 10)
-                .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(3)));
-            q(scan(t, args)?).collect()
-        },
+        |t, q| q(scan(t, tight())?).collect(),
     ),
     ("collect, statistics off", false, |t, q| {
         q(scan(t, ScanArgsAdaptive::default().with_statistics(false))?).collect()
@@ -79,22 +81,12 @@ pub const PATHS: [(&str, bool, PathFn); 10] = [
 #[cfg(feature = "rfc")]
 pub const ENGINE_PATHS: [(&str, bool, PathFn); 4] = [
     ("Engine::Streaming", true, |t, q| {
-        q(scan(t, ScanArgsAdaptive::default())?)
-            .collect_with_engine(Engine::Streaming)
-            .map(|r| r.unwrap_single())
+        crate::rfc::streaming(q(scan(t, ScanArgsAdaptive::default())?))
     }),
     (
         "Engine::Streaming, 1 file at a time, 64 KiB budget, batches of 3",
         true,
-        |t, q| {
-            let args = ScanArgsAdaptive::default()
-                .with_max_concurrent_files(1)
-                .with_memory_budget(64 << 10)
-                .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(3)));
-            q(scan(t, args)?)
-                .collect_with_engine(Engine::Streaming)
-                .map(|r| r.unwrap_single())
-        },
+        |t, q| crate::rfc::streaming(q(scan(t, tight())?)),
     ),
     ("stock sink_parquet, read back", true, |t, q| {
         crate::rfc::sink_parquet_read_back(q(scan(t, ScanArgsAdaptive::default())?))
@@ -134,9 +126,14 @@ fn sink_batches(lf: LazyFrame, chunk: usize) -> PolarsResult<DataFrame> {
         sizes.iter().rev().skip(1).all(|&h| h == chunk) && sizes.last().is_none_or(|&h| h <= chunk),
         ComputeError: "sink_batches_adaptive: batch sizes {sizes:?} with chunk_size {chunk}"
     );
+    stack_batches(frames)
+}
+
+/// A sink's batches stacked. An empty answer may come as no batch at all: then a frame with
+/// no columns, which the comparison takes as stock's answer emptied (stock tells the schema).
+pub fn stack_batches(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
     let mut out = frames.into_iter();
     let Some(mut first) = out.next() else {
-        // An empty answer may come as no batch at all; stock tells the schema.
         return Ok(DataFrame::empty());
     };
     for f in out {

@@ -64,6 +64,45 @@ impl std::fmt::Display for Report {
     }
 }
 
+/// Runs the cases and prints the report, then runs the shared corpus (when it is there).
+/// A failure prints its shrunk case and where it was saved, with `replay` followed by that
+/// directory when the caller can replay it.
+pub fn run_reported(options: &Options, scratch: &Path, replay: Option<&str>) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
+    let report = match run(options, scratch) {
+        Ok(report) => report,
+        Err(failure) => {
+            eprintln!("difference found (shrunk): {}", failure.message);
+            eprintln!("case: {:#?}", failure.case.query);
+            if let Some(dir) = &failure.saved {
+                eprintln!("reproducer: {}", dir.display());
+                if let Some(replay) = replay {
+                    eprintln!("replay: {replay} {}", dir.display());
+                }
+            }
+            anyhow::bail!("difftest failed");
+        }
+    };
+    println!(
+        "difftest, seed {:#x}, {:.1?}\n{report}",
+        options.seed,
+        t.elapsed()
+    );
+    let corpus = crate::project_root().join("../shared/parquet-testing");
+    if corpus.is_dir() {
+        let (files, equal, both, diffs) = self::corpus(&corpus);
+        println!("corpus {}: {files} files, {equal} equal to stock, {both} errors where stock errors, {} differences", corpus.display(), diffs.len());
+        anyhow::ensure!(
+            diffs.is_empty(),
+            "corpus differences:\n{}",
+            diffs.join("\n")
+        );
+    } else {
+        println!("corpus: ../shared/parquet-testing is absent, skipped");
+    }
+    Ok(())
+}
+
 /// Runs `f` with panic messages silenced: stock Polars panics on some invalid queries and
 /// corrupt files, which the checks catch and count; hundreds of backtraces would bury the
 /// report. A panic of ours is still reported, as a failure.
