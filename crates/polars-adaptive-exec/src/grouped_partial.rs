@@ -22,6 +22,10 @@ use polars_plan::plans::{is_elementwise_rec, AExpr, IRAggExpr, IRFunctionExpr, I
 
 use crate::streaming_agg::AggPlan;
 
+/// Rows aggregated at a time: the streaming engine's morsel size (polars-stream
+/// `get_ideal_morsel_size`, 100,000), rounded to a power of two.
+const MORSEL_ROWS: usize = 1 << 17;
+
 /// One aggregation: its output name, its compiled input and an empty reduction to clone.
 struct Leaf {
     name: PlSmallStr,
@@ -126,41 +130,63 @@ impl GroupedPartial {
 
     /// The partial aggregate of `batch`: one row per group, groups in order of first
     /// appearance (as `group_by_stable`), the keys then each aggregation.
+    ///
+    /// The batch is aggregated a morsel of `MORSEL_ROWS` at a time into one grouper, as the
+    /// streaming engine does: the key hashes and the aggregations' inputs (`price * volume`)
+    /// are morsel-sized temporaries that the allocator reuses while they are still in cache,
+    /// instead of unit-sized buffers (a unit is up to 2^20 rows) that it hands back to the
+    /// kernel and faults in again for the next unit.
     pub fn run(&self, batch: DataFrame) -> PolarsResult<DataFrame> {
         let batch = match &self.columns {
             Some(cols) => batch.select(cols.iter().cloned())?,
             None => batch,
         };
-        let height = batch.height();
         let state = ExecutionState::new();
-        let full = |c: Column| match c.len() {
-            1 if height != 1 => c.new_from_index(0, height),
-            _ => c,
-        };
-        let key_columns = self
-            .keys
-            .iter()
-            .zip(self.key_schema.iter_names())
-            .map(|(k, name)| Ok(full(k.evaluate(&batch, &state)?).with_name(name.clone())))
-            .collect::<PolarsResult<Vec<_>>>()?;
-        let keys = DataFrame::new(height, key_columns)?;
-        let hash_keys = HashKeys::from_df(&keys, self.random_state.clone(), true, false);
-        let subset: Vec<IdxSize> = (0..height as IdxSize).collect();
-        let mut group_idxs = Vec::with_capacity(height);
         let mut grouper = self.grouper.new_empty();
-        // SAFETY: `subset` holds the indices of `hash_keys`, which has `height` keys.
-        unsafe { grouper.insert_keys_subset(&hash_keys, &subset, Some(&mut group_idxs)) };
+        let mut reductions: Vec<_> = self
+            .leaves
+            .iter()
+            .map(|l| l.reduction.new_empty())
+            .collect();
+        let mut group_idxs = Vec::new();
+        let mut subset: Vec<IdxSize> = Vec::new();
+        let height = batch.height();
+        let mut offset = 0;
+        while offset < height || (height == 0 && offset == 0) {
+            let len = MORSEL_ROWS.min(height - offset);
+            let morsel = batch.slice(offset as i64, len);
+            offset += len.max(1);
+            let full = |c: Column| match c.len() {
+                1 if len != 1 => c.new_from_index(0, len),
+                _ => c,
+            };
+            let key_columns = self
+                .keys
+                .iter()
+                .zip(self.key_schema.iter_names())
+                .map(|(k, name)| Ok(full(k.evaluate(&morsel, &state)?).with_name(name.clone())))
+                .collect::<PolarsResult<Vec<_>>>()?;
+            let keys = DataFrame::new(len, key_columns)?;
+            let hash_keys = HashKeys::from_df(&keys, self.random_state.clone(), true, false);
+            subset.clear();
+            subset.extend(0..len as IdxSize);
+            group_idxs.clear();
+            // SAFETY: `subset` holds the indices of `hash_keys`, which has `len` keys.
+            unsafe { grouper.insert_keys_subset(&hash_keys, &subset, Some(&mut group_idxs)) };
+            for (leaf, reduction) in self.leaves.iter().zip(&mut reductions) {
+                let values = full(leaf.input.evaluate(&morsel, &state)?).rechunk();
+                reduction.resize(grouper.num_groups());
+                // SAFETY: `values` has `len` rows (one chunk), `subset` indexes them, and
+                // `group_idxs` holds one group below `num_groups` per row of `subset`.
+                unsafe { reduction.update_groups_subset(&[&values], &subset, &group_idxs, 0)? };
+            }
+        }
         let groups = grouper.num_groups();
         let mut columns = grouper
             .get_keys_in_group_order(&self.key_schema)
             .into_columns();
-        for leaf in &self.leaves {
-            let values = full(leaf.input.evaluate(&batch, &state)?).rechunk();
-            let mut reduction = leaf.reduction.new_empty();
+        for (leaf, reduction) in self.leaves.iter().zip(&mut reductions) {
             reduction.resize(groups);
-            // SAFETY: `values` has `height` rows (one chunk), `subset` indexes them, and
-            // `group_idxs` holds one group below `groups` per row of `subset`.
-            unsafe { reduction.update_groups_subset(&[&values], &subset, &group_idxs, 0)? };
             let out = reduction.finalize()?.with_name(leaf.name.clone());
             columns.push(out.into_column());
         }
