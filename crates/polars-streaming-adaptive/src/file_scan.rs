@@ -160,6 +160,11 @@ pub(crate) struct Unit {
     pub offset: usize,
     pub rows: usize,
     pub cost: usize,
+    /// Whether the unit's columns are decoded in parallel on Polars' pool. Off when other
+    /// units wait for a thread: a pool already busy with whole units gains nothing from
+    /// splitting one, and the nested joins left P1's threads waiting on each other's columns
+    /// (0.86–0.88 s with columns in sequence against 1.03–1.14 s, alternating runs).
+    pub columns_in_parallel: bool,
 }
 
 #[derive(Debug)]
@@ -484,6 +489,7 @@ impl FileScan {
             offset,
             rows,
             cost: rows.saturating_mul(row_bytes).saturating_add(overhead),
+            columns_in_parallel: true,
         })
     }
 
@@ -520,7 +526,9 @@ impl FileScan {
         opts: &ScanOptions,
     ) -> AdaptiveResult<(DataFrame, usize)> {
         let rows = unit.offset..unit.offset + unit.rows;
-        let df = self.reader.decode(unit.row_group, rows, &self.decode)?;
+        let df =
+            self.reader
+                .decode(unit.row_group, rows, &self.decode, unit.columns_in_parallel)?;
         let bytes = decoded_bytes(&df);
         let df = self
             .with_virtual_columns(df, unit, opts)
@@ -562,9 +570,12 @@ impl FileScan {
                 (live, mask, bytes, true)
             }
             None => {
-                let live = self
-                    .reader
-                    .decode(unit.row_group, rows.clone(), &filter.live)?;
+                let live = self.reader.decode(
+                    unit.row_group,
+                    rows.clone(),
+                    &filter.live,
+                    unit.columns_in_parallel,
+                )?;
                 let bytes = decoded_bytes(&live);
                 let live = self
                     .with_virtual_columns(live, unit, opts)
@@ -594,10 +605,19 @@ impl FileScan {
         };
         if !filter.dead.is_empty() {
             let dead = match kept == unit.rows {
-                true => self.reader.decode(unit.row_group, rows, &filter.dead)?,
-                false => self
-                    .reader
-                    .decode_masked(unit.row_group, rows, &mask, &filter.dead)?,
+                true => self.reader.decode(
+                    unit.row_group,
+                    rows,
+                    &filter.dead,
+                    unit.columns_in_parallel,
+                )?,
+                false => self.reader.decode_masked(
+                    unit.row_group,
+                    rows,
+                    &mask,
+                    &filter.dead,
+                    unit.columns_in_parallel,
+                )?,
             };
             bytes += decoded_bytes(&dead);
             columns.extend(dead.into_columns());

@@ -389,7 +389,7 @@ impl MmapParquetReader {
     /// Decodes row group `i` with every column.
     pub fn read_row_group(&self, i: usize) -> PolarsResult<DataFrame> {
         let all: Vec<usize> = (0..self.schema.len()).collect();
-        Ok(self.decode(i, 0..self.checked_rg(i)?, &all)?)
+        Ok(self.decode(i, 0..self.checked_rg(i)?, &all, true)?)
     }
 
     /// Decodes the named columns of row group `i`, in the order given.
@@ -398,7 +398,7 @@ impl MmapParquetReader {
             .iter()
             .map(|c| self.column_index(c))
             .collect::<AdaptiveResult<Vec<_>>>()?;
-        Ok(self.decode(i, 0..self.checked_rg(i)?, &indices)?)
+        Ok(self.decode(i, 0..self.checked_rg(i)?, &indices, true)?)
     }
 
     fn checked_rg(&self, i: usize) -> AdaptiveResult<usize> {
@@ -464,8 +464,9 @@ impl MmapParquetReader {
         rg: usize,
         rows: Range<usize>,
         columns: &[usize],
+        parallel: bool,
     ) -> AdaptiveResult<DataFrame> {
-        self.decode_selected(rg, rows, None, columns)
+        self.decode_selected(rg, rows, None, columns, parallel)
     }
 
     /// Decodes the rows of `rows` (relative to the row group) whose bit in `mask` is set (one
@@ -478,9 +479,10 @@ impl MmapParquetReader {
         rows: Range<usize>,
         mask: &Bitmap,
         columns: &[usize],
+        parallel: bool,
     ) -> AdaptiveResult<DataFrame> {
         debug_assert_eq!(mask.len(), rows.len());
-        self.decode_selected(rg, rows, Some(mask), columns)
+        self.decode_selected(rg, rows, Some(mask), columns, parallel)
     }
 
     fn decode_selected(
@@ -489,6 +491,7 @@ impl MmapParquetReader {
         rows: Range<usize>,
         mask: Option<&Bitmap>,
         columns: &[usize],
+        parallel: bool,
     ) -> AdaptiveResult<DataFrame> {
         self.ensure_unchanged()?;
         let md = &self.metadata.row_groups[rg];
@@ -560,7 +563,7 @@ impl MmapParquetReader {
             }
             Ok(series.into_column())
         };
-        let columns = if columns.len() > 1 {
+        let columns = if columns.len() > 1 && parallel {
             use rayon::prelude::*;
             polars_core::runtime::RAYON.install(|| columns.par_iter().map(decode_column).collect())
         } else {

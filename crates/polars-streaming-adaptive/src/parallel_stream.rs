@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -289,17 +290,26 @@ struct Task {
     scan: Arc<(FileScan, FileSlot)>,
     unit: Unit,
     options: ScanOptions,
+    /// Set once the producer has queued the read's last unit.
+    walked: Arc<AtomicBool>,
 }
 
 impl Task {
-    fn run(self) -> Sequenced {
+    /// Decodes the unit. Its columns are decoded in parallel only when it is among the read's
+    /// last units (`queue` holds no other and the producer has queued them all): until then
+    /// whole units keep the pool busy, and a thread waiting for a column another thread stole
+    /// may itself steal a whole unit's helper job, holding back the unit the ordered stream
+    /// needs next.
+    fn run(self, queue: &Receiver<Task>) -> Sequenced {
         let Self {
             seq,
             permits,
             scan,
-            unit,
+            mut unit,
             options,
+            walked,
         } = self;
+        unit.columns_in_parallel = walked.load(Ordering::Acquire) && queue.is_empty();
         let event = decode(&scan.0, unit, &options).map(|b| {
             Message::Event(Event::Batch {
                 df: b.df,
@@ -399,8 +409,8 @@ impl ReadUnit {
     }
 }
 
-/// The consumer's end: reorders events, hands permits back, and decodes queued units itself
-/// while the one it needs next is not ready.
+/// The consumer's end: reorders events, hands permits back, and, on a thread of Polars' pool,
+/// decodes queued units itself while the one it needs next is not ready.
 ///
 /// **Architecture invariant:** the consumer never sleeps while a unit of its own scan waits in
 /// the queue. It may run on a thread of Polars' pool (the in-memory engine runs the inputs of
@@ -449,6 +459,7 @@ impl Events {
                 in_flight,
                 budget,
                 seq: 0,
+                walked: Arc::default(),
             };
             // A panic here (a chunk strategy's, a predicate's pruning) must reach the
             // consumer as an error after the batches before it, never as the stream's end.
@@ -509,8 +520,18 @@ impl Events {
                     }
                 };
             }
+            // A finished unit comes first: the consumer decodes a queued unit itself only
+            // when there is nothing to hand on.
+            if let Ok(next) = self.results.try_recv() {
+                self.pending.insert(next.seq, next);
+                continue;
+            }
+            // Only a consumer on Polars' pool decodes units itself (see above); any other
+            // thread waits, so that `POLARS_MAX_THREADS` threads decode, not one more.
+            let helps =
+                self.work_open && polars_core::runtime::RAYON.current_thread_index().is_some();
             let never = crossbeam_channel::never();
-            let work = if self.work_open { &self.work } else { &never };
+            let work = if helps { &self.work } else { &never };
             crossbeam_channel::select! {
                 recv(self.results) -> msg => match msg {
                     Ok(next) => {
@@ -527,7 +548,7 @@ impl Events {
                 },
                 recv(work) -> task => match task {
                     Ok(task) => {
-                        let next = task.run();
+                        let next = task.run(&self.work);
                         self.pending.insert(next.seq, next);
                     }
                     Err(_) => self.work_open = false,
@@ -810,6 +831,8 @@ struct Producer {
     /// Bytes one permit is worth.
     budget: usize,
     seq: u64,
+    /// Set once every unit is queued (see `Task::run`).
+    walked: Arc<AtomicBool>,
 }
 
 impl Producer {
@@ -840,7 +863,10 @@ impl Producer {
         let open_slot = || slot_rx.recv().ok().map(|()| FileSlot(slot_tx.clone()));
         loop {
             let sent = match walk.next(&open_slot)? {
-                None => return Ok(Flow::Finished),
+                None => {
+                    self.walked.store(true, Ordering::Release);
+                    return Ok(Flow::Finished);
+                }
                 Some(Step::File(scan)) => self.send(Ok(Message::Event(Event::File {
                     empty: scan.0.empty(),
                 }))),
@@ -878,6 +904,7 @@ impl Producer {
             scan,
             unit,
             options: options.clone(),
+            walked: self.walked.clone(),
         };
         self.seq += 1;
         if self.work.send(task).is_err() {
@@ -888,7 +915,7 @@ impl Producer {
         let (queue, results) = (self.helpers.clone(), self.results.clone());
         polars_core::runtime::RAYON.spawn(move || {
             if let Ok(task) = queue.try_recv() {
-                let _ = results.send(task.run());
+                let _ = results.send(task.run(&queue));
             }
         });
         true

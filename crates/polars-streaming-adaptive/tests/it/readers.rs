@@ -278,3 +278,36 @@ fn units_decoded_in_any_order_give_the_batches_rows_in_unit_order() {
         common::same_frame(&got, &expected).unwrap();
     }
 }
+
+/// A consumer outside Polars' pool (here the test's own thread) waits for the pool's threads
+/// instead of decoding units itself, so a read runs on `POLARS_MAX_THREADS` threads, not one
+/// more; a consumer on the pool still decodes (pinned by
+/// `several_scan_adaptive_inputs_finish_on_one_and_two_pool_threads`).
+#[test]
+fn a_consumer_outside_polars_pool_leaves_every_unit_to_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = threads.clone();
+    let map = BatchMap(Arc::new(move |df| {
+        let name = std::thread::current().name().map(str::to_owned);
+        seen.lock().unwrap().push(name);
+        Ok(df)
+    }));
+    let out = ParallelStreamReader::new(paths.clone())
+        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(30)))
+        .with_batch_map(map)
+        .collect_concatenated()
+        .unwrap();
+    common::same_frame(&out, &stock_all(&paths)).unwrap();
+    let threads = threads.lock().unwrap();
+    assert!(threads.len() > 90, "{} batches", threads.len());
+    // Polars names its pool's threads `polars-<i>` (`POLARS_THREAD_NAME` is not set here).
+    let pool_thread =
+        |name: &Option<String>| name.as_deref().is_some_and(|n| n.starts_with("polars-"));
+    let elsewhere: Vec<_> = threads.iter().filter(|n| !pool_thread(n)).collect();
+    assert!(
+        elsewhere.is_empty(),
+        "units decoded off the pool: {elsewhere:?}"
+    );
+}
