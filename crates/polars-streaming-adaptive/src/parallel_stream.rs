@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -290,16 +290,25 @@ struct Task {
     scan: Arc<(FileScan, FileSlot)>,
     unit: Unit,
     options: ScanOptions,
-    /// Set once the producer has queued the read's last unit.
-    walked: Arc<AtomicBool>,
+    activity: Arc<Activity>,
+}
+
+/// What the threads of one read are doing, for `Task::run` to decide whether a unit's
+/// columns are worth decoding in parallel.
+#[derive(Debug, Default)]
+struct Activity {
+    /// The producer has queued the read's last unit.
+    walked: AtomicBool,
+    /// Units being decoded.
+    decoding: AtomicUsize,
 }
 
 impl Task {
-    /// Decodes the unit. Its columns are decoded in parallel only when it is among the read's
-    /// last units (`queue` holds no other and the producer has queued them all): until then
-    /// whole units keep the pool busy, and a thread waiting for a column another thread stole
-    /// may itself steal a whole unit's helper job, holding back the unit the ordered stream
-    /// needs next.
+    /// Decodes the unit. Its columns are decoded in parallel only when no other unit waits in
+    /// `queue` and either none is being decoded (a read of one unit: P2) or the producer has
+    /// queued them all (the last units of a read): otherwise whole units keep the pool busy,
+    /// and a thread waiting for a column another thread stole may itself steal a whole unit's
+    /// helper job, holding back the unit the ordered stream needs next.
     fn run(self, queue: &Receiver<Task>) -> Sequenced {
         let Self {
             seq,
@@ -307,15 +316,18 @@ impl Task {
             scan,
             mut unit,
             options,
-            walked,
+            activity,
         } = self;
-        unit.columns_in_parallel = walked.load(Ordering::Acquire) && queue.is_empty();
+        let others = activity.decoding.fetch_add(1, Ordering::AcqRel);
+        unit.columns_in_parallel =
+            queue.is_empty() && (others == 0 || activity.walked.load(Ordering::Acquire));
         let event = decode(&scan.0, unit, &options).map(|b| {
             Message::Event(Event::Batch {
                 df: b.df,
                 guard: b.guard,
             })
         });
+        activity.decoding.fetch_sub(1, Ordering::AcqRel);
         Sequenced {
             seq,
             permits,
@@ -459,7 +471,7 @@ impl Events {
                 in_flight,
                 budget,
                 seq: 0,
-                walked: Arc::default(),
+                activity: Arc::default(),
             };
             // A panic here (a chunk strategy's, a predicate's pruning) must reach the
             // consumer as an error after the batches before it, never as the stream's end.
@@ -831,8 +843,8 @@ struct Producer {
     /// Bytes one permit is worth.
     budget: usize,
     seq: u64,
-    /// Set once every unit is queued (see `Task::run`).
-    walked: Arc<AtomicBool>,
+    /// Shared with every task (see `Task::run`).
+    activity: Arc<Activity>,
 }
 
 impl Producer {
@@ -864,7 +876,7 @@ impl Producer {
         loop {
             let sent = match walk.next(&open_slot)? {
                 None => {
-                    self.walked.store(true, Ordering::Release);
+                    self.activity.walked.store(true, Ordering::Release);
                     return Ok(Flow::Finished);
                 }
                 Some(Step::File(scan)) => self.send(Ok(Message::Event(Event::File {
@@ -904,7 +916,7 @@ impl Producer {
             scan,
             unit,
             options: options.clone(),
-            walked: self.walked.clone(),
+            activity: self.activity.clone(),
         };
         self.seq += 1;
         if self.work.send(task).is_err() {
