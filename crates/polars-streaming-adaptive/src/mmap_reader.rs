@@ -19,6 +19,7 @@ use polars_parquet::parquet::schema::types::PhysicalType;
 use polars_parquet::read::{
     ColumnChunkMetadata, FileMetadata, Filter, PredicateFilter, PrimitiveLogicalType,
 };
+use polars_parquet_format::Encoding;
 
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
 use crate::statistics::{row_group_stats, RowGroupStats};
@@ -195,9 +196,9 @@ pub struct MmapParquetReader {
     statistics: std::sync::OnceLock<FooterStatistics>,
     /// Prefix sums of the rows of the row groups (see `row_group_starts`).
     row_group_starts: Vec<usize>,
-    /// Per (row group, schema column), the page-header check of its chunks, done once: the
-    /// sum of their dictionary and largest data page, or why the headers are refused.
-    page_checks: Vec<std::sync::OnceLock<Result<usize, String>>>,
+    /// Per (row group, schema column), the page-header check of its chunks, done once: what
+    /// their pages hold, or why the headers are refused.
+    page_checks: Vec<std::sync::OnceLock<Result<ChunkPages, String>>>,
 }
 
 impl std::fmt::Debug for MmapParquetReader {
@@ -521,13 +522,21 @@ impl MmapParquetReader {
             // A unit inside a row group reads only part of the chunk.
             let whole =
                 rows.len() == md.num_rows() && (group_mask.is_none() || field.dtype.is_nested());
-            let Some(chunks) = self.chunks(rg, c, whole)? else {
+            let Some(mut chunks) = self.chunks(rg, c, whole)? else {
                 return Ok(Column::full_null(
                     name.clone(),
                     height,
                     &DataType::from_arrow_field(field),
                 ));
             };
+            if !whole {
+                if let (Some(start), [(_, bytes)]) = (
+                    self.checked_pages(rg, c)?.data_start(&rows),
+                    &mut chunks[..],
+                ) {
+                    *bytes = bytes.clone().sliced(start..bytes.len());
+                }
+            }
             let series = catch_panic(
                 || {
                     // A whole row group is decoded without a filter, as stock Polars does: the
@@ -825,34 +834,41 @@ impl MmapParquetReader {
     /// decompressed (see `check_pages`). Errors where the page headers contradict the footer.
     pub(crate) fn largest_pages(&self, rg: usize, columns: &[usize]) -> AdaptiveResult<usize> {
         columns.iter().try_fold(0usize, |total, &c| {
-            Ok(total.saturating_add(self.checked_pages(rg, c)?))
+            Ok(total.saturating_add(self.checked_pages(rg, c)?.held))
         })
     }
 
     /// `check_pages` over the chunks of schema column `c` in row group `rg`, once per reader:
     /// every unit of the row group asks again.
-    fn checked_pages(&self, rg: usize, c: usize) -> AdaptiveResult<usize> {
+    fn checked_pages(&self, rg: usize, c: usize) -> AdaptiveResult<&ChunkPages> {
         let name = self.schema.get_at_index(c).unwrap().0;
         let slot = &self.page_checks[rg * self.schema.len() + c];
         let checked = slot.get_or_init(|| {
             let md = &self.metadata.row_groups[rg];
-            let mut total = 0usize;
-            for m in md.columns_under_root_iter(name).into_iter().flatten() {
+            let chunks: Vec<_> = md
+                .columns_under_root_iter(name)
+                .into_iter()
+                .flatten()
+                .collect();
+            let mut total = ChunkPages::default();
+            for m in &chunks {
                 let r = m.byte_range();
                 let bytes = self
                     .source
                     .bytes(&self.file, r.start as usize..r.end as usize, false)
                     .map_err(|e| format!("reading the column chunk: {e}"))?;
                 let check = || check_pages(m, md.num_rows(), &bytes);
-                let largest = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
+                let pages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
                     .unwrap_or_else(|_| Err("the page header reader panicked".into()))?;
-                total = total.saturating_add(largest);
+                total.held = total.held.saturating_add(pages.held);
+                // Only a column of one flat chunk is ever read without its dictionary.
+                total.flat = (chunks.len() == 1).then_some(pages.flat).flatten();
             }
             Ok(total)
         });
         checked
-            .clone()
-            .map_err(|reason| self.decode_error(rg, name, reason))
+            .as_ref()
+            .map_err(|reason| self.decode_error(rg, name, reason.clone()))
     }
 
     /// Hands the pages of `columns` of row group `rg` back to the kernel once they are
@@ -888,6 +904,32 @@ impl MmapParquetReader {
     }
 }
 
+/// What the page headers of a column's chunks in one row group say.
+#[derive(Debug, Clone, Default)]
+struct ChunkPages {
+    /// Their dictionary page and largest data page, decompressed: what decoding any of their
+    /// rows holds at once besides the values.
+    held: usize,
+    /// For a flat chunk: where its data pages start in the chunk's bytes (past the dictionary
+    /// page), and the rows of its dictionary-encoded data pages.
+    flat: Option<(usize, Vec<Range<usize>>)>,
+}
+
+impl ChunkPages {
+    /// Where to start the chunk's bytes to decode `rows` without its dictionary page, when
+    /// it has one and no data page holding any of `rows` is dictionary-encoded. Writers fall
+    /// back from a dictionary that grew too large to plain pages (arrow-rs past 1 MiB: the
+    /// benchmark's unique `timestamp` and `trade_id`), so a unit past the first pages would
+    /// otherwise decompress and decode a dictionary it never looks up.
+    fn data_start(&self, rows: &Range<usize>) -> Option<usize> {
+        let (start, dictionary_rows) = self.flat.as_ref()?;
+        let uses_dictionary = dictionary_rows
+            .iter()
+            .any(|r| r.start < rows.end && rows.start < r.end);
+        (*start > 0 && !uses_dictionary).then_some(*start)
+    }
+}
+
 /// Checks a column chunk's footer entry and page headers before anything is allocated from
 /// them: a flat column holds one value per row (a nested one at least one), its data pages
 /// hold at least the footer's values (Polars reads pages until it has seen that many, as here),
@@ -895,11 +937,14 @@ impl MmapParquetReader {
 /// Polars' decoder sizes buffers from these counts, so a forged one would otherwise ask the
 /// allocator for terabytes, which aborts rather than errs.
 ///
-/// Returns what decoding any rows of the chunk holds at once besides their values: its
-/// dictionary page and its largest data page, decompressed. The dictionary's size is the
-/// chunk's total less its data pages (Polars does not expose dictionary page headers); every
-/// batch of the chunk decodes the dictionary again.
-fn check_pages(m: &ColumnChunkMetadata, rows: usize, bytes: &Buffer<u8>) -> Result<usize, String> {
+/// `held` is the dictionary page and the largest data page, decompressed. The dictionary's
+/// size is the chunk's total less its data pages (Polars does not expose dictionary page
+/// headers); every batch of the chunk that needs the dictionary decodes it again.
+fn check_pages(
+    m: &ColumnChunkMetadata,
+    rows: usize,
+    bytes: &Buffer<u8>,
+) -> Result<ChunkPages, String> {
     let Ok(values) = usize::try_from(m.num_values()) else {
         return Err(format!("the footer gives {} values", m.num_values()));
     };
@@ -908,16 +953,25 @@ fn check_pages(m: &ColumnChunkMetadata, rows: usize, bytes: &Buffer<u8>) -> Resu
         return Err(format!("the footer gives {values} values for {rows} rows"));
     }
     let chunk_total = usize::try_from(m.uncompressed_size()).unwrap_or(0);
-    let pages = PageReader::new(
+    // The dictionary page first, as Polars' decoder reads it, to know where data pages start.
+    let mut dictionary = PageReader::new(
         std::io::Cursor::new(bytes.clone()),
         m,
         Vec::new(),
         bytes.len(),
     );
+    dictionary
+        .read_dict()
+        .map_err(|e| format!("dictionary page header: {e}"))?;
+    let (cursor, scratch) = dictionary.into_inner();
+    let data_start = usize::try_from(cursor.position()).unwrap_or(0);
+    let pages = PageReader::new(cursor, m, scratch, bytes.len());
     let (mut seen, mut largest, mut data_total) = (0usize, 0usize, 0usize);
+    let mut dictionary_rows: Vec<Range<usize>> = Vec::new();
     for page in pages {
         let page = page.map_err(|e| format!("page header: {e}"))?;
         if let CompressedPage::Data(p) = page {
+            let first = seen;
             seen = seen.saturating_add(p.num_values());
             let size = p.uncompressed_size();
             if size > chunk_total {
@@ -927,12 +981,26 @@ fn check_pages(m: &ColumnChunkMetadata, rows: usize, bytes: &Buffer<u8>) -> Resu
             }
             largest = largest.max(size);
             data_total = data_total.saturating_add(size);
+            let encoding = p.header().encoding();
+            if matches!(
+                encoding,
+                Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY
+            ) {
+                match dictionary_rows.last_mut() {
+                    Some(last) if last.end == first => last.end = seen,
+                    _ => dictionary_rows.push(first..seen),
+                }
+            }
         }
     }
     if seen < values {
         return Err(format!("the pages hold {seen} values, the footer {values}"));
     }
-    Ok(largest.saturating_add(chunk_total.saturating_sub(data_total)))
+    Ok(ChunkPages {
+        held: largest.saturating_add(chunk_total.saturating_sub(data_total)),
+        // In a flat chunk a page's values are its rows.
+        flat: flat.then_some((data_start, dictionary_rows)),
+    })
 }
 
 fn page_size() -> usize {
@@ -1037,4 +1105,75 @@ fn estimate_column_bytes(dtype: &DataType, rows: usize, uncompressed: usize) -> 
         _ => return uncompressed + rows * 8 + validity,
     };
     rows * width + validity
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use parquet::file::properties::WriterProperties;
+
+    use super::*;
+
+    /// arrow-rs falls back from a dictionary to plain pages once the dictionary outgrows its
+    /// limit. A unit whose pages are all plain starts at the data pages and never decodes the
+    /// dictionary; a unit touching a dictionary-encoded page keeps it; both read the rows a
+    /// read of the whole row group has.
+    #[test]
+    fn a_unit_past_a_dictionary_fallback_skips_the_dictionary_page() {
+        let rows = 4_000i64;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fallback.parquet");
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(Int64Array::from_iter_values(0..rows))),
+            (
+                "s",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("value-{i}")),
+                )),
+            ),
+        ];
+        let props = WriterProperties::builder()
+            .set_dictionary_page_size_limit(1024)
+            .set_data_page_row_count_limit(100)
+            .set_write_batch_size(100)
+            .build();
+        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+        let file = File::create(&path).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+
+        let reader = MmapParquetReader::new(&path).unwrap();
+        let whole = reader.read_row_group(0).unwrap();
+        for c in 0..2 {
+            let pages = reader.checked_pages(0, c).unwrap();
+            let (start, dictionary_rows) = pages.flat.clone().unwrap();
+            let plain_from = dictionary_rows[0].end;
+            assert!(start > 0, "column {c}: no dictionary page");
+            assert_eq!(dictionary_rows.len(), 1, "column {c}: {dictionary_rows:?}");
+            assert!(plain_from < rows as usize, "column {c}: no fallback");
+            assert_eq!(
+                pages.data_start(&(plain_from..plain_from + 150)),
+                Some(start)
+            );
+            assert_eq!(pages.data_start(&(plain_from - 1..plain_from + 150)), None);
+            for range in [
+                plain_from..plain_from + 150,
+                plain_from - 1..plain_from + 150,
+            ] {
+                let unit = reader.decode(0, range.clone(), &[c], false).unwrap();
+                let expected = whole
+                    .select_at_idx(c)
+                    .unwrap()
+                    .slice(range.start as i64, range.len());
+                assert!(
+                    unit.column(expected.name()).unwrap().equals(&expected),
+                    "column {c}, rows {range:?}"
+                );
+            }
+        }
+    }
 }
