@@ -160,10 +160,10 @@ pub(crate) struct Unit {
     pub offset: usize,
     pub rows: usize,
     pub cost: usize,
-    /// Whether the unit's columns are decoded in parallel on Polars' pool. Off when other
-    /// units wait for a thread: a pool already busy with whole units gains nothing from
-    /// splitting one, and the nested joins left P1's threads waiting on each other's columns
-    /// (0.86–0.88 s with columns in sequence against 1.03–1.14 s, alternating runs).
+    /// Whether the unit's columns are decoded in parallel on Polars' pool: on by default (one
+    /// unit at a time, `AdaptiveStreamingReader`); `ParallelStreamReader` decides per unit
+    /// (`Task::run`), since a pool already busy with whole units gains nothing from splitting
+    /// one.
     pub columns_in_parallel: bool,
 }
 
