@@ -559,3 +559,38 @@ fn drop_null_counts(path: &Path) {
     ParquetMetaDataWriter::new(&mut out, &md).finish().unwrap();
     std::fs::write(path, out).unwrap();
 }
+
+/// A unit is aggregated a morsel of 2^17 rows at a time into one grouper: groups that appear
+/// in several morsels, and in several units, keep their first-appearance order and combine
+/// exactly like stock's answer over the whole input.
+#[test]
+fn units_larger_than_a_morsel_aggregate_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.parquet");
+    let layout = Layout {
+        row_group_size: 400_000,
+        ..Layout::default()
+    };
+    write(&mut mixed(0, 400_000), &path, layout);
+    let query = |lf: LazyFrame| {
+        lf.group_by_stable([col("i32"), col("u8")]).agg([
+            col("id").sum().alias("sum"),
+            col("i16").min().alias("min"),
+            col("u32").max().alias("max"),
+            col("i8").count().alias("count"),
+            col("i8").null_count().alias("nulls"),
+            col("f64").mean().alias("mean"),
+            len(),
+        ])
+    };
+    let theirs = query(stock(&path)).collect().unwrap();
+    // One unit of four morsels (the last one short); three units of two morsels each.
+    for rows in [400_000, 150_000] {
+        let args = ScanArgsAdaptive::default()
+            .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)));
+        let ours = query(LazyFrame::scan_adaptive(&path, args).unwrap())
+            .collect_adaptive()
+            .unwrap();
+        same_frame_aggregated(&ours, &theirs).unwrap_or_else(|d| panic!("units of {rows}: {d}"));
+    }
+}

@@ -151,11 +151,10 @@ impl GroupedPartial {
         let mut group_idxs = Vec::new();
         let mut subset: Vec<IdxSize> = Vec::new();
         let height = batch.height();
-        let mut offset = 0;
-        while offset < height || (height == 0 && offset == 0) {
+        // An empty batch is one empty morsel: its expressions are still evaluated once.
+        for offset in (0..height.max(1)).step_by(MORSEL_ROWS) {
             let len = MORSEL_ROWS.min(height - offset);
             let morsel = batch.slice(offset as i64, len);
-            offset += len.max(1);
             let full = |c: Column| match c.len() {
                 1 if len != 1 => c.new_from_index(0, len),
                 _ => c,
