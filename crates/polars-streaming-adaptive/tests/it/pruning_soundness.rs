@@ -43,14 +43,7 @@ enum Pred {
 }
 
 fn op() -> impl Strategy<Value = CmpOp> {
-    prop::sample::select(vec![
-        CmpOp::Eq,
-        CmpOp::NotEq,
-        CmpOp::Lt,
-        CmpOp::LtEq,
-        CmpOp::Gt,
-        CmpOp::GtEq,
-    ])
+    prop::sample::select(CmpOp::ALL.to_vec())
 }
 
 fn pred() -> impl Strategy<Value = Pred> {
