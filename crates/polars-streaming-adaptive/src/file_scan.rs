@@ -7,6 +7,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use crate::chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy};
+use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::ArrowDataType;
 use polars_io::predicates::ColumnPredicates;
 
@@ -165,6 +166,10 @@ pub(crate) struct Unit {
     /// (`Task::run`), since a pool already busy with whole units gains nothing from splitting
     /// one.
     pub columns_in_parallel: bool,
+    /// Whether the page index narrowed the unit's row group to at most half its rows: the
+    /// predicate's column is then ordered on it, the pages kept mostly hold rows the predicate
+    /// keeps, and the unit's columns are decoded together rather than filter-first.
+    pub narrowed: bool,
 }
 
 #[derive(Debug)]
@@ -490,6 +495,7 @@ impl FileScan {
             rows,
             cost: rows.saturating_mul(row_bytes).saturating_add(overhead),
             columns_in_parallel: true,
+            narrowed: false,
         })
     }
 
@@ -544,7 +550,9 @@ impl FileScan {
         Ok((df, bytes))
     }
 
-    /// The predicate's columns for every row of `unit`, the others for the rows it keeps.
+    /// The predicate's columns for every row of `unit`, the others for the rows it keeps
+    /// (all columns for every row when the page index narrowed the unit: filter-first would
+    /// keep nearly every row after making the other columns wait for the predicate's).
     /// Returns the output and the bytes decoded.
     fn decode_filtered(
         &self,
@@ -570,10 +578,14 @@ impl FileScan {
                 (live, mask, bytes, true)
             }
             None => {
+                let first = match unit.narrowed {
+                    true => &self.decode,
+                    false => &filter.live,
+                };
                 let live = self.reader.decode(
                     unit.row_group,
                     rows.clone(),
-                    &filter.live,
+                    first,
                     unit.columns_in_parallel,
                 )?;
                 let bytes = decoded_bytes(&live);
@@ -596,14 +608,10 @@ impl FileScan {
             .filter(|c| self.output_schema.contains(c.name()));
         let mut columns: Vec<Column> = match filtered {
             true => live.collect(),
-            false => {
-                let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());
-                live.map(|c| c.filter(&mask))
-                    .collect::<PolarsResult<_>>()
-                    .map_err(internal)?
-            }
+            false => keep_rows(live, &mask).map_err(internal)?,
         };
-        if !filter.dead.is_empty() {
+        // A narrowed unit is never a whole row group, so its columns were all decoded above.
+        if !filter.dead.is_empty() && !unit.narrowed {
             let dead = match kept == unit.rows {
                 true => self.reader.decode(
                     unit.row_group,
@@ -676,6 +684,17 @@ impl FileScan {
     }
 }
 
+/// The rows of `columns` whose bit in `mask` is set. Rows kept in one run (a range predicate
+/// on a sorted column) are a slice, which copies nothing.
+fn keep_rows(columns: impl Iterator<Item = Column>, mask: &Bitmap) -> PolarsResult<Vec<Column>> {
+    let (start, kept) = (mask.leading_zeros(), mask.set_bits());
+    if start + kept + mask.trailing_zeros() == mask.len() {
+        return Ok(columns.map(|c| c.slice(start as i64, kept)).collect());
+    }
+    let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());
+    columns.map(|c| c.filter(&mask)).collect()
+}
+
 /// The bytes a freshly decoded frame holds. `DataFrame::estimated_size` walks every view of a
 /// string column to sum the lengths (5-7 % of P1's samples, on every batch) and leaves out the
 /// views themselves; a string column's size here is its views (16 bytes a row) and its data
@@ -735,7 +754,9 @@ fn intersect(
 
 #[cfg(test)]
 mod tests {
-    use super::intersect;
+    use super::{intersect, keep_rows};
+    use polars::prelude::*;
+    use polars_arrow::bitmap::Bitmap;
 
     type Ranges = Vec<std::ops::Range<usize>>;
 
@@ -745,5 +766,32 @@ mod tests {
         assert_eq!(intersect(&[0..10], &[10..20]), Ranges::new());
         assert_eq!(intersect(&[0..10, 12..14], &[0..100]), vec![0..10, 12..14]);
         assert_eq!(intersect(&[], &[0..5]), Ranges::new());
+    }
+
+    #[test]
+    fn kept_rows_equal_a_filter_whether_they_form_one_run_or_not() {
+        let values: Vec<Option<i64>> = (0..10).map(|i| (i % 4 != 1).then_some(i)).collect();
+        let column = Column::new("v".into(), values);
+        for bits in [
+            vec![
+                false, false, true, true, true, false, false, false, false, false,
+            ],
+            vec![true; 10],
+            vec![false; 10],
+            vec![
+                false, true, false, true, false, false, false, false, false, true,
+            ],
+            vec![
+                true, false, false, false, false, false, false, false, false, true,
+            ],
+        ] {
+            let mask = Bitmap::from_iter(bits.iter().copied());
+            let kept = keep_rows(std::iter::once(column.clone()), &mask).unwrap();
+            let filtered = column
+                .filter(&BooleanChunked::from_slice("".into(), &bits))
+                .unwrap();
+            assert_eq!(kept[0].len(), mask.set_bits(), "{bits:?}");
+            assert!(kept[0].equals_missing(&filtered), "{bits:?}");
+        }
     }
 }

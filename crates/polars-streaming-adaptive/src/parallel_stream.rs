@@ -687,6 +687,8 @@ struct FileCursor<S> {
     range: std::ops::Range<usize>,
     with_rows: usize,
     pruned: usize,
+    /// Whether the page index narrowed `rg` (see `Unit::narrowed`).
+    narrowed: bool,
 }
 
 enum Step<S> {
@@ -762,6 +764,7 @@ impl<S> Walk<S> {
                 range: 0..0,
                 with_rows: 0,
                 pruned: 0,
+                narrowed: false,
             });
             return Ok(Some(Step::File(scan)));
         }
@@ -795,6 +798,7 @@ impl<S> FileCursor<S> {
                 .0
                 .next_unit(self.rg, self.range.start, budget, options)?;
             unit.rows = unit.rows.min(self.range.len());
+            unit.narrowed = self.narrowed;
             if let Some(left) = left {
                 unit.rows = unit.rows.min(*left);
                 *left -= unit.rows;
@@ -831,6 +835,9 @@ impl<S> FileCursor<S> {
                 Some(_) => None,
             };
             self.rg = rg;
+            self.narrowed = ranges
+                .as_ref()
+                .is_some_and(|r| r.iter().map(|r| r.len()).sum::<usize>() * 2 <= rows);
             self.ranges = ranges.unwrap_or_else(|| vec![0..rows]).into_iter();
             return true;
         }

@@ -175,3 +175,55 @@ fn null_counts_that_contradict_the_values_or_the_rows_are_not_believed() {
         }
     }
 }
+
+/// A unit the page index narrowed to under half its row group decodes all its columns at once
+/// and then filters (`Unit::narrowed`): with a row index the predicate reads, rows kept in
+/// several runs, and units that start and end inside pages, the answer is stock's.
+#[test]
+fn narrowed_units_filter_all_their_columns_like_stock_with_a_row_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sorted.parquet");
+    write(&path);
+    let index = RowIndex {
+        name: "idx".into(),
+        offset: 7,
+    };
+    let cases = [
+        // One run of rows.
+        col("k").is_between(lit(3_000i64), lit(6_000i64), ClosedInterval::Both),
+        // Several runs, and the row index in the predicate.
+        col("k")
+            .lt(lit(4_500i64))
+            .and(col("idx").cast(DataType::Int64).gt(lit(100i64)))
+            .and(col("s").neq(lit("s7"))),
+    ];
+    for p in cases {
+        for rows in [10_000usize, 333] {
+            let metrics = Arc::new(ScanMetrics::default());
+            let ours = ParallelStreamReader::new(vec![path.clone()])
+                .with_row_index(Some(index.clone()))
+                .with_projection(["idx", "s", "ts"])
+                .with_predicate(ExprPredicate::new(p.clone()))
+                .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)))
+                .with_metrics(metrics.clone())
+                .collect_concatenated()
+                .unwrap();
+            let stock = LazyFrame::scan_parquet(
+                PlRefPath::try_from_path(&path).unwrap(),
+                ScanArgsParquet {
+                    row_index: Some(index.clone()),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .filter(p.clone())
+            .select([col("idx"), col("s"), col("ts")])
+            .collect()
+            .unwrap();
+            common::same_frame(&ours, &stock).unwrap_or_else(|e| panic!("{p}: {e}"));
+            let m = metrics.snapshot();
+            assert!(m.pages_skipped_by_page_index > 0, "{p}: {m}");
+            assert!(stock.height() > 0, "{p}");
+        }
+    }
+}
