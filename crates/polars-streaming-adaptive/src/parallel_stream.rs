@@ -10,10 +10,10 @@
 //! once the consumer has moved past its batch. The consumer reorders results by sequence number:
 //! output is file order, then row order, whatever order the threads finish in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use polars::prelude::*;
@@ -382,7 +382,7 @@ impl Iterator for ReadUnits {
             // As on the producer thread, a panic (a chunk strategy's, a predicate's pruning)
             // is an error after the units before it, never the end of the read.
             let step = catch_panic(
-                || self.walk.next(|| Some(())),
+                || self.walk.next(|_| Some(())),
                 |msg| AdaptiveError::Internal(format!("planning the scan's units panicked: {msg}")),
             );
             match step {
@@ -468,7 +468,9 @@ impl Events {
         }
         let (window, places) = UnitWindow::new(threads + 1, in_flight);
         let helpers = work.clone();
-        std::thread::spawn(move || {
+        // Named for profiles and debuggers; `std::thread::spawn` fails the same way.
+        let producer_thread = std::thread::Builder::new().name("adaptive-producer".into());
+        let spawned = producer_thread.spawn(move || {
             let mut producer = Producer {
                 results: results_tx,
                 work: work_tx,
@@ -496,6 +498,7 @@ impl Events {
                 }
             }
         });
+        spawned.expect("failed to spawn the scan's producer thread");
         Self {
             results,
             work,
@@ -674,6 +677,75 @@ struct Walk<S> {
     /// Bytes a unit is cut to.
     budget: usize,
     file: Option<FileCursor<S>>,
+    /// The next files, in path order, each with its slot, their footers read ahead.
+    ahead: VecDeque<Ahead<S>>,
+}
+
+/// A file whose footer (and, under a predicate, statistics) a job on Polars' pool reads while
+/// the walk is still on earlier files; the file holds its slot from then on.
+struct Ahead<S> {
+    path: PathBuf,
+    slot: S,
+    reader: Arc<Claimed<MmapParquetReader>>,
+}
+
+type Work<T> = Box<dyn FnOnce() -> AdaptiveResult<T> + Send>;
+
+/// Work done once, by whichever thread comes first: its job on Polars' pool, or the thread
+/// that needs the result. That thread then waits only for work another thread is running,
+/// never for work still queued, so it may be a thread of the pool itself.
+struct Claimed<T> {
+    work: Mutex<Option<Work<T>>>,
+    done: Receiver<AdaptiveResult<T>>,
+    done_tx: Sender<AdaptiveResult<T>>,
+}
+
+impl<T: Send + 'static> Claimed<T> {
+    fn spawn(work: impl FnOnce() -> AdaptiveResult<T> + Send + 'static) -> Arc<Self> {
+        let (done_tx, done) = bounded(1);
+        let this = Arc::new(Self {
+            work: Mutex::new(Some(Box::new(work))),
+            done,
+            done_tx,
+        });
+        let job = this.clone();
+        polars_core::runtime::RAYON.spawn(move || {
+            if let Some(work) = job.claim() {
+                let _ = job.done_tx.send(Self::run(work));
+            }
+        });
+        this
+    }
+
+    fn claim(&self) -> Option<Work<T>> {
+        self.work.lock().unwrap().take()
+    }
+
+    fn run(work: Work<T>) -> AdaptiveResult<T> {
+        catch_panic(work, |msg| {
+            AdaptiveError::Internal(format!("reading a footer ahead panicked: {msg}"))
+        })
+    }
+
+    /// Makes sure the work no longer runs: it never starts if it has not, and a run already
+    /// under way is waited for.
+    fn cancel(&self) {
+        if self.claim().is_none() {
+            let _ = self.done.recv();
+        }
+    }
+
+    /// The result, computed here when no thread has started the work yet.
+    fn take(&self) -> AdaptiveResult<T> {
+        match self.claim() {
+            Some(work) => Self::run(work),
+            None => self.done.recv().unwrap_or_else(|_| {
+                Err(AdaptiveError::Internal(
+                    "reading a footer ahead stopped without a result".into(),
+                ))
+            }),
+        }
+    }
 }
 
 /// Where a [`Walk`] is inside its current file.
@@ -709,12 +781,13 @@ impl<S> Walk<S> {
             left: reader.row_limit,
             budget,
             file: None,
+            ahead: VecDeque::new(),
         }
     }
 
-    /// The next step; `open_slot` is called before each file is opened, and `None` from it
-    /// ends the walk.
-    fn next(&mut self, open_slot: impl FnOnce() -> Option<S>) -> AdaptiveResult<Option<Step<S>>> {
+    /// The next step. `open_slot(wait)` is called before each file is opened: `None` from it
+    /// ends the walk when `wait`, and says that no slot is free now otherwise.
+    fn next(&mut self, open_slot: impl Fn(bool) -> Option<S>) -> AdaptiveResult<Option<Step<S>>> {
         loop {
             if self.left == Some(0) {
                 return Ok(None);
@@ -729,14 +802,25 @@ impl<S> Walk<S> {
                 self.file = None;
                 continue;
             }
-            let Some(path) = self.paths.next() else {
-                return Ok(None);
-            };
-            let Some(slot) = open_slot() else {
-                return Ok(None);
+            self.read_ahead(&open_slot);
+            let (path, slot, reader) = match self.ahead.pop_front() {
+                Some(Ahead { path, slot, reader }) => {
+                    let reader = reader.take()?;
+                    (path, slot, reader)
+                }
+                None => {
+                    let Some(path) = self.paths.next() else {
+                        return Ok(None);
+                    };
+                    let Some(slot) = open_slot(true) else {
+                        return Ok(None);
+                    };
+                    let reader = read_footer(&path, &self.options)?;
+                    (path, slot, reader)
+                }
             };
             let file = open(
-                &path,
+                reader,
                 &self.options,
                 &mut self.first,
                 self.same_schema,
@@ -767,6 +851,36 @@ impl<S> Walk<S> {
                 narrowed: false,
             });
             return Ok(Some(Step::File(scan)));
+        }
+    }
+}
+
+/// A read that stops early (a row limit, a consumer gone) leaves no footer being read behind
+/// it: the caller may rewrite the files once the read is over, and a mapped page read after
+/// a truncation raises SIGBUS.
+impl<S> Drop for Walk<S> {
+    fn drop(&mut self) {
+        for ahead in &self.ahead {
+            ahead.reader.cancel();
+        }
+    }
+}
+
+impl<S> Walk<S> {
+    /// Queues the footers of the next files on Polars' pool, one per pool thread at most and
+    /// only into free slots. On local files a footer and its statistics cost a few tenths of a
+    /// millisecond, which the walk would otherwise spend file after file before it reaches the
+    /// first row group worth reading (P2 prunes four files before its one unit).
+    fn read_ahead(&mut self, open_slot: &impl Fn(bool) -> Option<S>) {
+        let depth = polars_core::runtime::RAYON.current_num_threads().max(1);
+        while self.ahead.len() < depth && !self.paths.as_slice().is_empty() {
+            let Some(slot) = open_slot(false) else {
+                return;
+            };
+            let path = self.paths.next().unwrap();
+            let (p, options) = (path.clone(), self.options.clone());
+            let reader = Claimed::spawn(move || read_footer(&p, &options));
+            self.ahead.push_back(Ahead { path, slot, reader });
         }
     }
 }
@@ -886,7 +1000,13 @@ impl Producer {
             slot_tx.send(()).unwrap();
         }
         let mut walk = Walk::new(reader, same_schema, self.budget);
-        let open_slot = || slot_rx.recv().ok().map(|()| FileSlot(slot_tx.clone()));
+        let open_slot = |wait: bool| {
+            match wait {
+                true => slot_rx.recv().ok(),
+                false => slot_rx.try_recv().ok(),
+            }
+            .map(|()| FileSlot(slot_tx.clone()))
+        };
         loop {
             let sent = match walk.next(&open_slot)? {
                 None => {
@@ -948,22 +1068,32 @@ impl Producer {
     }
 }
 
+/// Opens `path` and parses its footer, and its statistics when a predicate will prune with
+/// them.
+fn read_footer(path: &Path, options: &ScanOptions) -> AdaptiveResult<MmapParquetReader> {
+    let reader = MmapParquetReader::open(path, options.mmap_mode)?;
+    if options.predicate.is_some() {
+        reader.statistics();
+    }
+    Ok(reader)
+}
+
 fn open(
-    path: &Path,
+    reader: MmapParquetReader,
     options: &ScanOptions,
     first: &mut Option<(PathBuf, SchemaRef)>,
     same_schema: bool,
     first_row: usize,
 ) -> AdaptiveResult<FileScan> {
-    let reader = MmapParquetReader::open(path, options.mmap_mode)?;
+    let path = reader.path().to_path_buf();
     options.metrics.add_file(reader.num_row_groups());
     if same_schema {
         match first {
-            None => *first = Some((path.to_path_buf(), reader.schema().clone())),
+            None => *first = Some((path, reader.schema().clone())),
             Some((first_path, schema)) => {
                 if let Some(detail) = schema_difference(schema, reader.schema()) {
                     return Err(AdaptiveError::SchemaMismatch {
-                        path: path.to_path_buf(),
+                        path,
                         first: first_path.clone(),
                         detail,
                     });
