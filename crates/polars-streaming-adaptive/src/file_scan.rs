@@ -16,7 +16,7 @@ use crate::compiled::CompiledExpr;
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::ScanMetrics;
-use crate::mmap_reader::{MmapMode, MmapParquetReader};
+use crate::mmap_reader::{ColumnThreads, MmapMode, MmapParquetReader};
 use crate::predicate::{AndPredicate, PredicatePushdown};
 
 /// What a scan reads, shared by every file of it.
@@ -161,11 +161,11 @@ pub(crate) struct Unit {
     pub offset: usize,
     pub rows: usize,
     pub cost: usize,
-    /// Whether the unit's columns are decoded in parallel on Polars' pool: on by default (one
-    /// unit at a time, `AdaptiveStreamingReader`); `ParallelStreamReader` decides per unit
+    /// How the unit's columns share Polars' pool: split by rayon by default (one unit at a
+    /// time, `AdaptiveStreamingReader`); `ParallelStreamReader` decides per unit
     /// (`Task::run`), since a pool already busy with whole units gains nothing from splitting
     /// one.
-    pub columns_in_parallel: bool,
+    pub column_threads: ColumnThreads,
     /// Whether the page index narrowed the unit's row group to at most half its rows: the
     /// predicate's column is then ordered on it, the pages kept mostly hold rows the predicate
     /// keeps, and the unit's columns are decoded together rather than filter-first.
@@ -494,7 +494,7 @@ impl FileScan {
             offset,
             rows,
             cost: rows.saturating_mul(row_bytes).saturating_add(overhead),
-            columns_in_parallel: true,
+            column_threads: ColumnThreads::Split,
             narrowed: false,
         })
     }
@@ -532,9 +532,9 @@ impl FileScan {
         opts: &ScanOptions,
     ) -> AdaptiveResult<(DataFrame, usize)> {
         let rows = unit.offset..unit.offset + unit.rows;
-        let df =
-            self.reader
-                .decode(unit.row_group, rows, &self.decode, unit.columns_in_parallel)?;
+        let df = self
+            .reader
+            .decode(unit.row_group, rows, &self.decode, unit.column_threads)?;
         let bytes = decoded_bytes(&df);
         let df = self
             .with_virtual_columns(df, unit, opts)
@@ -582,12 +582,9 @@ impl FileScan {
                     true => &self.decode,
                     false => &filter.live,
                 };
-                let live = self.reader.decode(
-                    unit.row_group,
-                    rows.clone(),
-                    first,
-                    unit.columns_in_parallel,
-                )?;
+                let live =
+                    self.reader
+                        .decode(unit.row_group, rows.clone(), first, unit.column_threads)?;
                 let bytes = decoded_bytes(&live);
                 let live = self
                     .with_virtual_columns(live, unit, opts)
@@ -613,18 +610,16 @@ impl FileScan {
         // A narrowed unit is never a whole row group, so its columns were all decoded above.
         if !filter.dead.is_empty() && !unit.narrowed {
             let dead = match kept == unit.rows {
-                true => self.reader.decode(
-                    unit.row_group,
-                    rows,
-                    &filter.dead,
-                    unit.columns_in_parallel,
-                )?,
+                true => {
+                    self.reader
+                        .decode(unit.row_group, rows, &filter.dead, unit.column_threads)?
+                }
                 false => self.reader.decode_masked(
                     unit.row_group,
                     rows,
                     &mask,
                     &filter.dead,
-                    unit.columns_in_parallel,
+                    unit.column_threads,
                 )?,
             };
             bytes += decoded_bytes(&dead);

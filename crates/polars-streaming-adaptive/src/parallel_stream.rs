@@ -24,7 +24,7 @@ use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
 use crate::file_scan::{Batch, BatchMap, FileScan, RowGroupFilter, ScanOptions, Unit};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::{ScanMetrics, ScanMetricsSnapshot};
-use crate::mmap_reader::{MmapMode, MmapParquetReader};
+use crate::mmap_reader::{ColumnThreads, MmapMode, MmapParquetReader};
 use crate::paths::expand_paths;
 use crate::predicate::PredicatePushdown;
 
@@ -315,7 +315,9 @@ impl Task {
     /// in parallel took 1.30 s and 2,121 ms of CPU against 0.92 s and 1,821 ms (`perf stat -r
     /// 4`). Without a batch map the batch goes to the consumer whole, and columns in parallel
     /// were the faster choice: P1's decode-only read took 0.67 s and 1,289 ms of CPU against
-    /// 0.91 s and 1,716 ms, with 168 k page faults against 302 k.
+    /// 0.91 s and 1,716 ms, with 168 k page faults against 302 k. A unit alone on the pool
+    /// (none waiting, none being decoded) has each thread take its next largest column
+    /// (`ColumnThreads::LargestFirst`, P2).
     fn run(self, queue: &Receiver<Task>) -> Sequenced {
         let Self {
             seq,
@@ -326,8 +328,14 @@ impl Task {
             activity,
         } = self;
         let others = activity.decoding.fetch_add(1, Ordering::AcqRel);
-        unit.columns_in_parallel = options.map.is_none()
-            || (queue.is_empty() && (others == 0 || activity.walked.load(Ordering::Acquire)));
+        let alone = queue.is_empty() && others == 0;
+        let split =
+            options.map.is_none() || (queue.is_empty() && activity.walked.load(Ordering::Acquire));
+        unit.column_threads = match (alone, split) {
+            (true, _) => ColumnThreads::LargestFirst,
+            (false, true) => ColumnThreads::Split,
+            (false, false) => ColumnThreads::One,
+        };
         let event = decode(&scan.0, unit, &options).map(|b| {
             Message::Event(Event::Batch {
                 df: b.df,
