@@ -1242,7 +1242,9 @@ mod tests {
                 plain_from..plain_from + 150,
                 plain_from - 1..plain_from + 150,
             ] {
-                let unit = reader.decode(0, range.clone(), &[c], ColumnThreads::One).unwrap();
+                let unit = reader
+                    .decode(0, range.clone(), &[c], ColumnThreads::One)
+                    .unwrap();
                 let expected = whole
                     .select_at_idx(c)
                     .unwrap()
