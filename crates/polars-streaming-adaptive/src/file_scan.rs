@@ -680,10 +680,12 @@ impl FileScan {
 }
 
 /// The rows of `columns` whose bit in `mask` is set. Rows kept in one run (a range predicate
-/// on a sorted column) are a slice, which copies nothing.
+/// on a sorted column) are a slice, which copies nothing, when they are at least half the
+/// rows: a slice keeps its whole buffers alive, and one kept row of every unit (a point
+/// lookup) would otherwise hold every unit's columns.
 fn keep_rows(columns: impl Iterator<Item = Column>, mask: &Bitmap) -> PolarsResult<Vec<Column>> {
     let (start, kept) = (mask.leading_zeros(), mask.set_bits());
-    if start + kept + mask.trailing_zeros() == mask.len() {
+    if kept * 2 >= mask.len() && start + kept + mask.trailing_zeros() == mask.len() {
         return Ok(columns.map(|c| c.slice(start as i64, kept)).collect());
     }
     let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());
@@ -770,6 +772,9 @@ mod tests {
         for bits in [
             vec![
                 false, false, true, true, true, false, false, false, false, false,
+            ],
+            vec![
+                false, true, true, true, true, true, true, false, false, false,
             ],
             vec![true; 10],
             vec![false; 10],
