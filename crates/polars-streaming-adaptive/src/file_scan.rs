@@ -7,7 +7,6 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use crate::chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy};
-use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::ArrowDataType;
 use polars_io::predicates::ColumnPredicates;
 
@@ -605,7 +604,12 @@ impl FileScan {
             .filter(|c| self.output_schema.contains(c.name()));
         let mut columns: Vec<Column> = match filtered {
             true => live.collect(),
-            false => keep_rows(live, &mask).map_err(internal)?,
+            false => {
+                let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());
+                live.map(|c| c.filter(&mask))
+                    .collect::<PolarsResult<_>>()
+                    .map_err(internal)?
+            }
         };
         // A narrowed unit is never a whole row group, so its columns were all decoded above.
         if !filter.dead.is_empty() && !unit.narrowed {
@@ -679,19 +683,6 @@ impl FileScan {
     }
 }
 
-/// The rows of `columns` whose bit in `mask` is set. Rows kept in one run (a range predicate
-/// on a sorted column) are a slice, which copies nothing, when they are at least half the
-/// rows: a slice keeps its whole buffers alive, and one kept row of every unit (a point
-/// lookup) would otherwise hold every unit's columns.
-fn keep_rows(columns: impl Iterator<Item = Column>, mask: &Bitmap) -> PolarsResult<Vec<Column>> {
-    let (start, kept) = (mask.leading_zeros(), mask.set_bits());
-    if kept * 2 >= mask.len() && start + kept + mask.trailing_zeros() == mask.len() {
-        return Ok(columns.map(|c| c.slice(start as i64, kept)).collect());
-    }
-    let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());
-    columns.map(|c| c.filter(&mask)).collect()
-}
-
 /// The bytes a freshly decoded frame holds. `DataFrame::estimated_size` walks every view of a
 /// string column to sum the lengths (5-7 % of P1's samples, on every batch) and leaves out the
 /// views themselves; a string column's size here is its views (16 bytes a row) and its data
@@ -751,9 +742,7 @@ fn intersect(
 
 #[cfg(test)]
 mod tests {
-    use super::{intersect, keep_rows};
-    use polars::prelude::*;
-    use polars_arrow::bitmap::Bitmap;
+    use super::intersect;
 
     type Ranges = Vec<std::ops::Range<usize>>;
 
@@ -763,35 +752,5 @@ mod tests {
         assert_eq!(intersect(&[0..10], &[10..20]), Ranges::new());
         assert_eq!(intersect(&[0..10, 12..14], &[0..100]), vec![0..10, 12..14]);
         assert_eq!(intersect(&[], &[0..5]), Ranges::new());
-    }
-
-    #[test]
-    fn kept_rows_equal_a_filter_whether_they_form_one_run_or_not() {
-        let values: Vec<Option<i64>> = (0..10).map(|i| (i % 4 != 1).then_some(i)).collect();
-        let column = Column::new("v".into(), values);
-        for bits in [
-            vec![
-                false, false, true, true, true, false, false, false, false, false,
-            ],
-            vec![
-                false, true, true, true, true, true, true, false, false, false,
-            ],
-            vec![true; 10],
-            vec![false; 10],
-            vec![
-                false, true, false, true, false, false, false, false, false, true,
-            ],
-            vec![
-                true, false, false, false, false, false, false, false, false, true,
-            ],
-        ] {
-            let mask = Bitmap::from_iter(bits.iter().copied());
-            let kept = keep_rows(std::iter::once(column.clone()), &mask).unwrap();
-            let filtered = column
-                .filter(&BooleanChunked::from_slice("".into(), &bits))
-                .unwrap();
-            assert_eq!(kept[0].len(), mask.set_bits(), "{bits:?}");
-            assert!(kept[0].equals_missing(&filtered), "{bits:?}");
-        }
     }
 }
