@@ -7,6 +7,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use crate::chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy};
+use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::ArrowDataType;
 use polars_io::predicates::ColumnPredicates;
 
@@ -604,12 +605,7 @@ impl FileScan {
             .filter(|c| self.output_schema.contains(c.name()));
         let mut columns: Vec<Column> = match filtered {
             true => live.collect(),
-            false => {
-                let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());
-                live.map(|c| c.filter(&mask))
-                    .collect::<PolarsResult<_>>()
-                    .map_err(internal)?
-            }
+            false => keep_rows(live, &mask).map_err(internal)?,
         };
         // A narrowed unit is never a whole row group, so its columns were all decoded above.
         if !filter.dead.is_empty() && !unit.narrowed {
@@ -683,6 +679,20 @@ impl FileScan {
     }
 }
 
+/// The rows of `columns` whose bit in `mask` is set. Rows kept in one run of at least half the
+/// rows (a range predicate on a sorted column) are a slice of every column. Polars' filter
+/// trims a mask's unset ends too, but going through it cost P2 0.9 ms more (paired runs,
+/// medians 11.6 against 10.7 ms, the slice faster in 17 of 21); shorter runs are left to it,
+/// so that a slice of ours never keeps much more of a unit alive than it shows.
+fn keep_rows(columns: impl Iterator<Item = Column>, mask: &Bitmap) -> PolarsResult<Vec<Column>> {
+    let (start, kept) = (mask.leading_zeros(), mask.set_bits());
+    if kept * 2 >= mask.len() && start + kept + mask.trailing_zeros() == mask.len() {
+        return Ok(columns.map(|c| c.slice(start as i64, kept)).collect());
+    }
+    let mask = BooleanChunked::from_bitmap(PlSmallStr::EMPTY, mask.clone());
+    columns.map(|c| c.filter(&mask)).collect()
+}
+
 /// The bytes a freshly decoded frame holds. `DataFrame::estimated_size` walks every view of a
 /// string column to sum the lengths (5-7 % of P1's samples, on every batch) and leaves out the
 /// views themselves; a string column's size here is its views (16 bytes a row) and its data
@@ -742,7 +752,9 @@ fn intersect(
 
 #[cfg(test)]
 mod tests {
-    use super::intersect;
+    use super::{intersect, keep_rows};
+    use polars::prelude::*;
+    use polars_arrow::bitmap::Bitmap;
 
     type Ranges = Vec<std::ops::Range<usize>>;
 
@@ -752,5 +764,53 @@ mod tests {
         assert_eq!(intersect(&[0..10], &[10..20]), Ranges::new());
         assert_eq!(intersect(&[0..10, 12..14], &[0..100]), vec![0..10, 12..14]);
         assert_eq!(intersect(&[], &[0..5]), Ranges::new());
+    }
+
+    #[test]
+    fn kept_rows_equal_a_filter_whether_they_form_one_run_or_not() {
+        let values: Vec<Option<i64>> = (0..10).map(|i| (i % 4 != 1).then_some(i)).collect();
+        let column = Column::new("v".into(), values);
+        for bits in [
+            vec![
+                false, false, true, true, true, false, false, false, false, false,
+            ],
+            vec![
+                false, true, true, true, true, true, true, false, false, false,
+            ],
+            vec![true; 10],
+            vec![false; 10],
+            vec![
+                false, true, false, true, false, false, false, false, false, true,
+            ],
+            vec![
+                true, false, false, false, false, false, false, false, false, true,
+            ],
+        ] {
+            let mask = Bitmap::from_iter(bits.iter().copied());
+            let kept = keep_rows(std::iter::once(column.clone()), &mask).unwrap();
+            let filtered = column
+                .filter(&BooleanChunked::from_slice("".into(), &bits))
+                .unwrap();
+            assert_eq!(kept[0].len(), mask.set_bits(), "{bits:?}");
+            assert!(kept[0].equals_missing(&filtered), "{bits:?}");
+        }
+    }
+
+    /// One run of at least half the rows is a slice of the decoded buffers.
+    #[test]
+    fn a_run_of_at_least_half_the_rows_shares_the_decoded_buffers() {
+        let column = Column::new("v".into(), (0..1000i64).collect::<Vec<_>>());
+        let start_of = |c: &Column| {
+            let ca = c.as_materialized_series().i64().unwrap().clone();
+            let start = ca.downcast_iter().next().unwrap().values().as_ptr();
+            start
+        };
+        let base = start_of(&column);
+        for run in [400..900, 0..500, 1..1000] {
+            let mask = Bitmap::from_iter((0..1000).map(|i| run.contains(&i)));
+            let kept = keep_rows(std::iter::once(column.clone()), &mask).unwrap();
+            assert_eq!(kept[0].len(), run.len());
+            assert_eq!(start_of(&kept[0]), base.wrapping_add(run.start), "{run:?}");
+        }
     }
 }
