@@ -441,15 +441,8 @@ impl MmapParquetReader {
         use rayon::prelude::*;
         use std::sync::atomic::{AtomicUsize, Ordering};
 
-        let md = &self.metadata.row_groups[rg];
-        let size = |c: usize| -> usize {
-            let name = self.schema.get_at_index(c).unwrap().0;
-            md.columns_under_root_iter(name)
-                .map(|it| it.map(|m| m.uncompressed_size().max(0) as usize).sum())
-                .unwrap_or(0)
-        };
         let mut order: Vec<usize> = (0..columns.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(size(columns[i])));
+        order.sort_by_key(|&i| std::cmp::Reverse(self.uncompressed_bytes(rg, columns[i])));
         let next = AtomicUsize::new(0);
         let done: Vec<std::sync::OnceLock<AdaptiveResult<Column>>> =
             columns.iter().map(|_| Default::default()).collect();
@@ -469,19 +462,24 @@ impl MmapParquetReader {
             .collect()
     }
 
+    /// The uncompressed bytes of schema column `c`'s chunks in row group `rg`, from the footer
+    /// (dictionary pages included); 0 when the row group lacks the column.
+    fn uncompressed_bytes(&self, rg: usize, c: usize) -> usize {
+        let name = self.schema.get_at_index(c).unwrap().0;
+        self.metadata.row_groups[rg]
+            .columns_under_root_iter(name)
+            .map(|it| it.map(|m| m.uncompressed_size().max(0) as usize).sum())
+            .unwrap_or(0)
+    }
+
     /// Estimated decoded bytes of `columns` (schema indices) in row group `rg`.
     pub(crate) fn estimate_decoded_bytes(&self, rg: usize, columns: &[usize]) -> usize {
-        let md = &self.metadata.row_groups[rg];
-        let rows = md.num_rows();
+        let rows = self.metadata.row_groups[rg].num_rows();
         columns
             .iter()
             .map(|&c| {
-                let (name, dtype) = self.schema.get_at_index(c).unwrap();
-                let uncompressed: usize = md
-                    .columns_under_root_iter(name)
-                    .map(|it| it.map(|m| m.uncompressed_size().max(0) as usize).sum())
-                    .unwrap_or(0);
-                estimate_column_bytes(dtype, rows, uncompressed)
+                let dtype = self.schema.get_at_index(c).unwrap().1;
+                estimate_column_bytes(dtype, rows, self.uncompressed_bytes(rg, c))
             })
             .sum()
     }
@@ -615,8 +613,12 @@ impl MmapParquetReader {
             }
             Ok(series.into_column())
         };
+        // One column has nothing to share.
+        let threads = match columns.len() {
+            0 | 1 => ColumnThreads::One,
+            _ => threads,
+        };
         let columns = match threads {
-            _ if columns.len() < 2 => columns.iter().map(decode_column).collect(),
             ColumnThreads::One => columns.iter().map(decode_column).collect(),
             ColumnThreads::Split => {
                 use rayon::prelude::*;
@@ -890,7 +892,7 @@ impl MmapParquetReader {
         columns: &[usize],
     ) -> AdaptiveResult<usize> {
         for &c in columns.iter().skip(1) {
-            if self.page_checks[rg * self.schema.len() + c].get().is_none() {
+            if self.page_check(rg, c).get().is_none() {
                 let reader = self.clone();
                 polars_core::runtime::RAYON.spawn(move || {
                     let _ = reader.checked_pages(rg, c);
@@ -905,12 +907,16 @@ impl MmapParquetReader {
             .try_fold(0usize, |total, held| Ok(total.saturating_add(held?)))
     }
 
+    /// The cell holding `check_pages`' outcome for schema column `c` in row group `rg`.
+    fn page_check(&self, rg: usize, c: usize) -> &std::sync::OnceLock<Result<ChunkPages, String>> {
+        &self.page_checks[rg * self.schema.len() + c]
+    }
+
     /// `check_pages` over the chunks of schema column `c` in row group `rg`, once per reader:
     /// every unit of the row group asks again.
     fn checked_pages(&self, rg: usize, c: usize) -> AdaptiveResult<&ChunkPages> {
         let name = self.schema.get_at_index(c).unwrap().0;
-        let slot = &self.page_checks[rg * self.schema.len() + c];
-        let checked = slot.get_or_init(|| {
+        let checked = self.page_check(rg, c).get_or_init(|| {
             let md = &self.metadata.row_groups[rg];
             let chunks: Vec<_> = md
                 .columns_under_root_iter(name)
