@@ -200,7 +200,7 @@ impl Iterator for AdaptiveBatches {
             }
             let budget = self.options.memory.available_bytes();
             let batch = scan
-                .next_unit(rg, self.offset, budget, &self.options)
+                .next_unit(rg, self.offset, rg_rows, budget, &self.options)
                 .and_then(|unit| scan.read(unit, &self.options).map(|b| (unit, b)));
             let (unit, batch) = match batch {
                 Ok(ok) => ok,

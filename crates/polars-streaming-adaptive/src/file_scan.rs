@@ -447,23 +447,26 @@ impl FileScan {
     /// What decoding any unit of row group `rg` holds besides its rows' values: its columns'
     /// largest pages, decompressed, and the values decoded from them (a single huge value
     /// hides in the footer's per-row average, not in its page's header).
-    /// The reader checks each chunk's headers once, so asking per unit is cheap.
-    fn page_overhead(&self, rg: usize) -> AdaptiveResult<usize> {
+    /// The reader checks each chunk's headers once (as far as row `until`, see
+    /// `MmapParquetReader::largest_pages`), so asking per unit is cheap.
+    fn page_overhead(&self, rg: usize, until: usize) -> AdaptiveResult<usize> {
         Ok(self
             .reader
-            .largest_pages(rg, &self.decode)?
+            .largest_pages(rg, &self.decode, until)?
             .saturating_mul(2))
     }
 
-    /// The next unit of row group `rg` starting at `offset`, sized to fit `budget` bytes.
+    /// The next unit of row group `rg` starting at `offset` and ending by row `until` (the
+    /// end of the rows the page index left, or of the row group), sized to fit `budget` bytes.
     pub fn next_unit(
         &self,
         rg: usize,
         offset: usize,
+        until: usize,
         budget: usize,
         opts: &ScanOptions,
     ) -> AdaptiveResult<Unit> {
-        let remaining = self.reader.row_group_num_rows(rg) - offset;
+        let remaining = until - offset;
         let row_bytes = self.row_bytes(rg);
         // The strategy proposes; the footer's estimate caps the proposal at the budget.
         let cap = budget / row_bytes;
@@ -478,7 +481,7 @@ impl FileScan {
         // Small pages leave room in the budget for rows; pages as large as the budget cannot,
         // and such a unit costs more than one batch's share (`ParallelStreamReader` then
         // decodes it with fewer, or no, other batches in flight).
-        let overhead = self.page_overhead(rg)?;
+        let overhead = self.page_overhead(rg, until)?;
         let room = match budget > overhead.saturating_mul(2) {
             true => budget - overhead,
             false => budget,

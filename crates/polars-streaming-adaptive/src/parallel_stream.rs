@@ -921,11 +921,13 @@ impl<S> FileCursor<S> {
             if *left == Some(0) {
                 return Ok(None);
             }
-            let mut unit = self
-                .scan
-                .0
-                .next_unit(self.rg, self.range.start, budget, options)?;
-            unit.rows = unit.rows.min(self.range.len());
+            let mut unit = self.scan.0.next_unit(
+                self.rg,
+                self.range.start,
+                self.range.end,
+                budget,
+                options,
+            )?;
             unit.narrowed = self.narrowed;
             if let Some(left) = left {
                 unit.rows = unit.rows.min(*left);
