@@ -1240,8 +1240,16 @@ fn read_statistics(footer: &[u8], metadata: &FileMetadata, schema: &Schema) -> F
             .map(|(i, rg)| RowGroupStats::unknown(i, rg.num_rows()))
             .collect()
     };
+    use parquet::file::metadata::{
+        ParquetMetaDataOptions, ParquetMetaDataReader, ParquetStatisticsPolicy,
+    };
+    // Neither the pages' encoding counts nor the size statistics (byte and level histograms)
+    // serve pruning: skipping them cuts the parse, which a pruned read pays for every file.
+    let options = ParquetMetaDataOptions::new()
+        .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll)
+        .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll);
     let parsed = std::panic::catch_unwind(|| {
-        parquet::file::metadata::ParquetMetaDataReader::decode_metadata(footer)
+        ParquetMetaDataReader::decode_metadata_with_options(footer, Some(&options))
     });
     match parsed {
         Ok(Ok(pq)) if pq.num_row_groups() == metadata.row_groups.len() => {
