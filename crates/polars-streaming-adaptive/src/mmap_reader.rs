@@ -1305,6 +1305,56 @@ mod tests {
     /// limit. A unit whose pages are all plain starts at the data pages and never decodes the
     /// dictionary; a unit touching a dictionary-encoded page keeps it; both read the rows a
     /// read of the whole row group has.
+    /// A page no read reaches is never checked: damaged headers after the rows a unit needs
+    /// fail a read of the whole row group (as they fail stock, which reads whole row groups)
+    /// and not a read of the rows before them (docs/ARCHITECTURE.md, Known differences).
+    #[test]
+    fn damaged_pages_after_a_units_rows_fail_only_the_reads_that_reach_them() {
+        let rows = 4_000i64;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pages.parquet");
+        let columns: Vec<(&str, ArrayRef)> =
+            vec![("id", Arc::new(Int64Array::from_iter_values(0..rows)))];
+        // Plain pages of 100 rows, 800 bytes each: the chunk's last quarter is pages 30 to 39.
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .set_data_page_row_count_limit(100)
+            .set_write_batch_size(100)
+            .build();
+        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+        let file = File::create(&path).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let chunk = MmapParquetReader::new(&path).unwrap().metadata.row_groups[0].parquet_columns()
+            [0]
+        .byte_range();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let damaged = (chunk.start + (chunk.end - chunk.start) * 3 / 4) as usize;
+        bytes[damaged..chunk.end as usize].fill(0xFF);
+        let path = dir.path().join("damaged.parquet");
+        std::fs::write(&path, bytes).unwrap();
+
+        let reader = MmapParquetReader::new(&path).unwrap();
+        for range in [0..250, 1_000..2_900] {
+            let unit = reader
+                .decode(0, range.clone(), &[0], ColumnThreads::One)
+                .unwrap();
+            let ids: Vec<i64> = range.clone().map(|i| i as i64).collect();
+            let expected = Column::new("id".into(), ids);
+            assert!(unit.column("id").unwrap().equals(&expected), "{range:?}");
+        }
+        let whole = reader.decode(0, 0..rows as usize, &[0], ColumnThreads::One);
+        assert!(
+            matches!(
+                &whole,
+                Err(AdaptiveError::Decode { row_group: 0, column, .. }) if column == "id"
+            ),
+            "{whole:?}"
+        );
+    }
+
     #[test]
     fn page_checks_stop_at_the_pages_a_unit_reads_and_extend_for_later_units() {
         let rows = 4_000i64;
