@@ -914,8 +914,13 @@ impl MmapParquetReader {
     }
 
     /// The cell holding `check_pages`' outcome for schema column `c` in row group `rg`.
+    fn page_cell(&self, rg: usize, c: usize) -> &PageCheck {
+        &self.page_checks[rg * self.schema.len() + c]
+    }
+
+    /// That cell, locked.
     fn page_check(&self, rg: usize, c: usize) -> std::sync::MutexGuard<'_, Option<CheckedPages>> {
-        self.page_checks[rg * self.schema.len() + c]
+        self.page_cell(rg, c)
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
@@ -923,8 +928,8 @@ impl MmapParquetReader {
     /// Whether the pages of schema column `c` in row group `rg` are checked as far as row
     /// `until` (or refused); `false` also while another thread checks them.
     fn pages_checked(&self, rg: usize, c: usize, until: usize) -> bool {
-        let cell = &self.page_checks[rg * self.schema.len() + c];
-        cell.try_lock()
+        self.page_cell(rg, c)
+            .try_lock()
             .is_ok_and(|checked| checked.as_ref().is_some_and(|p| covers(p, until)))
     }
 
@@ -1301,10 +1306,16 @@ mod tests {
 
     use super::*;
 
-    /// arrow-rs falls back from a dictionary to plain pages once the dictionary outgrows its
-    /// limit. A unit whose pages are all plain starts at the data pages and never decodes the
-    /// dictionary; a unit touching a dictionary-encoded page keeps it; both read the rows a
-    /// read of the whole row group has.
+    /// Writes `columns` as one row group with arrow-rs and `props`.
+    fn write_arrow(path: &Path, columns: Vec<(&str, ArrayRef)>, props: WriterProperties) {
+        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+        let file = File::create(path).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
     /// A page no read reaches is never checked: damaged headers after the rows a unit needs
     /// fail a read of the whole row group (as they fail stock, which reads whole row groups)
     /// and not a read of the rows before them (docs/ARCHITECTURE.md, Known differences).
@@ -1321,12 +1332,7 @@ mod tests {
             .set_data_page_row_count_limit(100)
             .set_write_batch_size(100)
             .build();
-        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
-        let file = File::create(&path).unwrap();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
+        write_arrow(&path, columns, props);
         let chunk = MmapParquetReader::new(&path).unwrap().metadata.row_groups[0].parquet_columns()
             [0]
         .byte_range();
@@ -1374,12 +1380,7 @@ mod tests {
             .set_data_page_row_count_limit(100)
             .set_write_batch_size(100)
             .build();
-        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
-        let file = File::create(&path).unwrap();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
+        write_arrow(&path, columns, props);
 
         // Read whole by another reader: this one's checks start empty.
         let whole = MmapParquetReader::new(&path)
@@ -1418,6 +1419,10 @@ mod tests {
         }
     }
 
+    /// arrow-rs falls back from a dictionary to plain pages once the dictionary outgrows its
+    /// limit. A unit whose pages are all plain starts at the data pages and never decodes the
+    /// dictionary; a unit touching a dictionary-encoded page keeps it; both read the rows a
+    /// read of the whole row group has.
     #[test]
     fn a_unit_past_a_dictionary_fallback_skips_the_dictionary_page() {
         let rows = 4_000i64;
@@ -1437,12 +1442,7 @@ mod tests {
             .set_data_page_row_count_limit(100)
             .set_write_batch_size(100)
             .build();
-        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
-        let file = File::create(&path).unwrap();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
+        write_arrow(&path, columns, props);
 
         let reader = MmapParquetReader::new(&path).unwrap();
         let whole = reader.read_row_group(0).unwrap();
