@@ -16,7 +16,7 @@ use crate::compiled::CompiledExpr;
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::memory_manager::{MemoryGuard, MemoryManager};
 use crate::metrics::ScanMetrics;
-use crate::mmap_reader::{ColumnThreads, MmapMode, MmapParquetReader};
+use crate::mmap_reader::{ColumnThreads, MmapMode, MmapParquetReader, PageReuse};
 use crate::predicate::{AndPredicate, PredicatePushdown};
 
 /// What a scan reads, shared by every file of it.
@@ -154,7 +154,8 @@ pub(crate) struct Batch {
 
 /// A read unit: rows `offset..offset + rows` of row group `row_group`, and the bytes decoding it
 /// is expected to hold: its rows' decoded size from the footer, plus twice the largest pages of
-/// its columns (a page decompressed, and the values decoded from it).
+/// its columns (a page decompressed, and the values decoded from it), or twice their pages
+/// decompressed whole where the row group's units share them (`pages`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Unit {
     pub row_group: usize,
@@ -170,6 +171,9 @@ pub(crate) struct Unit {
     /// predicate's column is then ordered on it, the pages kept mostly hold rows the predicate
     /// keeps, and the unit's columns are decoded together rather than filter-first.
     pub narrowed: bool,
+    /// Whether the unit decompresses its pages for itself or shares them with the row group's
+    /// other units.
+    pub pages: PageReuse,
 }
 
 #[derive(Debug)]
@@ -186,7 +190,6 @@ pub(crate) struct FileScan {
     filter: Option<ScanFilter>,
     /// The predicate's equalities that the file's bloom filters can rule out.
     bloom: Option<BloomProbe>,
-    /// The one file column the predicate reads, whose page index can narrow the rows read.
     /// The predicate's file columns whose page index may narrow the rows read.
     page_columns: Vec<usize>,
 }
@@ -444,18 +447,6 @@ impl FileScan {
             .max(1)
     }
 
-    /// What decoding any unit of row group `rg` holds besides its rows' values: its columns'
-    /// largest pages, decompressed, and the values decoded from them (a single huge value
-    /// hides in the footer's per-row average, not in its page's header).
-    /// The reader checks each chunk's headers once (as far as row `until`, see
-    /// `MmapParquetReader::largest_pages`), so asking per unit is cheap.
-    fn page_overhead(&self, rg: usize, until: usize) -> AdaptiveResult<usize> {
-        Ok(self
-            .reader
-            .largest_pages(rg, &self.decode, until)?
-            .saturating_mul(2))
-    }
-
     /// The next unit of row group `rg` starting at `offset` and ending by row `until` (the
     /// end of the rows the page index left, or of the row group), sized to fit `budget` bytes.
     pub fn next_unit(
@@ -478,20 +469,44 @@ impl FileScan {
                 row_bytes,
             });
         }
-        // Small pages leave room in the budget for rows; pages as large as the budget cannot,
-        // and such a unit costs more than one batch's share (`ParallelStreamReader` then
-        // decodes it with fewer, or no, other batches in flight).
-        let overhead = self.page_overhead(rg, until)?;
-        let room = match budget > overhead.saturating_mul(2) {
-            true => budget - overhead,
-            false => budget,
-        };
-        let rows = opts
+        // What decoding any unit holds besides its rows' values: its columns' largest pages,
+        // decompressed, and the values decoded from them (a single huge value hides in the
+        // footer's per-row average, not in its page's header). The reader checks each chunk's
+        // headers once (as far as row `until`), so asking per unit is cheap.
+        let pages = self.reader.page_costs(rg, &self.decode, until)?;
+        let proposed = opts
             .strategy
             .calculate_chunk_size(budget, remaining)
             .clamp(1, remaining)
-            .min(cap)
-            .min((room / row_bytes).max(1));
+            .min(cap);
+        // Small pages leave room in the budget for rows; pages as large as the budget cannot,
+        // and such a unit costs more than one batch's share (`ParallelStreamReader` then
+        // decodes it with fewer, or no, other batches in flight).
+        let fit = |held: usize| {
+            let overhead = held.saturating_mul(2);
+            let room = match budget > overhead.saturating_mul(2) {
+                true => budget - overhead,
+                false => budget,
+            };
+            (proposed.min((room / row_bytes).max(1)), overhead)
+        };
+        let (mut rows, mut overhead) = fit(pages.held());
+        let mut reuse = PageReuse::Existing;
+        // Units inside a row group keep its pages decompressed once for each other
+        // (`PageReuse`) where several units read each page and the budget has room for them:
+        // a unit that is not the last of its run keeps them for the next; every such unit is
+        // charged for them.
+        let whole = offset == 0 && rows == self.reader.row_group_num_rows(rg);
+        let kept = pages
+            .kept(rows)
+            .filter(|kept| kept.saturating_mul(2) <= budget / 2);
+        if let (Some(kept), false) = (kept, whole) {
+            let decided = rows;
+            (rows, overhead) = fit(kept);
+            if rows < remaining {
+                reuse = PageReuse::Keep(decided);
+            }
+        }
         Ok(Unit {
             row_group: rg,
             offset,
@@ -499,6 +514,7 @@ impl FileScan {
             cost: rows.saturating_mul(row_bytes).saturating_add(overhead),
             column_threads: ColumnThreads::Split,
             narrowed: false,
+            pages: reuse,
         })
     }
 
@@ -535,9 +551,13 @@ impl FileScan {
         opts: &ScanOptions,
     ) -> AdaptiveResult<(DataFrame, usize)> {
         let rows = unit.offset..unit.offset + unit.rows;
-        let df = self
-            .reader
-            .decode(unit.row_group, rows, &self.decode, unit.column_threads)?;
+        let df = self.reader.decode(
+            unit.row_group,
+            rows,
+            &self.decode,
+            unit.column_threads,
+            unit.pages,
+        )?;
         let bytes = decoded_bytes(&df);
         let df = self
             .with_virtual_columns(df, unit, opts)
@@ -585,9 +605,13 @@ impl FileScan {
                     true => &self.decode,
                     false => &filter.live,
                 };
-                let live =
-                    self.reader
-                        .decode(unit.row_group, rows.clone(), first, unit.column_threads)?;
+                let live = self.reader.decode(
+                    unit.row_group,
+                    rows.clone(),
+                    first,
+                    unit.column_threads,
+                    unit.pages,
+                )?;
                 let bytes = decoded_bytes(&live);
                 let live = self
                     .with_virtual_columns(live, unit, opts)
@@ -613,16 +637,20 @@ impl FileScan {
         // A narrowed unit is never a whole row group, so its columns were all decoded above.
         if !filter.dead.is_empty() && !unit.narrowed {
             let dead = match kept == unit.rows {
-                true => {
-                    self.reader
-                        .decode(unit.row_group, rows, &filter.dead, unit.column_threads)?
-                }
+                true => self.reader.decode(
+                    unit.row_group,
+                    rows,
+                    &filter.dead,
+                    unit.column_threads,
+                    unit.pages,
+                )?,
                 false => self.reader.decode_masked(
                     unit.row_group,
                     rows,
                     &mask,
                     &filter.dead,
                     unit.column_threads,
+                    unit.pages,
                 )?,
             };
             bytes += decoded_bytes(&dead);

@@ -25,6 +25,7 @@ mod adaptive_reader;
 mod bloom;
 mod chunk_strategy;
 mod compiled;
+mod decompressed;
 mod error;
 mod expr_predicate;
 mod file_scan;

@@ -13,14 +13,16 @@ use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 use polars_arrow::datatypes::ArrowSchemaRef;
 use polars_buffer::Buffer;
 use polars_io::predicates::{ColumnPredicateExpr, ColumnPredicates, SpecializedColumnPredicate};
+use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::page::CompressedPage;
-use polars_parquet::parquet::read::PageReader;
+use polars_parquet::parquet::read::{BasicDecompressor, PageMetaData, PageReader};
 use polars_parquet::parquet::schema::types::PhysicalType;
 use polars_parquet::read::{
     ColumnChunkMetadata, FileMetadata, Filter, PredicateFilter, PrimitiveLogicalType,
 };
 use polars_parquet_format::Encoding;
 
+use crate::decompressed::{decompress_chunk, DecompressedChunk};
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
 use crate::statistics::{row_group_stats, RowGroupStats};
 
@@ -200,6 +202,10 @@ pub struct MmapParquetReader {
     /// hold, or why the headers are refused. It covers the pages of the rows read so far and
     /// is extended when a read needs more (see `checked_pages`).
     page_checks: Vec<PageCheck>,
+    /// Per (row group, schema column), its chunk's pages decompressed once for the units that
+    /// share them (`PageReuse::Keep`): `Some(None)` where that failed, so the units decode
+    /// from the file's bytes. Emptied when the row group's last unit is read (`release`).
+    decompressed: Vec<std::sync::Mutex<Option<Option<Arc<DecompressedChunk>>>>>,
 }
 
 impl std::fmt::Debug for MmapParquetReader {
@@ -299,6 +305,9 @@ impl MmapParquetReader {
         let page_checks = (0..metadata.row_groups.len() * schema.len())
             .map(|_| Default::default())
             .collect();
+        let decompressed = (0..metadata.row_groups.len() * schema.len())
+            .map(|_| Default::default())
+            .collect();
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -311,6 +320,7 @@ impl MmapParquetReader {
             statistics: std::sync::OnceLock::new(),
             row_group_starts,
             page_checks,
+            decompressed,
         })
     }
 
@@ -391,7 +401,13 @@ impl MmapParquetReader {
     /// Decodes row group `i` with every column.
     pub fn read_row_group(&self, i: usize) -> PolarsResult<DataFrame> {
         let all: Vec<usize> = (0..self.schema.len()).collect();
-        Ok(self.decode(i, 0..self.checked_rg(i)?, &all, ColumnThreads::Split)?)
+        Ok(self.decode(
+            i,
+            0..self.checked_rg(i)?,
+            &all,
+            ColumnThreads::Split,
+            PageReuse::Existing,
+        )?)
     }
 
     /// Decodes the named columns of row group `i`, in the order given.
@@ -400,7 +416,13 @@ impl MmapParquetReader {
             .iter()
             .map(|c| self.column_index(c))
             .collect::<AdaptiveResult<Vec<_>>>()?;
-        Ok(self.decode(i, 0..self.checked_rg(i)?, &indices, ColumnThreads::Split)?)
+        Ok(self.decode(
+            i,
+            0..self.checked_rg(i)?,
+            &indices,
+            ColumnThreads::Split,
+            PageReuse::Existing,
+        )?)
     }
 
     fn checked_rg(&self, i: usize) -> AdaptiveResult<usize> {
@@ -508,8 +530,9 @@ impl MmapParquetReader {
         rows: Range<usize>,
         columns: &[usize],
         threads: ColumnThreads,
+        pages: PageReuse,
     ) -> AdaptiveResult<DataFrame> {
-        self.decode_selected(rg, rows, None, columns, threads)
+        self.decode_selected(rg, rows, None, columns, threads, pages)
     }
 
     /// Decodes the rows of `rows` (relative to the row group) whose bit in `mask` is set (one
@@ -523,9 +546,10 @@ impl MmapParquetReader {
         mask: &Bitmap,
         columns: &[usize],
         threads: ColumnThreads,
+        pages: PageReuse,
     ) -> AdaptiveResult<DataFrame> {
         debug_assert_eq!(mask.len(), rows.len());
-        self.decode_selected(rg, rows, Some(mask), columns, threads)
+        self.decode_selected(rg, rows, Some(mask), columns, threads, pages)
     }
 
     fn decode_selected(
@@ -535,21 +559,13 @@ impl MmapParquetReader {
         mask: Option<&Bitmap>,
         columns: &[usize],
         threads: ColumnThreads,
+        pages: PageReuse,
     ) -> AdaptiveResult<DataFrame> {
         self.ensure_unchanged()?;
         let md = &self.metadata.row_groups[rg];
         let height = mask.map_or(rows.len(), |m| m.set_bits());
-        // The masked decoder takes one bit per row of the whole row group.
-        let group_mask = mask.map(|m| {
-            if rows.len() == md.num_rows() {
-                return m.clone();
-            }
-            let mut full = MutableBitmap::with_capacity(md.num_rows());
-            full.extend_constant(rows.start, false);
-            full.extend_from_bitmap(m);
-            full.extend_constant(md.num_rows() - rows.end, false);
-            full.freeze()
-        });
+        // The masked decoder takes one bit per row of the chunk.
+        let group_mask = mask.map(|m| mask_over(m, &rows, &(0..md.num_rows())));
         if height == 0 {
             let schema: Schema = columns
                 .iter()
@@ -564,6 +580,10 @@ impl MmapParquetReader {
             // A unit inside a row group reads only part of the chunk.
             let whole =
                 rows.len() == md.num_rows() && (group_mask.is_none() || field.dtype.is_nested());
+            let shared = match whole {
+                false => self.decompressed_chunk(rg, c, &rows, pages)?,
+                true => None,
+            };
             let Some(mut chunks) = self.chunks(rg, c, whole, rows.end)? else {
                 return Ok(Column::full_null(
                     name.clone(),
@@ -571,11 +591,15 @@ impl MmapParquetReader {
                     &DataType::from_arrow_field(field),
                 ));
             };
+            if let (Some(shared), [(_, bytes)]) = (&shared, &mut chunks[..]) {
+                *bytes = shared.bytes.clone();
+            }
             if !whole {
                 if let (Some(start), [(_, bytes)]) = (
                     self.checked_pages(rg, c, rows.end)?.data_start(&rows),
                     &mut chunks[..],
                 ) {
+                    let start = shared.as_ref().map_or(start, |d| d.data_start);
                     *bytes = bytes.clone().sliced(start..bytes.len());
                 }
             }
@@ -584,17 +608,25 @@ impl MmapParquetReader {
                     // A whole row group is decoded without a filter, as stock Polars does: the
                     // ranged path of nested columns differs (and fails on some valid files).
                     let masked = group_mask.as_ref().filter(|_| !field.dtype.is_nested());
-                    let filter = match masked {
-                        Some(m) => Some(Filter::Mask(m.clone())),
-                        None => (rows.len() != md.num_rows())
+                    // Kept pages are read from their first row to the end of the unit's last
+                    // page.
+                    let filter = match (masked, &shared) {
+                        (Some(_), Some(d)) => Some(Filter::Mask(mask_over(
+                            mask.unwrap(),
+                            &rows,
+                            &d.window(rows.end),
+                        ))),
+                        (Some(m), None) => Some(Filter::Mask(m.clone())),
+                        (None, Some(d)) => {
+                            let first = d.rows.start;
+                            Some(Filter::new_ranged(rows.start - first, rows.end - first))
+                        }
+                        (None, None) => (rows.len() != md.num_rows())
                             .then(|| Filter::new_ranged(rows.start, rows.end)),
                     };
-                    let (arrays, _) = polars_io::parquet::read::_internal::to_deserializer(
-                        chunks,
-                        field.clone(),
-                        filter,
-                    )
-                    .map_err(|e| decode_err(e.to_string()))?;
+                    let window = shared.as_ref().map(|d| d.window(rows.end).len());
+                    let (arrays, _) = deserialize(chunks, window, field.clone(), filter)
+                        .map_err(|e| decode_err(e.to_string()))?;
                     let series =
                         Series::try_from((field, arrays)).map_err(|e| decode_err(e.to_string()))?;
                     match (mask, masked) {
@@ -881,8 +913,8 @@ impl MmapParquetReader {
         &self.arrow_schema
     }
 
-    /// The sum over `columns` of their dictionary and largest data page in row group `rg`,
-    /// decompressed (see `check_pages`). Errors where the page headers contradict the footer.
+    /// What reading part of row group `rg` holds besides the values, summed over `columns`
+    /// (see `PageCosts`). Errors where the page headers contradict the footer.
     ///
     /// The first time, the columns' page headers are checked in parallel: jobs on Polars' pool
     /// take the other columns while this thread checks the first (a row group's headers of six
@@ -891,12 +923,12 @@ impl MmapParquetReader {
     /// `OnceLock` never has it wait for a job still queued. Every column is checked before
     /// returning, even after an error, so a job that starts later finds its check done and never
     /// reads the mapping after the read is over (the file may be rewritten by then).
-    pub(crate) fn largest_pages(
+    pub(crate) fn page_costs(
         self: &Arc<Self>,
         rg: usize,
         columns: &[usize],
         until: usize,
-    ) -> AdaptiveResult<usize> {
+    ) -> AdaptiveResult<PageCosts> {
         for &c in columns.iter().skip(1) {
             if !self.pages_checked(rg, c, until) {
                 let reader = self.clone();
@@ -905,12 +937,14 @@ impl MmapParquetReader {
                 });
             }
         }
-        let held: Vec<AdaptiveResult<usize>> = columns
+        let checked: Vec<AdaptiveResult<Arc<ChunkPages>>> = columns
             .iter()
-            .map(|&c| self.checked_pages(rg, c, until).map(|p| p.held))
+            .map(|&c| self.checked_pages(rg, c, until))
             .collect();
-        held.into_iter()
-            .try_fold(0usize, |total, held| Ok(total.saturating_add(held?)))
+        checked
+            .into_iter()
+            .collect::<AdaptiveResult<_>>()
+            .map(PageCosts)
     }
 
     /// The cell holding `check_pages`' outcome for schema column `c` in row group `rg`.
@@ -948,6 +982,55 @@ impl MmapParquetReader {
         checked.map_err(|reason| self.decode_error(rg, name, reason))
     }
 
+    /// The pages of schema column `c` in row group `rg` holding `rows`, decompressed once
+    /// (see `decompressed`), with the chunk's dictionary page: those kept for the row group's
+    /// units, or (`PageReuse::Keep`) decompressed from the page holding `rows.start` to the end
+    /// of the pages checked and kept. `None` where the pages are not kept (see
+    /// `ChunkPages::kept_for`), no kept pages hold `rows`, or decompressing them failed: the
+    /// unit then decodes from the file's bytes. Built under the cell's lock, so that a unit
+    /// of the same chunk on another thread waits for the pages rather than decompressing them
+    /// too (the builder is running, never queued).
+    fn decompressed_chunk(
+        &self,
+        rg: usize,
+        c: usize,
+        rows: &Range<usize>,
+        reuse: PageReuse,
+    ) -> AdaptiveResult<Option<Arc<DecompressedChunk>>> {
+        let pages = self.checked_pages(rg, c, rows.end)?;
+        let keep = match reuse {
+            PageReuse::Keep(unit_rows) => pages.kept_for(unit_rows),
+            PageReuse::Existing => false,
+        };
+        let mut cell = self.decompressed[rg * self.schema.len() + c]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match (&*cell, reuse) {
+            (Some(Some(d)), _) if d.rows.start <= rows.start && rows.end <= d.rows.end => {
+                return Ok(Some(d.clone()))
+            }
+            // Failed before; or units behind the kept pages, which later units still read.
+            (Some(None), _) => return Ok(None),
+            (Some(Some(d)), _) if rows.start < d.rows.start => return Ok(None),
+            _ if !keep => return Ok(None),
+            _ => {}
+        }
+        let Some(chunks) = self.chunks(rg, c, false, rows.end)? else {
+            return Ok(None);
+        };
+        let [(m, bytes)] = &chunks[..] else {
+            return Ok(None);
+        };
+        let build = || decompress_chunk(m.compression(), bytes, rows.start, pages.extent);
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
+            .ok()
+            .and_then(Result::ok)
+            .filter(|d| d.rows.start <= rows.start && rows.end <= d.rows.end)
+            .map(Arc::new);
+        *cell = Some(built.clone());
+        Ok(built)
+    }
+
     fn check_chunks(&self, rg: usize, name: &str, until: usize) -> Result<ChunkPages, String> {
         let md = &self.metadata.row_groups[rg];
         let chunks: Vec<_> = md
@@ -983,10 +1066,14 @@ impl MmapParquetReader {
         })
     }
 
-    /// Hands the pages of `columns` of row group `rg` back to the kernel once they are
-    /// consumed, so the mapping does not keep the whole file resident (peak RSS counts every
-    /// touched page of a mapping).
+    /// Drops the pages of `columns` of row group `rg` kept decompressed, and hands their
+    /// mapped pages back to the kernel, once they are consumed, so the mapping does not keep
+    /// the whole file resident (peak RSS counts every touched page of a mapping).
     pub(crate) fn release(&self, rg: usize, columns: &[usize]) {
+        for &c in columns {
+            let cell = &self.decompressed[rg * self.schema.len() + c];
+            *cell.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         let Source::Mapped { map, .. } = &self.source else {
             return;
         };
@@ -1040,12 +1127,29 @@ struct ChunkPages {
     /// Their dictionary page and largest data page, decompressed: what decoding any of their
     /// rows holds at once besides the values.
     held: usize,
+    /// All their pages, decompressed: what keeping them decompressed holds
+    /// (`MmapParquetReader::decompressed_chunk`).
+    extent: usize,
+    /// Whether the chunk's pages are compressed.
+    compressed: bool,
+    /// The data pages checked.
+    data_pages: usize,
     /// For a flat chunk: where its data pages start in the chunk's bytes (past the dictionary
     /// page), and the rows of its dictionary-encoded data pages.
     flat: Option<(usize, Vec<Range<usize>>)>,
 }
 
 impl ChunkPages {
+    /// Whether units of `rows` rows keep the chunk's pages decompressed once for each other:
+    /// a flat chunk (a nested column spans several chunks, and is read whole) of compressed
+    /// pages that hold more rows than a unit on average, so that several units would
+    /// decompress each page (units larger than the pages gain little and would pay for the
+    /// copy: P4's units, of more rows than its 20,480-row pages, took 1.12 → 1.38 s when
+    /// every chunk was kept).
+    fn kept_for(&self, rows: usize) -> bool {
+        self.compressed && self.flat.is_some() && rows.saturating_mul(self.data_pages) < self.rows
+    }
+
     /// Where to start the chunk's bytes to decode `rows` without its dictionary page, when
     /// it has one and no data page holding any of `rows` is dictionary-encoded. Writers fall
     /// back from a dictionary that grew too large to plain pages (arrow-rs past 1 MiB: the
@@ -1106,7 +1210,8 @@ fn check_pages(
         ));
     }
     let mut pages = PageReader::new(cursor, m, scratch, bytes.len());
-    let (mut seen, mut largest) = (0usize, 0usize);
+    let (mut seen, mut largest, mut extent) = (0usize, 0usize, dictionary_size);
+    let mut data_pages = 0usize;
     let mut dictionary_rows: Vec<Range<usize>> = Vec::new();
     let until = if flat { until } else { usize::MAX };
     let mut checked_len = None;
@@ -1122,6 +1227,8 @@ fn check_pages(
                 ));
             }
             largest = largest.max(size);
+            extent = extent.saturating_add(size);
+            data_pages += 1;
             let encoding = p.header().encoding();
             if matches!(
                 encoding,
@@ -1149,6 +1256,9 @@ fn check_pages(
         },
         checked_len,
         held: largest.saturating_add(dictionary_size),
+        extent,
+        compressed: m.compression() != Compression::Uncompressed,
+        data_pages,
         flat: flat.then_some((data_start, dictionary_rows)),
     })
 }
@@ -1215,6 +1325,99 @@ fn validate_layout(metadata: &FileMetadata, file_len: u64) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// Whether the units of a row group decompress its pages each for itself or share them
+/// decompressed once (`MmapParquetReader::decompressed_chunk`). A unit of a whole row group
+/// has nothing to share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageReuse {
+    /// Pages kept decompressed are used where they hold the unit's rows; Polars' decoder
+    /// decompresses the others for the unit alone.
+    Existing,
+    /// As `Existing`, but a chunk kept for units of this many rows (`ChunkPages::kept_for`)
+    /// without such pages has them decompressed from the unit's first row on, and kept for
+    /// the units that follow until the row group's last is read: the unit's cost counts them
+    /// (`PageCosts::kept`).
+    Keep(usize),
+}
+
+/// What reading part of a row group holds besides its rows' values, over some of its columns
+/// (their page checks).
+#[derive(Debug)]
+pub(crate) struct PageCosts(Vec<Arc<ChunkPages>>);
+
+impl PageCosts {
+    /// Each column's dictionary and largest data page, decompressed: what decoding any of
+    /// their rows holds at once (`PageReuse::Existing`).
+    pub fn held(&self) -> usize {
+        self.0
+            .iter()
+            .fold(0usize, |sum, p| sum.saturating_add(p.held))
+    }
+
+    /// The same for units of `rows` rows that keep pages decompressed (`PageReuse::Keep`),
+    /// where a column kept (`ChunkPages::kept_for`) counts its pages decompressed whole;
+    /// `None` where no column would be kept.
+    pub fn kept(&self, rows: usize) -> Option<usize> {
+        self.0.iter().any(|p| p.kept_for(rows)).then(|| {
+            self.0.iter().fold(0usize, |sum, p| {
+                sum.saturating_add(match p.kept_for(rows) {
+                    true => p.extent.max(p.held),
+                    false => p.held,
+                })
+            })
+        })
+    }
+}
+
+/// Polars' decoder over `chunks` (one per leaf). `shared`: the one chunk's bytes are pages
+/// kept decompressed (`DecompressedChunk`), whatever codec the footer gives, of which the
+/// first `shared` rows are read, the filter counting from their first.
+fn deserialize(
+    chunks: Vec<(&ColumnChunkMetadata, Buffer<u8>)>,
+    shared: Option<usize>,
+    field: polars_arrow::datatypes::Field,
+    filter: Option<Filter>,
+) -> PolarsResult<(Vec<Box<dyn polars_arrow::array::Array>>, Bitmap)> {
+    let Some(rows) = shared else {
+        return polars_io::parquet::read::_internal::to_deserializer(chunks, field, filter);
+    };
+    let (columns, types) = chunks
+        .into_iter()
+        .map(|(m, bytes)| {
+            let descriptor = &m.descriptor().descriptor;
+            let meta = PageMetaData::new(
+                0,
+                rows as i64,
+                Compression::Uncompressed,
+                descriptor.clone(),
+            );
+            let pages = PageReader::new_with_page_meta(
+                std::io::Cursor::new(bytes),
+                meta,
+                Vec::new(),
+                usize::MAX,
+            );
+            (
+                BasicDecompressor::new(pages, Vec::new()),
+                &descriptor.primitive_type,
+            )
+        })
+        .unzip();
+    polars_parquet::read::column_iter_to_arrays(columns, types, field, filter)
+}
+
+/// `mask` (one bit per row of `rows`) over the rows `over`, which hold `rows`.
+fn mask_over(mask: &Bitmap, rows: &Range<usize>, over: &Range<usize>) -> Bitmap {
+    if *rows == *over {
+        return mask.clone();
+    }
+    let mut bits = MutableBitmap::with_capacity(over.len());
+    bits.extend_constant(rows.start - over.start, false);
+    bits.extend_from_bitmap(mask);
+    bits.extend_constant(over.end - rows.end, false);
+    bits.freeze()
 }
 
 /// How the columns of one unit share Polars' pool.
@@ -1345,13 +1548,25 @@ mod tests {
         let reader = MmapParquetReader::new(&path).unwrap();
         for range in [0..250, 1_000..2_900] {
             let unit = reader
-                .decode(0, range.clone(), &[0], ColumnThreads::One)
+                .decode(
+                    0,
+                    range.clone(),
+                    &[0],
+                    ColumnThreads::One,
+                    PageReuse::Existing,
+                )
                 .unwrap();
             let ids: Vec<i64> = range.clone().map(|i| i as i64).collect();
             let expected = Column::new("id".into(), ids);
             assert!(unit.column("id").unwrap().equals(&expected), "{range:?}");
         }
-        let whole = reader.decode(0, 0..rows as usize, &[0], ColumnThreads::One);
+        let whole = reader.decode(
+            0,
+            0..rows as usize,
+            &[0],
+            ColumnThreads::One,
+            PageReuse::Existing,
+        );
         assert!(
             matches!(
                 &whole,
@@ -1400,7 +1615,13 @@ mod tests {
             };
             for (range, pages_rows) in [(150..250, 300), (0..120, 300), (2_050..2_100, 2_100)] {
                 let unit = reader
-                    .decode(0, range.clone(), &[c], ColumnThreads::One)
+                    .decode(
+                        0,
+                        range.clone(),
+                        &[c],
+                        ColumnThreads::One,
+                        PageReuse::Existing,
+                    )
                     .unwrap();
                 let column = unit.column(expected(range.clone()).name()).unwrap();
                 assert!(column.equals(&expected(range.clone())), "{c} {range:?}");
@@ -1411,7 +1632,13 @@ mod tests {
             }
             let held_in_part = checked(c).held;
             reader
-                .decode(0, 0..rows as usize, &[c], ColumnThreads::One)
+                .decode(
+                    0,
+                    0..rows as usize,
+                    &[c],
+                    ColumnThreads::One,
+                    PageReuse::Existing,
+                )
                 .unwrap();
             let pages = checked(c);
             assert_eq!((pages.rows, pages.checked_len), (rows as usize, None));
@@ -1463,7 +1690,13 @@ mod tests {
                 plain_from - 1..plain_from + 150,
             ] {
                 let unit = reader
-                    .decode(0, range.clone(), &[c], ColumnThreads::One)
+                    .decode(
+                        0,
+                        range.clone(),
+                        &[c],
+                        ColumnThreads::One,
+                        PageReuse::Existing,
+                    )
                     .unwrap();
                 let expected = whole
                     .select_at_idx(c)
@@ -1474,6 +1707,139 @@ mod tests {
                     "column {c}, rows {range:?}"
                 );
             }
+        }
+    }
+
+    /// Units that share a row group's pages decompressed once (`PageReuse::Keep`) decode the
+    /// same values as units that decompress their own pages, for data pages v1 and v2 (whose
+    /// levels are stored uncompressed), two codecs, dictionary pages with a fallback to plain
+    /// ones, nulls, strings and NaN, by range and by mask; the pages are built once, and
+    /// dropped with the row group.
+    #[test]
+    fn units_sharing_pages_decompressed_once_decode_like_units_decompressing_their_own() {
+        use arrow::array::Float64Array;
+        use parquet::basic::{Compression as Codec, ZstdLevel};
+        use parquet::file::properties::WriterVersion;
+
+        let rows = 3_000usize;
+        let columns = || -> Vec<(&str, ArrayRef)> {
+            vec![
+                ("id", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
+                (
+                    "s",
+                    Arc::new(StringArray::from_iter((0..rows).map(|i| {
+                        (i % 7 != 0).then(|| format!("value-{}", i % (1 + i / 1_000 * 500)))
+                    }))),
+                ),
+                (
+                    "x",
+                    Arc::new(Float64Array::from_iter((0..rows).map(|i| {
+                        (i % 5 != 0).then(|| {
+                            if i % 11 == 0 {
+                                f64::NAN
+                            } else {
+                                i as f64 / 4.0
+                            }
+                        })
+                    }))),
+                ),
+            ]
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let codecs = [Codec::ZSTD(ZstdLevel::default()), Codec::SNAPPY];
+        let versions = [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0];
+        for (codec, version) in codecs.into_iter().flat_map(|c| versions.map(|v| (c, v))) {
+            let path = dir.path().join(format!("{codec:?}-{version:?}.parquet"));
+            let props = WriterProperties::builder()
+                .set_compression(codec)
+                .set_writer_version(version)
+                .set_dictionary_page_size_limit(2048)
+                .set_data_page_row_count_limit(128)
+                .set_write_batch_size(128)
+                .build();
+            write_arrow(&path, columns(), props);
+            let shared = MmapParquetReader::new(&path).unwrap();
+            let own = MmapParquetReader::new(&path).unwrap();
+            let case = format!("{codec:?}, {version:?}");
+            let kept = |c: usize| {
+                let cell = shared.decompressed[c].lock().unwrap();
+                cell.as_ref().map(|d| d.as_ref().map(|d| d.rows.clone()))
+            };
+            // Checked to the row group's end first, as `FileScan::next_unit` does; every chunk
+            // is kept as for units of one row (`PageReuse::Keep(1)`), fewer than a page's.
+            for c in 0..3 {
+                shared.checked_pages(0, c, rows).unwrap();
+            }
+            // Units in order from row 650, of sizes that start and end inside pages, then
+            // one behind the pages kept, which decompresses its own.
+            let mut start = 650;
+            let sizes = [1, 300, 77, 1_000, 129, 843, 0];
+            for (i, len) in sizes.into_iter().enumerate() {
+                let range = match len {
+                    0 => 10..300,
+                    _ => start..start + len,
+                };
+                start += len;
+                // Every third row, from the unit's third.
+                let mask = Bitmap::from_iter((0..len).map(|r| r % 3 == 2));
+                for c in 0..3 {
+                    let reads = [
+                        shared.decode(
+                            0,
+                            range.clone(),
+                            &[c],
+                            ColumnThreads::One,
+                            PageReuse::Keep(1),
+                        ),
+                        own.decode(
+                            0,
+                            range.clone(),
+                            &[c],
+                            ColumnThreads::One,
+                            PageReuse::Existing,
+                        ),
+                        shared.decode_masked(
+                            0,
+                            range.clone(),
+                            &mask,
+                            &[c],
+                            ColumnThreads::One,
+                            PageReuse::Keep(1),
+                        ),
+                        own.decode_masked(
+                            0,
+                            range.clone(),
+                            &mask,
+                            &[c],
+                            ColumnThreads::One,
+                            PageReuse::Existing,
+                        ),
+                    ]
+                    .map(Result::unwrap);
+                    for pair in [&reads[..2], &reads[2..]] {
+                        assert!(
+                            pair[0].equals_missing(&pair[1]),
+                            "{case}, column {c}, rows {range:?}: {:?} vs {:?}",
+                            pair[0],
+                            pair[1]
+                        );
+                    }
+                    // The first unit kept them from its page on; the others found them.
+                    let pages = kept(c)
+                        .flatten()
+                        .unwrap_or_else(|| panic!("{case}: none kept"));
+                    assert!(
+                        pages.start > 0 && pages.start <= 650 && pages.end == rows,
+                        "{case}, column {c}: {pages:?} kept, unit {i}"
+                    );
+                }
+            }
+            assert_eq!(start, rows);
+            shared.release(0, &[0, 1, 2]);
+            assert!(
+                (0..3).all(|c| kept(c).is_none()),
+                "{case}: kept after release"
+            );
         }
     }
 }
