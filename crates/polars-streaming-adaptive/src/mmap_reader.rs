@@ -919,8 +919,9 @@ impl MmapParquetReader {
     /// The first time, the columns' page headers are checked in parallel: jobs on Polars' pool
     /// take the other columns while this thread checks the first (a row group's headers of six
     /// columns took P2's producer 0.85 ms). This thread then finds each column checked, waits
-    /// for a check another thread is running, or checks one no job has started: `checked_pages`'
-    /// `OnceLock` never has it wait for a job still queued. Every column is checked before
+    /// for a check another thread is running, or checks one no job has started: the lock of
+    /// `checked_pages`' cell is held only while checking, so it never waits for a job still
+    /// queued. Every column is checked before
     /// returning, even after an error, so a job that starts later finds its check done and never
     /// reads the mapping after the read is over (the file may be rewritten by then).
     pub(crate) fn page_costs(
