@@ -32,6 +32,11 @@ pub(crate) struct DecompressedChunk {
 }
 
 impl DecompressedChunk {
+    /// Whether the kept pages hold every row of `rows`.
+    pub fn holds(&self, rows: &std::ops::Range<usize>) -> bool {
+        self.rows.start <= rows.start && rows.end <= self.rows.end
+    }
+
     /// The rows of the pages from the first kept to the one holding row `end - 1`: what a
     /// read of rows before `end` decodes, so that it neither walks nor masks the pages after.
     pub fn window(&self, end: usize) -> std::ops::Range<usize> {

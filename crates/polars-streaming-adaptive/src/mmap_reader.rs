@@ -205,7 +205,7 @@ pub struct MmapParquetReader {
     /// Per (row group, schema column), its chunk's pages decompressed once for the units that
     /// share them (`PageReuse::Keep`): `Some(None)` where that failed, so the units decode
     /// from the file's bytes. Emptied when the row group's last unit is read (`release`).
-    decompressed: Vec<std::sync::Mutex<Option<Option<Arc<DecompressedChunk>>>>>,
+    decompressed: Vec<std::sync::Mutex<KeptPages>>,
 }
 
 impl std::fmt::Debug for MmapParquetReader {
@@ -953,6 +953,13 @@ impl MmapParquetReader {
         &self.page_checks[rg * self.schema.len() + c]
     }
 
+    /// The pages of schema column `c` in row group `rg` kept decompressed, locked.
+    fn kept_pages(&self, rg: usize, c: usize) -> std::sync::MutexGuard<'_, KeptPages> {
+        self.decompressed[rg * self.schema.len() + c]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// That cell, locked.
     fn page_check(&self, rg: usize, c: usize) -> std::sync::MutexGuard<'_, Option<CheckedPages>> {
         self.page_cell(rg, c)
@@ -1003,16 +1010,12 @@ impl MmapParquetReader {
             PageReuse::Keep(unit_rows) => pages.kept_for(unit_rows),
             PageReuse::Existing => false,
         };
-        let mut cell = self.decompressed[rg * self.schema.len() + c]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match (&*cell, reuse) {
-            (Some(Some(d)), _) if d.rows.start <= rows.start && rows.end <= d.rows.end => {
-                return Ok(Some(d.clone()))
-            }
+        let mut cell = self.kept_pages(rg, c);
+        match &*cell {
+            Some(Some(d)) if d.holds(rows) => return Ok(Some(d.clone())),
             // Failed before; or units behind the kept pages, which later units still read.
-            (Some(None), _) => return Ok(None),
-            (Some(Some(d)), _) if rows.start < d.rows.start => return Ok(None),
+            Some(None) => return Ok(None),
+            Some(Some(d)) if rows.start < d.rows.start => return Ok(None),
             _ if !keep => return Ok(None),
             _ => {}
         }
@@ -1026,7 +1029,7 @@ impl MmapParquetReader {
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
             .ok()
             .and_then(Result::ok)
-            .filter(|d| d.rows.start <= rows.start && rows.end <= d.rows.end)
+            .filter(|d| d.holds(rows))
             .map(Arc::new);
         *cell = Some(built.clone());
         Ok(built)
@@ -1072,8 +1075,7 @@ impl MmapParquetReader {
     /// the whole file resident (peak RSS counts every touched page of a mapping).
     pub(crate) fn release(&self, rg: usize, columns: &[usize]) {
         for &c in columns {
-            let cell = &self.decompressed[rg * self.schema.len() + c];
-            *cell.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *self.kept_pages(rg, c) = None;
         }
         let Source::Mapped { map, .. } = &self.source else {
             return;
@@ -1106,6 +1108,9 @@ impl MmapParquetReader {
 
 /// A column's page check in one row group, or why its headers are refused.
 type CheckedPages = Result<Arc<ChunkPages>, String>;
+
+/// See `MmapParquetReader::decompressed`.
+type KeptPages = Option<Option<Arc<DecompressedChunk>>>;
 
 /// See `MmapParquetReader::page_checks`.
 type PageCheck = std::sync::Mutex<Option<CheckedPages>>;
@@ -1510,6 +1515,17 @@ mod tests {
 
     use super::*;
 
+    /// An `id` column of `0..rows` and a string column `s` of `text(id)`.
+    fn id_and_text(rows: i64, text: impl Fn(i64) -> String) -> Vec<(&'static str, ArrayRef)> {
+        vec![
+            ("id", Arc::new(Int64Array::from_iter_values(0..rows))),
+            (
+                "s",
+                Arc::new(StringArray::from_iter_values((0..rows).map(text))),
+            ),
+        ]
+    }
+
     /// Writes `columns` as one row group with arrow-rs and `props`.
     fn write_arrow(path: &Path, columns: Vec<(&str, ArrayRef)>, props: WriterProperties) {
         let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
@@ -1582,15 +1598,7 @@ mod tests {
         let rows = 4_000i64;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pages.parquet");
-        let columns: Vec<(&str, ArrayRef)> = vec![
-            ("id", Arc::new(Int64Array::from_iter_values(0..rows))),
-            (
-                "s",
-                Arc::new(StringArray::from_iter_values(
-                    (0..rows).map(|i| format!("value-{}", i % 37)),
-                )),
-            ),
-        ];
+        let columns = id_and_text(rows, |i| format!("value-{}", i % 37));
         // Pages of 100 rows: 40 a column, the first after a dictionary page.
         let props = WriterProperties::builder()
             .set_data_page_row_count_limit(100)
@@ -1656,15 +1664,7 @@ mod tests {
         let rows = 4_000i64;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fallback.parquet");
-        let columns: Vec<(&str, ArrayRef)> = vec![
-            ("id", Arc::new(Int64Array::from_iter_values(0..rows))),
-            (
-                "s",
-                Arc::new(StringArray::from_iter_values(
-                    (0..rows).map(|i| format!("value-{i}")),
-                )),
-            ),
-        ];
+        let columns = id_and_text(rows, |i| format!("value-{i}"));
         let props = WriterProperties::builder()
             .set_dictionary_page_size_limit(1024)
             .set_data_page_row_count_limit(100)
@@ -1763,7 +1763,7 @@ mod tests {
             let own = MmapParquetReader::new(&path).unwrap();
             let case = format!("{codec:?}, {version:?}");
             let kept = |c: usize| {
-                let cell = shared.decompressed[c].lock().unwrap();
+                let cell = shared.kept_pages(0, c);
                 cell.as_ref().map(|d| d.as_ref().map(|d| d.rows.clone()))
             };
             // Checked to the row group's end first, as `FileScan::next_unit` does; every chunk
