@@ -594,3 +594,43 @@ fn units_larger_than_a_morsel_aggregate_like_stock() {
         same_frame_aggregated(&ours, &theirs).unwrap_or_else(|d| panic!("units of {rows}: {d}"));
     }
 }
+
+/// Without a defined group order, batches add their rows to aggregation states kept across
+/// batches, which are handed on once they hold 65,536 groups and merged when the scan ends:
+/// here a state passes that bound about every 13 batches and the rest is left in the states
+/// at the end, on one thread and on several, with and without a budget.
+#[test]
+fn states_kept_across_batches_flushed_and_drained_aggregate_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("groups.parquet");
+    let layout = Layout {
+        row_group_size: 50_000,
+        ..Layout::default()
+    };
+    write(&mut mixed(0, 300_000), &path, layout);
+    let query = |lf: LazyFrame| {
+        lf.filter(col("i8").gt(lit(-100)))
+            .group_by([(col("id") % lit(100_000i64)).alias("k")])
+            .agg([
+                col("i32").sum().alias("sum"),
+                col("i16").min().alias("min"),
+                col("u32").max().alias("max"),
+                col("i8").count().alias("count"),
+                col("f64").mean().alias("mean"),
+                len(),
+            ])
+    };
+    let theirs = query(stock(&path)).collect().unwrap();
+    assert!(theirs.height() > 65_536);
+    for args in [
+        ScanArgsAdaptive::default(),
+        ScanArgsAdaptive::default().with_memory_budget(256 << 20),
+    ] {
+        let args = args.with_chunk_strategy(Arc::new(FixedChunkStrategy::new(5_000)));
+        let ours = query(LazyFrame::scan_adaptive(&path, args.clone()).unwrap())
+            .collect_adaptive()
+            .unwrap();
+        check(&ours, &theirs, Order::ByKeys(&["k"])).unwrap();
+        assert!(args.metrics().batches >= 60, "{}", args.metrics());
+    }
+}

@@ -8,7 +8,7 @@
 //! other partial aggregation uses the compiled in-memory group_by (`BatchExec`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 use polars_core::prelude::PlRandomState;
@@ -20,6 +20,7 @@ use polars_expr::state::ExecutionState;
 use polars_expr::{create_physical_expr, ExpressionConversionState};
 use polars_plan::plans::expr_ir::ExprIR;
 use polars_plan::plans::{is_elementwise_rec, AExpr, IRAggExpr, IRFunctionExpr, IR};
+use polars_streaming_adaptive::{MemoryGuard, MemoryManager};
 
 use crate::streaming_agg::AggPlan;
 
@@ -34,8 +35,13 @@ struct Leaf {
     reduction: Box<dyn GroupedReduction>,
 }
 
-/// The partial aggregation of `AggPlan` for one batch at a time; shared by every thread (each
-/// batch gets its own grouper and reductions).
+/// The partial aggregation of `AggPlan`, shared by every thread running batches.
+///
+/// When the plan leaves the order of groups open, a batch adds its rows to an aggregation
+/// state that outlives it (`Pool`): the state of the last batch that finished, so each
+/// thread keeps feeding about one state, and the consumer merges the states when the scan
+/// ends (`drain`). Otherwise (`group_by_stable`, or a slice of the groups), every batch gets
+/// its own state and hands it on as its partial, so groups keep their first appearance.
 pub(crate) struct GroupedPartial {
     /// Columns of the batch the expressions were compiled for, when the optimizer projected.
     columns: Option<Vec<PlSmallStr>>,
@@ -44,11 +50,35 @@ pub(crate) struct GroupedPartial {
     grouper: Box<dyn Grouper>,
     leaves: Vec<Leaf>,
     random_state: PlRandomState,
-    /// The most groups a batch has had so far: the next batch's grouper is sized for them
+    /// The most groups a state has had so far: a new state's grouper is sized for them
     /// rather than grown from empty (with 8192-row batches of 500 groups, the rehashes of
     /// growing took about 1.7 % of criterion `agg/partial_merge`'s samples).
     groups_seen: AtomicUsize,
+    pool: Option<Pool>,
 }
+
+/// A grouper and one reduction per aggregation: the partial aggregate of some batches.
+struct State {
+    grouper: Box<dyn Grouper>,
+    reductions: Vec<Box<dyn GroupedReduction>>,
+    /// The state's estimated size, counted while it waits in the pool.
+    guard: Option<MemoryGuard>,
+}
+
+/// States kept across batches, until they grow past a flush bound or the scan ends.
+struct Pool {
+    idle: Mutex<Vec<State>>,
+    memory: MemoryManager,
+    /// A state whose estimate passes this is handed on as a batch's partial.
+    flush_bytes: usize,
+    /// Bytes a group takes in a partial: the largest seen in a flushed state so far, at
+    /// first a guess from the dtypes.
+    group_bytes: AtomicUsize,
+}
+
+/// Groups a pooled state holds at most before it is handed on: the consumer's compaction
+/// threshold, so a state is never larger than what the consumer merges at once.
+const FLUSH_GROUPS: usize = 65_536;
 
 impl GroupedPartial {
     /// `None` when `plan` is a global aggregation or has a partial aggregation this does not
@@ -131,31 +161,106 @@ impl GroupedPartial {
             leaves,
             random_state: PlRandomState::default(),
             groups_seen: AtomicUsize::new(0),
+            pool: None,
         })
     }
 
-    /// The partial aggregate of `batch`: one row per group, groups in order of first
-    /// appearance (as `group_by_stable`), the keys then each aggregation.
-    ///
-    /// The batch is aggregated a morsel of `MORSEL_ROWS` at a time into one grouper, as the
-    /// streaming engine does: the key hashes and the aggregations' inputs (`price * volume`)
-    /// are morsel-sized temporaries that the allocator reuses while they are still in cache,
-    /// instead of unit-sized buffers (a unit is up to 2^20 rows) that it hands back to the
-    /// kernel and faults in again for the next unit.
+    /// Keeps aggregation states across batches when `plan` leaves the order of groups open;
+    /// their estimated size is counted in `memory`, and a state is handed on once it passes
+    /// `limit / 8` (a hard budget's share for aggregation state) or `FLUSH_GROUPS` groups.
+    pub fn with_pool(
+        mut self,
+        plan: &AggPlan,
+        memory: MemoryManager,
+        limit: Option<usize>,
+    ) -> Self {
+        if plan.ordered() {
+            return self;
+        }
+        let guess = self
+            .key_schema
+            .iter_values()
+            .map(dtype_bytes)
+            .sum::<usize>()
+            + 8 * self.leaves.len();
+        self.pool = Some(Pool {
+            idle: Mutex::new(Vec::new()),
+            memory,
+            flush_bytes: limit.map_or(usize::MAX, |l| l / 8),
+            group_bytes: AtomicUsize::new(guess.max(1)),
+        });
+        self
+    }
+
+    /// An empty state for a first batch of `rows` rows.
+    fn new_state(&self, rows: usize) -> State {
+        let mut grouper = self.grouper.new_empty();
+        grouper.reserve(self.groups_seen.load(Ordering::Relaxed).min(rows));
+        State {
+            grouper,
+            reductions: self
+                .leaves
+                .iter()
+                .map(|l| l.reduction.new_empty())
+                .collect(),
+            guard: None,
+        }
+    }
+
+    /// The partial aggregate of `batch`, or with a pool an empty frame while the batch's rows
+    /// wait in a pooled state: one row per group, the keys then each aggregation; without a
+    /// pool, groups in order of first appearance (as `group_by_stable`).
     pub fn run(&self, batch: DataFrame) -> PolarsResult<DataFrame> {
+        let Some(pool) = &self.pool else {
+            let mut state = self.new_state(batch.height());
+            self.update(&mut state, batch)?;
+            return self.finish(state);
+        };
+        let taken = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut state = taken.unwrap_or_else(|| self.new_state(batch.height()));
+        state.guard = None;
+        self.update(&mut state, batch)?;
+        let groups = state.grouper.num_groups() as usize;
+        let bytes = groups.saturating_mul(pool.group_bytes.load(Ordering::Relaxed));
+        if groups >= FLUSH_GROUPS || bytes > pool.flush_bytes {
+            return self.finish(state);
+        }
+        state.guard = Some(pool.memory.track_usage(bytes));
+        pool.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(state);
+        Ok(DataFrame::empty())
+    }
+
+    /// The partial aggregates of the states left in the pool, once no batch runs any more.
+    pub fn drain(&self) -> PolarsResult<Vec<DataFrame>> {
+        let Some(pool) = &self.pool else {
+            return Ok(Vec::new());
+        };
+        let states = std::mem::take(&mut *pool.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        states.into_iter().map(|state| self.finish(state)).collect()
+    }
+
+    /// Adds `batch`'s rows to `state`.
+    ///
+    /// The batch is aggregated a morsel of `MORSEL_ROWS` at a time, as the streaming engine
+    /// does: the key hashes and the aggregations' inputs (`price * volume`) are morsel-sized
+    /// temporaries that the allocator reuses while they are still in cache, instead of
+    /// unit-sized buffers (a unit is up to 2^20 rows) that it hands back to the kernel and
+    /// faults in again for the next unit.
+    fn update(&self, state: &mut State, batch: DataFrame) -> PolarsResult<()> {
         let batch = match &self.columns {
             Some(cols) => batch.select(cols.iter().cloned())?,
             None => batch,
         };
-        let state = ExecutionState::new();
+        let exec_state = ExecutionState::new();
         let height = batch.height();
-        let mut grouper = self.grouper.new_empty();
-        grouper.reserve(self.groups_seen.load(Ordering::Relaxed).min(height));
-        let mut reductions: Vec<_> = self
-            .leaves
-            .iter()
-            .map(|l| l.reduction.new_empty())
-            .collect();
+        let State {
+            grouper,
+            reductions,
+            ..
+        } = state;
         let mut group_idxs = Vec::new();
         let mut subset: Vec<IdxSize> = Vec::new();
         // An empty batch is one empty morsel: its expressions are still evaluated once.
@@ -170,7 +275,9 @@ impl GroupedPartial {
                 .keys
                 .iter()
                 .zip(self.key_schema.iter_names())
-                .map(|(k, name)| Ok(full(k.evaluate(&morsel, &state)?).with_name(name.clone())))
+                .map(
+                    |(k, name)| Ok(full(k.evaluate(&morsel, &exec_state)?).with_name(name.clone())),
+                )
                 .collect::<PolarsResult<Vec<_>>>()?;
             let keys = DataFrame::new(len, key_columns)?;
             let hash_keys = HashKeys::from_df(&keys, self.random_state.clone(), true, false);
@@ -179,14 +286,24 @@ impl GroupedPartial {
             group_idxs.clear();
             // SAFETY: `subset` holds the indices of `hash_keys`, which has `len` keys.
             unsafe { grouper.insert_keys_subset(&hash_keys, &subset, Some(&mut group_idxs)) };
-            for (leaf, reduction) in self.leaves.iter().zip(&mut reductions) {
-                let values = full(leaf.input.evaluate(&morsel, &state)?).rechunk();
+            for (leaf, reduction) in self.leaves.iter().zip(reductions.iter_mut()) {
+                let values = full(leaf.input.evaluate(&morsel, &exec_state)?).rechunk();
                 reduction.resize(grouper.num_groups());
                 // SAFETY: `values` has `len` rows (one chunk), `subset` indexes them, and
                 // `group_idxs` holds one group below `num_groups` per row of `subset`.
                 unsafe { reduction.update_groups_subset(&[&values], &subset, &group_idxs, 0)? };
             }
         }
+        Ok(())
+    }
+
+    /// `state`'s partial aggregate: one row per group, in order of first appearance.
+    fn finish(&self, state: State) -> PolarsResult<DataFrame> {
+        let State {
+            grouper,
+            mut reductions,
+            ..
+        } = state;
         let groups = grouper.num_groups();
         self.groups_seen
             .fetch_max(groups as usize, Ordering::Relaxed);
@@ -198,6 +315,20 @@ impl GroupedPartial {
             let out = reduction.finalize()?.with_name(leaf.name.clone());
             columns.push(out.into_column());
         }
-        DataFrame::new(groups as usize, columns)
+        let df = DataFrame::new(groups as usize, columns)?;
+        if let (Some(pool), true) = (&self.pool, groups > 0) {
+            let per_group = df.estimated_size() / groups as usize;
+            pool.group_bytes.fetch_max(per_group, Ordering::Relaxed);
+        }
+        Ok(df)
+    }
+}
+
+/// A first guess of the bytes a key of `dtype` takes in a partial, before any state has been
+/// measured: 8 for numbers and temporals, 16 (a string view) for anything else.
+fn dtype_bytes(dtype: &DataType) -> usize {
+    match dtype.is_primitive_numeric() || dtype.is_temporal() || dtype.is_bool() {
+        true => 8,
+        false => 16,
     }
 }

@@ -91,7 +91,7 @@ pub(crate) fn run(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
 /// How a batch's partial aggregate is computed.
 enum Partial {
     /// Hash grouper and grouped reductions (the streaming engine's).
-    Grouped(GroupedPartial),
+    Grouped(Arc<GroupedPartial>),
     /// Polars' in-memory group_by, compiled once per thread.
     Compiled(BatchExecPool),
 }
@@ -179,7 +179,8 @@ impl Runner {
         let mut request = self.scan_request()?;
         request.memory = Some(memory.clone());
         let chain = self.compile_chain();
-        request.map = Some(self.batch_map(chain.clone()));
+        let pooled = self.pooled_partial(&memory, args.memory_budget);
+        request.map = Some(self.batch_map(chain.clone(), pooled.clone()));
         request.row_groups = answer.map(StatsAnswer::filter);
         let metrics = request.metrics.clone();
         if let Some(answer) = answer {
@@ -191,7 +192,7 @@ impl Runner {
             Some(chain) => chain.run(empty)?,
             None => empty,
         };
-        let result = self.drive(stream, empty, emit, memory, args.memory_budget);
+        let result = self.drive(stream, empty, emit, memory, args.memory_budget, pooled);
         self.source().report(&metrics);
         result
     }
@@ -206,7 +207,7 @@ impl Runner {
         budget: Option<usize>,
     ) -> PolarsResult<()> {
         let chain = self.compile_chain();
-        let map = self.batch_map(chain.clone());
+        let map = self.batch_map(chain.clone(), None);
         let metrics = Arc::new(polars_streaming_adaptive::ScanMetrics::default());
         let limit = self.scan_request()?.limit;
         let mut skipping = Skipping::try_new(plan, self.source(), limit);
@@ -277,11 +278,34 @@ impl Runner {
         })
     }
 
+    /// The aggregation's partial with the streaming engine's grouped reductions, when it
+    /// covers the plan: states kept across batches count in `memory` (`GroupedPartial`).
+    fn pooled_partial(
+        &self,
+        memory: &MemoryManager,
+        budget: Option<usize>,
+    ) -> Option<Arc<GroupedPartial>> {
+        let Reduction::Aggregate { plan, .. } = &self.split.reduction else {
+            return None;
+        };
+        let partial = GroupedPartial::try_new(plan)?;
+        Some(Arc::new(partial.with_pool(
+            plan,
+            memory.clone(),
+            budget.map(|b| b / 4),
+        )))
+    }
+
     /// What the scan's decoding threads run on each batch: the row-local chain, then the
-    /// partial aggregation when one is above it (empty when the chain keeps no row).
-    fn batch_map(&self, chain: Option<Arc<BatchExecPool>>) -> BatchMap {
+    /// partial aggregation when one is above it (`grouped` when the grouped reductions cover
+    /// it; empty when the chain keeps no row).
+    fn batch_map(
+        &self,
+        chain: Option<Arc<BatchExecPool>>,
+        grouped: Option<Arc<GroupedPartial>>,
+    ) -> BatchMap {
         let partial = match &self.split.reduction {
-            Reduction::Aggregate { plan, .. } => Some(match GroupedPartial::try_new(plan) {
+            Reduction::Aggregate { plan, .. } => Some(match grouped {
                 Some(grouped) => Partial::Grouped(grouped),
                 None => {
                     let plan = plan.clone();
@@ -307,8 +331,8 @@ impl Runner {
         }))
     }
 
-    /// Consumes the stream of mapped batches: the chain's output, or partial aggregates.
-    /// `empty` is the chain's output for no rows.
+    /// Consumes the stream of mapped batches: the chain's output, or partial aggregates (and
+    /// at the end those `pooled` still holds). `empty` is the chain's output for no rows.
     fn drive(
         &self,
         stream: impl Iterator<Item = PolarsResult<DataFrame>>,
@@ -316,6 +340,7 @@ impl Runner {
         emit: &mut Emit<'_>,
         memory: MemoryManager,
         budget: Option<usize>,
+        pooled: Option<Arc<GroupedPartial>>,
     ) -> PolarsResult<()> {
         match &self.split.reduction {
             Reduction::None => {
@@ -373,6 +398,10 @@ impl Runner {
                 let mut agg = StreamingAgg::new(plan.clone(), memory, budget.map(|b| b / 4));
                 for partial in stream {
                     agg.add_partial(partial?)?;
+                }
+                // Every batch has run: the states they left are complete.
+                for partial in pooled.map(|p| p.drain()).transpose()?.unwrap_or_default() {
+                    agg.add_partial(partial)?;
                 }
                 if agg.is_empty() {
                     agg.seed(empty)?;
@@ -526,13 +555,15 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
                 schema,
                 apply: None,
                 options,
+                maintain_order,
                 ..
             } if !options.is_rolling() => {
                 let keys = keys.iter().map(|k| k.to_expr(&plan.expr_arena)).collect();
                 let aggs = aggs.iter().map(|a| a.to_expr(&plan.expr_arena)).collect();
                 let plan = AggPlan::new(keys, aggs, schema.clone(), input_schema.clone())
                     .map_err(|op| unstreamable(op, budget))?
-                    .with_slice(options.slice);
+                    .with_slice(options.slice)
+                    .with_maintain_order(*maintain_order);
                 Reduction::Aggregate { node, plan }
             }
             IR::Select { expr, schema, .. } => {

@@ -39,6 +39,8 @@ pub(crate) struct AggPlan {
     input: SchemaRef,
     /// A slice the optimizer pushed into the group_by: applied to the result.
     slice: Option<(i64, usize)>,
+    /// The group_by keeps groups in order of first appearance (`group_by_stable`).
+    maintain_order: bool,
 }
 
 impl AggPlan {
@@ -71,6 +73,7 @@ impl AggPlan {
             schema,
             input,
             slice: None,
+            maintain_order: false,
         };
         let names: Vec<PlSmallStr> = plan
             .schema
@@ -89,6 +92,17 @@ impl AggPlan {
     pub fn with_slice(mut self, slice: Option<(i64, usize)>) -> Self {
         self.slice = slice;
         self
+    }
+
+    pub fn with_maintain_order(mut self, maintain_order: bool) -> Self {
+        self.maintain_order = maintain_order;
+        self
+    }
+
+    /// Whether the output's row order is defined: groups in order of first appearance, or a
+    /// slice of them.
+    pub fn ordered(&self) -> bool {
+        self.maintain_order || self.slice.is_some()
     }
 
     /// `e` with every aggregation leaf replaced by its merged form over partial columns.
