@@ -37,10 +37,10 @@ struct Leaf {
 
 /// The partial aggregation of `AggPlan`, shared by every thread running batches.
 ///
-/// When the plan leaves the order of groups open, a batch adds its rows to an aggregation
-/// state that outlives it (`Pool`): the state of the last batch that finished, so each
-/// thread keeps feeding about one state, and the consumer merges the states when the scan
-/// ends (`drain`). Otherwise (`group_by_stable`, or a slice of the groups), every batch gets
+/// When the plan leaves the order of groups open, a batch smaller than a morsel adds its rows
+/// to an aggregation state that outlives it (`Pool`): the state of the last batch that
+/// finished, so each thread keeps feeding about one state, and the consumer merges the states
+/// when the scan ends (`drain`). Otherwise (`group_by_stable`, or a slice of the groups), every batch gets
 /// its own state and hands it on as its partial, so groups keep their first appearance.
 pub(crate) struct GroupedPartial {
     /// Columns of the batch the expressions were compiled for, when the optimizer projected.
@@ -216,13 +216,18 @@ impl GroupedPartial {
             self.update(&mut state, batch)?;
             return self.finish(state);
         };
+        let height = batch.height();
         let taken = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut state = taken.unwrap_or_else(|| self.new_state(batch.height()));
+        let mut state = taken.unwrap_or_else(|| self.new_state(height));
         state.guard = None;
         self.update(&mut state, batch)?;
         let groups = state.grouper.num_groups() as usize;
         let bytes = groups.saturating_mul(pool.group_bytes.load(Ordering::Relaxed));
-        if groups >= FLUSH_GROUPS || bytes > pool.flush_bytes {
+        // A batch of a morsel or more hands its state on, as without a pool: its per-batch
+        // cost is small next to its rows, and keeping states across such batches made P1 on
+        // one thread 1.67 -> 3.02 s (glibc then trims the heap's top after every batch and
+        // the next batch faults it in again; with trimming off both took 1.6 s).
+        if height >= MORSEL_ROWS || groups >= FLUSH_GROUPS || bytes > pool.flush_bytes {
             return self.finish(state);
         }
         state.guard = Some(pool.memory.track_usage(bytes));
