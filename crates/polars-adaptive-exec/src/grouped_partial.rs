@@ -167,7 +167,8 @@ impl GroupedPartial {
 
     /// Keeps aggregation states across batches when `plan` leaves the order of groups open;
     /// their estimated size is counted in `memory`, and a state is handed on once it passes
-    /// `limit / 8` (a hard budget's share for aggregation state) or `FLUSH_GROUPS` groups.
+    /// `limit / 8` (a hard budget's share for aggregation state) or `FLUSH_GROUPS` groups, or
+    /// took a batch of a morsel or more (see `run`).
     pub fn with_pool(
         mut self,
         plan: &AggPlan,
