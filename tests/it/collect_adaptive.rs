@@ -560,28 +560,44 @@ fn drop_null_counts(path: &Path) {
     std::fs::write(path, out).unwrap();
 }
 
+/// `rows` rows of the mixed dataset in one file, in row groups of `row_group_size`.
+fn one_file(dir: &Path, rows: usize, row_group_size: usize) -> PathBuf {
+    let path = dir.join("mixed.parquet");
+    let layout = Layout {
+        row_group_size,
+        ..Layout::default()
+    };
+    write(&mut mixed(0, rows), &path, layout);
+    path
+}
+
+/// The aggregations the streaming engine's grouped reductions cover (sum of `summed`, min,
+/// max, count, mean, `extra`, len), named after themselves.
+fn grouped_reductions(summed: &str, extra: impl IntoIterator<Item = Expr>) -> Vec<Expr> {
+    let mut aggs = vec![
+        col(summed).sum().alias("sum"),
+        col("i16").min().alias("min"),
+        col("u32").max().alias("max"),
+        col("i8").count().alias("count"),
+    ];
+    aggs.extend(extra);
+    aggs.extend([col("f64").mean().alias("mean"), len()]);
+    aggs
+}
+
 /// A unit is aggregated a morsel of 2^17 rows at a time into one grouper: groups that appear
 /// in several morsels, and in several units, keep their first-appearance order and combine
 /// exactly like stock's answer over the whole input.
 #[test]
 fn units_larger_than_a_morsel_aggregate_like_stock() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("large.parquet");
-    let layout = Layout {
-        row_group_size: 400_000,
-        ..Layout::default()
-    };
-    write(&mut mixed(0, 400_000), &path, layout);
+    let path = one_file(dir.path(), 400_000, 400_000);
     let query = |lf: LazyFrame| {
-        lf.group_by_stable([col("i32"), col("u8")]).agg([
-            col("id").sum().alias("sum"),
-            col("i16").min().alias("min"),
-            col("u32").max().alias("max"),
-            col("i8").count().alias("count"),
-            col("i8").null_count().alias("nulls"),
-            col("f64").mean().alias("mean"),
-            len(),
-        ])
+        lf.group_by_stable([col("i32"), col("u8")])
+            .agg(grouped_reductions(
+                "id",
+                [col("i8").null_count().alias("nulls")],
+            ))
     };
     let theirs = query(stock(&path)).collect().unwrap();
     // One unit of four morsels (the last one short); three units of two morsels each.
@@ -598,27 +614,15 @@ fn units_larger_than_a_morsel_aggregate_like_stock() {
 /// Without a defined group order, batches add their rows to aggregation states kept across
 /// batches, which are handed on once they hold 65,536 groups and merged when the scan ends:
 /// here a state passes that bound about every 13 batches and the rest is left in the states
-/// at the end, on one thread and on several, with and without a budget.
+/// at the end, with and without a budget.
 #[test]
 fn states_kept_across_batches_flushed_and_drained_aggregate_like_stock() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("groups.parquet");
-    let layout = Layout {
-        row_group_size: 50_000,
-        ..Layout::default()
-    };
-    write(&mut mixed(0, 300_000), &path, layout);
+    let path = one_file(dir.path(), 300_000, 50_000);
     let query = |lf: LazyFrame| {
         lf.filter(col("i8").gt(lit(-100)))
             .group_by([(col("id") % lit(100_000i64)).alias("k")])
-            .agg([
-                col("i32").sum().alias("sum"),
-                col("i16").min().alias("min"),
-                col("u32").max().alias("max"),
-                col("i8").count().alias("count"),
-                col("f64").mean().alias("mean"),
-                len(),
-            ])
+            .agg(grouped_reductions("i32", []))
     };
     let theirs = query(stock(&path)).collect().unwrap();
     assert!(theirs.height() > 65_536);
