@@ -5,7 +5,9 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::common::{mixed, same_frame, same_frame_aggregated, stock, write, Layout};
+use crate::common::{
+    mixed, run_test_in_child, same_frame, same_frame_aggregated, stock, write, Layout,
+};
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 
@@ -636,5 +638,20 @@ fn states_kept_across_batches_flushed_and_drained_aggregate_like_stock() {
             .unwrap();
         check(&ours, &theirs, Order::ByKeys(&["k"])).unwrap();
         assert!(args.metrics().batches >= 60, "{}", args.metrics());
+    }
+}
+
+/// The pooled states on a pool of one thread (the batch that ends the scan and the drain run
+/// on the only pool thread) and of two: the answer is the same and the read finishes.
+#[test]
+fn states_kept_across_batches_aggregate_like_stock_on_one_and_two_pool_threads() {
+    let name =
+        "collect_adaptive::states_kept_across_batches_flushed_and_drained_aggregate_like_stock";
+    for threads in ["1", "2"] {
+        run_test_in_child(
+            name,
+            &[("POLARS_MAX_THREADS", threads)],
+            std::time::Duration::from_secs(120),
+        );
     }
 }
