@@ -641,8 +641,9 @@ fn states_kept_across_batches_flushed_and_drained_aggregate_like_stock() {
     }
 }
 
-/// The pooled states on a pool of one thread (the batch that ends the scan and the drain run
-/// on the only pool thread) and of two: the answer is the same and the read finishes.
+/// The pooled states on a pool of one thread (every batch takes and returns a state on the
+/// only pool thread; the consumer drains them after the last) and of two, in a child process
+/// with a timeout: the answer is stock's and the read finishes.
 #[test]
 fn states_kept_across_batches_aggregate_like_stock_on_one_and_two_pool_threads() {
     let name =
