@@ -106,35 +106,59 @@ fn slot_scan(schema: SchemaRef) -> PolarsResult<(Arc<Slot>, IR)> {
     Ok((slot, scan))
 }
 
+/// Items idle between uses by the threads that run batches: a thread takes one (the last put
+/// back) or makes its own, and puts it back when its batch is done. A poisoned lock is taken
+/// over: an item is put back whole or not at all.
+pub(crate) struct Idle<T>(Mutex<Vec<T>>);
+
+impl<T> Idle<T> {
+    pub fn new() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+
+    pub fn take(&self) -> Option<T> {
+        self.list().pop()
+    }
+
+    pub fn put(&self, item: T) {
+        self.list().push(item);
+    }
+
+    /// Every idle item, leaving none.
+    pub fn take_all(&self) -> Vec<T> {
+        std::mem::take(&mut *self.list())
+    }
+
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 type Build = dyn Fn() -> PolarsResult<BatchExec> + Send + Sync;
 
 /// Compiled executors for the threads that run batches: a thread takes a free one (or builds
 /// one, at most one per thread running at once) and gives it back after its batch.
 pub(crate) struct BatchExecPool {
     build: Box<Build>,
-    free: Mutex<Vec<BatchExec>>,
+    free: Idle<BatchExec>,
 }
 
 impl BatchExecPool {
     pub fn new(build: impl Fn() -> PolarsResult<BatchExec> + Send + Sync + 'static) -> Self {
         Self {
             build: Box::new(build),
-            free: Mutex::new(Vec::new()),
+            free: Idle::new(),
         }
     }
 
     /// Runs the compiled steps on `df`.
     pub fn run(&self, df: DataFrame) -> PolarsResult<DataFrame> {
-        let taken = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut exec = match taken {
+        let mut exec = match self.free.take() {
             Some(exec) => exec,
             None => (self.build)()?,
         };
         let out = exec.run(df);
-        self.free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(exec);
+        self.free.put(exec);
         out
     }
 }

@@ -8,7 +8,7 @@
 //! other partial aggregation uses the compiled in-memory group_by (`BatchExec`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use polars::prelude::*;
 use polars_core::prelude::PlRandomState;
@@ -22,6 +22,7 @@ use polars_plan::plans::expr_ir::ExprIR;
 use polars_plan::plans::{is_elementwise_rec, AExpr, IRAggExpr, IRFunctionExpr, IR};
 use polars_streaming_adaptive::{MemoryGuard, MemoryManager};
 
+use crate::batch_exec::Idle;
 use crate::streaming_agg::AggPlan;
 
 /// Rows aggregated at a time: the streaming engine's morsel size (polars-stream
@@ -67,7 +68,7 @@ struct State {
 
 /// States kept across batches, until they grow past a flush bound or the scan ends.
 struct Pool {
-    idle: Mutex<Vec<State>>,
+    idle: Idle<State>,
     memory: MemoryManager,
     /// A state whose estimate passes this is handed on as a batch's partial.
     flush_bytes: usize,
@@ -185,7 +186,7 @@ impl GroupedPartial {
             .sum::<usize>()
             + 8 * self.leaves.len();
         self.pool = Some(Pool {
-            idle: Mutex::new(Vec::new()),
+            idle: Idle::new(),
             memory,
             flush_bytes: limit.map_or(usize::MAX, |l| l / 8),
             group_bytes: AtomicUsize::new(guess.max(1)),
@@ -218,8 +219,7 @@ impl GroupedPartial {
             return self.finish(state);
         };
         let height = batch.height();
-        let taken = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut state = taken.unwrap_or_else(|| self.new_state(height));
+        let mut state = pool.idle.take().unwrap_or_else(|| self.new_state(height));
         state.guard = None;
         self.update(&mut state, batch)?;
         let groups = state.grouper.num_groups() as usize;
@@ -232,10 +232,7 @@ impl GroupedPartial {
             return self.finish(state);
         }
         state.guard = Some(pool.memory.track_usage(bytes));
-        pool.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(state);
+        pool.idle.put(state);
         Ok(DataFrame::empty())
     }
 
@@ -244,7 +241,7 @@ impl GroupedPartial {
         let Some(pool) = &self.pool else {
             return Ok(Vec::new());
         };
-        let states = std::mem::take(&mut *pool.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        let states = pool.idle.take_all();
         states.into_iter().map(|state| self.finish(state)).collect()
     }
 
