@@ -665,3 +665,34 @@ fn files_with_wrong_statistics_read_like_stock_with_and_without_statistics() {
             .unwrap_or_else(|d| panic!("statistics {use_statistics}: {d}"));
     }
 }
+
+#[test]
+fn collect_gives_one_chunk_per_fixed_width_and_string_column() {
+    // Polars' in-memory group_by and join rechunk their input: a scan that already gives one
+    // chunk per column leaves them no copy to make (docs/ARCHITECTURE.md, `assemble.rs`).
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        write(
+            &mut mixed(i * 1000, 1000),
+            &dir.path().join(format!("{i}.parquet")),
+            Layout::default(),
+        );
+    }
+    let query = |lf: LazyFrame| lf.filter(col("i32").gt(lit(-20)));
+    let ours = query(LazyFrame::scan_adaptive(dir.path(), ScanArgsAdaptive::default()).unwrap())
+        .collect()
+        .unwrap();
+    same_frame(&ours, &query(stock(dir.path())).collect().unwrap()).unwrap();
+    assert!(ours.height() > 1000, "{} rows", ours.height());
+    for c in ours.columns() {
+        // Booleans keep the batches' chunks: one per 100-row row group here.
+        let one = c.dtype() != &DataType::Boolean;
+        assert_eq!(
+            c.n_chunks() == 1,
+            one,
+            "{}: {} chunks",
+            c.name(),
+            c.n_chunks()
+        );
+    }
+}

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 use polars_streaming_adaptive::{
-    expand_paths, BatchMap, ExprPredicate, MemoryManager, MmapParquetReader, ParallelBatches,
-    ParallelStreamReader, PredicatePushdown, RowGroupFilter, ScanMetrics,
+    expand_paths, one_chunk_frame, BatchMap, ExprPredicate, MemoryManager, MmapParquetReader,
+    ParallelBatches, ParallelStreamReader, PredicatePushdown, RowGroupFilter, ScanMetrics,
 };
 
 use crate::error::PlanError;
@@ -179,12 +179,8 @@ impl AdaptiveSource {
     /// Everything [`Self::stream`] yields, in one frame.
     fn read(&self, request: ScanRequest) -> PolarsResult<DataFrame> {
         let stream = self.stream(request);
-        let empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
-        let frames = stream.collect::<PolarsResult<Vec<_>>>()?;
-        let mut df = match frames.len() {
-            0 => empty,
-            _ => polars_core::utils::accumulate_dataframes_vertical_unchecked(frames),
-        };
+        let schema = stream.schema().clone();
+        let mut df = one_chunk_frame(stream, schema)?;
         if self.args.rechunk {
             df.rechunk_mut_par();
         }

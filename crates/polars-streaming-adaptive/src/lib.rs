@@ -22,6 +22,7 @@
 //! ```
 
 mod adaptive_reader;
+mod assemble;
 mod bloom;
 mod chunk_strategy;
 mod compiled;
@@ -39,6 +40,7 @@ mod statistics;
 pub mod testing;
 
 pub use adaptive_reader::{AdaptiveBatches, AdaptiveStreamingReader};
+pub use assemble::one_chunk_frame;
 pub use chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy, FixedChunkStrategy};
 pub use compiled::CompiledExpr;
 pub use error::AdaptiveError;

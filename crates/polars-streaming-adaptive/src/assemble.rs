@@ -1,0 +1,641 @@
+//! A read's batches as one frame with one chunk per column, copied into place as they arrive.
+//!
+//! Polars' in-memory engine rechunks a scan's output before a group-by (`rechunk_mut_par` in
+//! polars-mem-engine): a second copy of every column, one thread per column, into memory faulted
+//! in page by page while the batches' own buffers are still held. In P1 that copy of the string
+//! column alone (`concatenate_view`) held a quarter of the process's CPU samples, most of them
+//! the kernel clearing new pages. Here each batch is copied into its place in the output as soon
+//! as it arrives, on Polars' pool while the next units decode, and its buffers are freed when
+//! the copy is done, so the allocator hands the same memory to the units that follow. Polars'
+//! rechunk then finds one chunk and has nothing to do.
+//!
+//! Fixed-width columns and string/binary views are copied; any other column (booleans, nested
+//! types) keeps its batches' chunks, as `accumulate_dataframes_vertical` would.
+
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+
+use polars::prelude::*;
+use polars_arrow::array::{Array, BinaryViewArrayGeneric, PrimitiveArray, View, ViewType};
+use polars_arrow::bitmap::{Bitmap, MutableBitmap};
+use polars_arrow::datatypes::{ArrowDataType, PhysicalType, PrimitiveType};
+use polars_arrow::types::NativeType;
+use polars_buffer::Buffer;
+use polars_core::runtime::RAYON;
+use rayon::Scope;
+
+/// Rows the output has room for at first, at least: growing is a pause (the copies under way
+/// finish first), so the room at least doubles each time.
+const FIRST_ROOM: usize = 1 << 16;
+
+/// All `batches` in one frame whose columns are one chunk each where their dtype allows it
+/// (fixed-width values and string/binary views; other columns keep the batches' chunks).
+/// `schema` is the frame's schema when there is no batch.
+///
+/// The batches are copied on Polars' pool as they arrive, each into its own part of the
+/// output, so the copying overlaps whatever produces the batches and the batches' memory is
+/// reused while the read goes on. The first error ends the read and is returned.
+pub fn one_chunk_frame(
+    mut batches: impl Iterator<Item = PolarsResult<DataFrame>> + Send,
+    schema: SchemaRef,
+) -> PolarsResult<DataFrame> {
+    let Some(first) = batches.next().transpose()? else {
+        return Ok(DataFrame::empty_with_arc_schema(schema));
+    };
+    let mut outputs = first
+        .columns()
+        .iter()
+        .map(|c| output_for(c.as_materialized_series()))
+        .collect::<Vec<_>>();
+    let mut height = 0;
+    let mut next = Some(first);
+    while let Some(batch) = next.take() {
+        let room = outputs.iter().map(|o| o.room()).min().unwrap_or(usize::MAX);
+        if room < batch.height() {
+            let rows = (height + batch.height()).max(2 * height).max(FIRST_ROOM);
+            outputs.iter_mut().for_each(|o| o.grow(rows));
+        }
+        // One round: batches go to the pool until one does not fit in the room left (or the
+        // read ends). The round's copies are all done when `in_place_scope` returns.
+        // `RAYON.with`: Polars' pool, or none where Polars runs this thread's work in place.
+        let round = RAYON.with(|pool| {
+            pool.in_place_scope(|scope| -> PolarsResult<()> {
+                let mut rounds = outputs.iter_mut().map(|o| o.round()).collect::<Vec<_>>();
+                let mut room = rounds.iter().map(|r| r.room()).min().unwrap_or(usize::MAX);
+                let mut batch = batch;
+                loop {
+                    polars_ensure!(
+                        batch.width() == rounds.len(),
+                        ComputeError: "a batch of {} columns among batches of {}",
+                        batch.width(), rounds.len()
+                    );
+                    for (round, column) in rounds.iter_mut().zip(batch.columns()) {
+                        for chunk in column.as_materialized_series().chunks() {
+                            round.append(chunk, scope)?;
+                        }
+                    }
+                    height += batch.height();
+                    room -= batch.height();
+                    match batches.next().transpose()? {
+                        Some(b) if b.height() <= room => batch = b,
+                        later => {
+                            next = later;
+                            return Ok(());
+                        }
+                    }
+                }
+            })
+        });
+        outputs.iter_mut().for_each(|o| o.commit());
+        round?;
+    }
+    let columns = outputs.into_iter().map(|o| o.finish()).collect();
+    DataFrame::new(height, columns)
+}
+
+/// The output of one column: where its batches' rows are copied to.
+trait Output: Send {
+    /// Rows that fit before the output must grow.
+    fn room(&self) -> usize;
+    /// Room for `rows` rows in all. Between rounds only: no copy is under way.
+    fn grow(&mut self, rows: usize);
+    /// The room, handed out in order to one round's batches.
+    fn round(&mut self) -> Box<dyn Round<'_> + '_>;
+    /// Counts the rows the last round copied. Only once its copies are all done.
+    fn commit(&mut self);
+    fn finish(self: Box<Self>) -> Column;
+}
+
+/// One round of an [`Output`]: claims the next rows of the room for each chunk and copies the
+/// chunk there on the pool.
+trait Round<'a> {
+    /// Rows that fit in what is left of the room.
+    fn room(&self) -> usize;
+    fn append(&mut self, chunk: &ArrayRef, scope: &Scope<'a>) -> PolarsResult<()>;
+}
+
+/// The output for a column like `series`, by its physical arrow dtype.
+fn output_for(series: &Series) -> Box<dyn Output> {
+    let name = series.name().clone();
+    let dtype = series.dtype().clone();
+    let arrow = series.chunks()[0].dtype().clone();
+    macro_rules! fixed {
+        ($t:ty) => {
+            Box::new(Fixed::<$t>::new(name, dtype, arrow))
+        };
+    }
+    match arrow.to_physical_type() {
+        PhysicalType::Primitive(p) => match p {
+            PrimitiveType::Int8 => fixed!(i8),
+            PrimitiveType::Int16 => fixed!(i16),
+            PrimitiveType::Int32 => fixed!(i32),
+            PrimitiveType::Int64 => fixed!(i64),
+            PrimitiveType::Int128 => fixed!(i128),
+            PrimitiveType::UInt8 => fixed!(u8),
+            PrimitiveType::UInt16 => fixed!(u16),
+            PrimitiveType::UInt32 => fixed!(u32),
+            PrimitiveType::UInt64 => fixed!(u64),
+            PrimitiveType::UInt128 => fixed!(u128),
+            PrimitiveType::Float32 => fixed!(f32),
+            PrimitiveType::Float64 => fixed!(f64),
+            _ => Box::new(Chunks::new(name, dtype, arrow)),
+        },
+        PhysicalType::Utf8View => Box::new(Views::<str>::new(name, dtype, arrow)),
+        PhysicalType::BinaryView => Box::new(Views::<[u8]>::new(name, dtype, arrow)),
+        _ => Box::new(Chunks::new(name, dtype, arrow)),
+    }
+}
+
+/// An error unless `chunk` has the arrow dtype of the first batch's chunks of its column: the
+/// chunks become one Series of one dtype.
+fn same_dtype(chunk: &ArrayRef, arrow: &ArrowDataType) -> PolarsResult<()> {
+    polars_ensure!(
+        chunk.dtype() == arrow,
+        ComputeError: "a batch's column is {:?} where the first batch's was {:?}", chunk.dtype(), arrow
+    );
+    Ok(())
+}
+
+/// The chunk as the array type its output expects.
+fn downcast<'c, A: Array + 'static>(
+    chunk: &'c ArrayRef,
+    arrow: &ArrowDataType,
+) -> PolarsResult<&'c A> {
+    same_dtype(chunk, arrow)?;
+    chunk.as_any().downcast_ref::<A>().ok_or_else(
+        || polars_err!(ComputeError: "a batch's column of {:?} is not the expected array", arrow),
+    )
+}
+
+/// A column's validity: no bitmap until the first null.
+#[derive(Default)]
+struct Validity {
+    bits: Option<MutableBitmap>,
+    rows: usize,
+}
+
+impl Validity {
+    fn push(&mut self, validity: Option<&Bitmap>, rows: usize) {
+        match (validity.filter(|v| v.unset_bits() > 0), &mut self.bits) {
+            (Some(v), Some(bits)) => bits.extend_from_bitmap(v),
+            (Some(v), None) => {
+                let mut bits = MutableBitmap::with_capacity(self.rows + rows);
+                bits.extend_constant(self.rows, true);
+                bits.extend_from_bitmap(v);
+                self.bits = Some(bits);
+            }
+            (None, Some(bits)) => bits.extend_constant(rows, true),
+            (None, None) => {}
+        }
+        self.rows += rows;
+    }
+
+    fn finish(self) -> Option<Bitmap> {
+        self.bits.map(Bitmap::from)
+    }
+}
+
+/// Takes the first `rows` slots of `free` for a copy, leaving the rest.
+fn claim<'a, T>(free: &mut &'a mut [MaybeUninit<T>], rows: usize) -> &'a mut [MaybeUninit<T>] {
+    let (slots, rest) = std::mem::take(free).split_at_mut(rows);
+    *free = rest;
+    slots
+}
+
+/// Fixed-width values (`PrimitiveArray<T>`, any Polars dtype of that physical type).
+struct Fixed<T> {
+    name: PlSmallStr,
+    dtype: DataType,
+    arrow: ArrowDataType,
+    values: Vec<T>,
+    /// Rows handed to the copies of the round under way, past `values.len()`.
+    claimed: usize,
+    validity: Validity,
+}
+
+impl<T: NativeType> Fixed<T> {
+    fn new(name: PlSmallStr, dtype: DataType, arrow: ArrowDataType) -> Self {
+        Self {
+            name,
+            dtype,
+            arrow,
+            values: Vec::new(),
+            claimed: 0,
+            validity: Validity::default(),
+        }
+    }
+}
+
+struct FixedRound<'a, T> {
+    arrow: &'a ArrowDataType,
+    free: &'a mut [MaybeUninit<T>],
+    claimed: &'a mut usize,
+    validity: &'a mut Validity,
+}
+
+impl<T: NativeType> Output for Fixed<T> {
+    fn room(&self) -> usize {
+        self.values.capacity() - self.values.len()
+    }
+
+    fn grow(&mut self, rows: usize) {
+        // A large allocation grows by remapping its pages: nothing is copied or touched.
+        self.values
+            .reserve_exact(rows.saturating_sub(self.values.len()));
+    }
+
+    fn round(&mut self) -> Box<dyn Round<'_> + '_> {
+        Box::new(FixedRound {
+            arrow: &self.arrow,
+            free: self.values.spare_capacity_mut(),
+            claimed: &mut self.claimed,
+            validity: &mut self.validity,
+        })
+    }
+
+    fn commit(&mut self) {
+        let rows = self.values.len() + std::mem::take(&mut self.claimed);
+        // SAFETY: the claimed slots follow `len` (the round hands out the spare capacity from
+        // its start, in order) and each was written by a copy of the round, whose scope has
+        // returned, so every copy is done; a copy that panicked re-raised in the scope and
+        // this is never reached.
+        unsafe { self.values.set_len(rows) };
+    }
+
+    fn finish(self: Box<Self>) -> Column {
+        let Self {
+            name,
+            dtype,
+            arrow,
+            mut values,
+            validity,
+            ..
+        } = *self;
+        values.shrink_to_fit();
+        let array = PrimitiveArray::new(arrow, values.into(), validity.finish());
+        // SAFETY: the array has the arrow dtype of the batches' chunks, which Polars built for
+        // `dtype`.
+        unsafe { Series::from_chunks_and_dtype_unchecked(name, vec![array.boxed()], &dtype) }.into()
+    }
+}
+
+impl<'a, T: NativeType> Round<'a> for FixedRound<'a, T> {
+    fn room(&self) -> usize {
+        self.free.len()
+    }
+
+    fn append(&mut self, chunk: &ArrayRef, scope: &Scope<'a>) -> PolarsResult<()> {
+        let array: &PrimitiveArray<T> = downcast(chunk, self.arrow)?;
+        let slots = claim(&mut self.free, array.len());
+        *self.claimed += array.len();
+        self.validity.push(array.validity(), array.len());
+        let values = array.values().clone();
+        scope.spawn(move |_| {
+            for (slot, v) in slots.iter_mut().zip(values.iter()) {
+                slot.write(*v);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// String or binary views. The batches' data buffers are shared, not copied (each once, however
+/// many batches point into it); the views are copied with their buffer index renumbered.
+struct Views<V: ?Sized> {
+    name: PlSmallStr,
+    dtype: DataType,
+    arrow: ArrowDataType,
+    views: Vec<View>,
+    claimed: usize,
+    validity: Validity,
+    buffers: Vec<Buffer<u8>>,
+    /// Each buffer's index in `buffers`, by its address and length.
+    indices: PlHashMap<(usize, usize), u32>,
+    kind: PhantomData<fn() -> V>,
+}
+
+impl<V: ViewType + ?Sized> Views<V> {
+    fn new(name: PlSmallStr, dtype: DataType, arrow: ArrowDataType) -> Self {
+        Self {
+            name,
+            dtype,
+            arrow,
+            views: Vec::new(),
+            claimed: 0,
+            validity: Validity::default(),
+            buffers: Vec::new(),
+            indices: PlHashMap::default(),
+            kind: PhantomData,
+        }
+    }
+}
+
+struct ViewsRound<'a, V: ?Sized> {
+    arrow: &'a ArrowDataType,
+    free: &'a mut [MaybeUninit<View>],
+    claimed: &'a mut usize,
+    validity: &'a mut Validity,
+    buffers: &'a mut Vec<Buffer<u8>>,
+    indices: &'a mut PlHashMap<(usize, usize), u32>,
+    kind: PhantomData<fn() -> V>,
+}
+
+impl<V: ViewType + ?Sized> Output for Views<V> {
+    fn room(&self) -> usize {
+        self.views.capacity() - self.views.len()
+    }
+
+    fn grow(&mut self, rows: usize) {
+        self.views
+            .reserve_exact(rows.saturating_sub(self.views.len()));
+    }
+
+    fn round(&mut self) -> Box<dyn Round<'_> + '_> {
+        Box::new(ViewsRound::<V> {
+            arrow: &self.arrow,
+            free: self.views.spare_capacity_mut(),
+            claimed: &mut self.claimed,
+            validity: &mut self.validity,
+            buffers: &mut self.buffers,
+            indices: &mut self.indices,
+            kind: PhantomData,
+        })
+    }
+
+    fn commit(&mut self) {
+        let rows = self.views.len() + std::mem::take(&mut self.claimed);
+        // SAFETY: as for `Fixed::commit`.
+        unsafe { self.views.set_len(rows) };
+    }
+
+    fn finish(self: Box<Self>) -> Column {
+        let Self {
+            name,
+            dtype,
+            arrow,
+            mut views,
+            validity,
+            buffers,
+            ..
+        } = *self;
+        views.shrink_to_fit();
+        let buffer_len = buffers.iter().map(|b| b.len()).sum();
+        // SAFETY: every view is a batch's view, inline or pointing into the buffer it pointed
+        // into before (renumbered to its place in `buffers`), so the offsets match the buffers
+        // and the data is what the batch held (valid UTF-8 for strings).
+        let array = unsafe {
+            BinaryViewArrayGeneric::<V>::new_unchecked_unknown_md(
+                arrow,
+                views.into(),
+                buffers.into(),
+                validity.finish(),
+                Some(buffer_len),
+            )
+        };
+        // SAFETY: the array has the arrow dtype of the batches' chunks, which Polars built for
+        // `dtype`.
+        unsafe { Series::from_chunks_and_dtype_unchecked(name, vec![array.boxed()], &dtype) }.into()
+    }
+}
+
+impl<'a, V: ViewType + ?Sized> Round<'a> for ViewsRound<'a, V> {
+    fn room(&self) -> usize {
+        self.free.len()
+    }
+
+    fn append(&mut self, chunk: &ArrayRef, scope: &Scope<'a>) -> PolarsResult<()> {
+        let array: &BinaryViewArrayGeneric<V> = downcast(chunk, self.arrow)?;
+        // Where this chunk's buffers are in the output's, by the chunk's own index.
+        let renumber = array
+            .data_buffers()
+            .iter()
+            .map(|b| {
+                let key = (b.as_slice().as_ptr() as usize, b.len());
+                *self.indices.entry(key).or_insert_with(|| {
+                    self.buffers.push(b.clone());
+                    (self.buffers.len() - 1) as u32
+                })
+            })
+            .collect::<Vec<u32>>();
+        let slots = claim(&mut self.free, array.len());
+        *self.claimed += array.len();
+        self.validity.push(array.validity(), array.len());
+        let views = array.views().clone();
+        scope.spawn(move |_| {
+            let same_numbers = renumber.iter().enumerate().all(|(i, &n)| i as u32 == n);
+            for (slot, &v) in slots.iter_mut().zip(views.iter()) {
+                let mut v = v;
+                if !same_numbers && v.length > View::MAX_INLINE_SIZE {
+                    // A null's view may point nowhere: it keeps its index.
+                    if let Some(&n) = renumber.get(v.buffer_idx as usize) {
+                        v.buffer_idx = n;
+                    }
+                }
+                slot.write(v);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Any other column: the batches' chunks, kept.
+struct Chunks {
+    name: PlSmallStr,
+    dtype: DataType,
+    arrow: ArrowDataType,
+    chunks: Vec<ArrayRef>,
+}
+
+impl Chunks {
+    fn new(name: PlSmallStr, dtype: DataType, arrow: ArrowDataType) -> Self {
+        Self {
+            name,
+            dtype,
+            arrow,
+            chunks: Vec::new(),
+        }
+    }
+}
+
+impl Output for Chunks {
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+
+    fn grow(&mut self, _rows: usize) {}
+
+    fn round(&mut self) -> Box<dyn Round<'_> + '_> {
+        Box::new(ChunksRound {
+            arrow: &self.arrow,
+            chunks: &mut self.chunks,
+        })
+    }
+
+    fn commit(&mut self) {}
+
+    fn finish(self: Box<Self>) -> Column {
+        let Self {
+            name,
+            dtype,
+            chunks,
+            ..
+        } = *self;
+        if chunks.is_empty() {
+            return Column::new_empty(name, &dtype);
+        }
+        // SAFETY: the chunks are the batches' chunks of this column, built by Polars for `dtype`.
+        unsafe { Series::from_chunks_and_dtype_unchecked(name, chunks, &dtype) }.into()
+    }
+}
+
+struct ChunksRound<'a> {
+    arrow: &'a ArrowDataType,
+    chunks: &'a mut Vec<ArrayRef>,
+}
+
+impl<'a> Round<'a> for ChunksRound<'a> {
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+
+    fn append(&mut self, chunk: &ArrayRef, _scope: &Scope<'a>) -> PolarsResult<()> {
+        same_dtype(chunk, self.arrow)?;
+        self.chunks.push(chunk.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+    use polars_arrow::array::Utf8ViewArray;
+
+    use super::{one_chunk_frame, FIRST_ROOM};
+
+    /// `n` rows from row `start`: integers with nulls only past row 150,000, floats, dates,
+    /// short and long strings, binary, booleans and lists.
+    fn batch(start: usize, n: usize) -> DataFrame {
+        let rows = start..start + n;
+        let long = "y".repeat(40);
+        let list = rows
+            .clone()
+            .map(|i| Series::new("".into(), vec![i as i32; i % 3]))
+            .collect::<Vec<_>>();
+        df!(
+            "i64" => rows.clone().map(|i| (i < 150_000 || i % 7 != 0).then_some(i as i64)).collect::<Vec<_>>(),
+            "f32" => rows.clone().map(|i| i as f32 / 3.0).collect::<Vec<_>>(),
+            "date" => rows.clone().map(|i| i as i32).collect::<Vec<_>>(),
+            "s" => rows.clone().map(|i| match i % 5 {
+                0 => None,
+                1 => Some(format!("{long}{i}")),
+                _ => Some(format!("s{}", i % 97)),
+            }).collect::<Vec<_>>(),
+            "bin" => rows.clone().map(|i| format!("{long}{}", i % 11).into_bytes()).collect::<Vec<_>>(),
+            "b" => rows.clone().map(|i| i % 2 == 0).collect::<Vec<_>>(),
+            "list" => list,
+        )
+        .unwrap()
+        .lazy()
+        .with_columns([
+            col("date").cast(DataType::Date),
+            col("list").cast(DataType::List(Box::new(DataType::Int32))),
+        ])
+        .collect()
+        .unwrap()
+    }
+
+    fn batches(sizes: &[usize]) -> Vec<DataFrame> {
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&n| {
+                start += n;
+                batch(start - n, n)
+            })
+            .collect()
+    }
+
+    fn stacked(batches: &[DataFrame]) -> DataFrame {
+        polars_core::utils::accumulate_dataframes_vertical_unchecked(batches.iter().cloned())
+    }
+
+    #[test]
+    fn batches_over_several_rounds_become_one_chunk_per_copied_column() {
+        // Enough rows that the output grows three times; the first nulls come after the
+        // first round.
+        let sizes = [7, 40_000, 1, 30_000, 0, 90_000, 50_000, 12_345];
+        assert!(sizes.iter().sum::<usize>() > 3 * FIRST_ROOM);
+        let input = batches(&sizes);
+        let schema = input[0].schema().clone();
+        let out = one_chunk_frame(input.clone().into_iter().map(Ok), schema).unwrap();
+        assert!(out.equals_missing(&stacked(&input)));
+        assert_eq!(out.schema(), input[0].schema());
+        for c in ["i64", "f32", "date", "s", "bin"] {
+            assert_eq!(out.column(c).unwrap().n_chunks(), 1, "{c}");
+        }
+        // Booleans and lists keep the batches' chunks.
+        assert_eq!(out.column("b").unwrap().n_chunks(), sizes.len());
+        let rows = sizes.iter().sum::<usize>();
+        let nulls = (150_000..rows).filter(|i| i % 7 == 0).count();
+        assert_eq!(out.column("i64").unwrap().null_count(), nulls);
+    }
+
+    #[test]
+    fn slices_of_one_string_array_share_its_buffers_once() {
+        let whole = batch(0, 10_000);
+        let input = (0..10)
+            .map(|k| whole.slice(k * 1_000, 1_000))
+            .collect::<Vec<_>>();
+        let out = one_chunk_frame(input.into_iter().map(Ok), whole.schema().clone()).unwrap();
+        assert!(out.equals_missing(&whole));
+        let buffers = |df: &DataFrame| {
+            let s = df.column("s").unwrap().as_materialized_series().rechunk();
+            let a = s.chunks()[0]
+                .as_any()
+                .downcast_ref::<Utf8ViewArray>()
+                .unwrap();
+            a.data_buffers().len()
+        };
+        assert_eq!(buffers(&out), buffers(&whole));
+    }
+
+    #[test]
+    fn an_error_ends_the_read_with_that_error() {
+        let input = batches(&[100, 100])
+            .into_iter()
+            .map(Ok)
+            .chain([Err(
+                polars_err!(ComputeError: "unit 3 of f.parquet is corrupt"),
+            )])
+            .chain(batches(&[100]).into_iter().map(Ok));
+        let e = one_chunk_frame(input, batch(0, 0).schema().clone()).unwrap_err();
+        assert!(
+            e.to_string().contains("unit 3 of f.parquet is corrupt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_batches_give_the_empty_frame_of_the_schema() {
+        let schema = batch(0, 0).schema().clone();
+        let out = one_chunk_frame(std::iter::empty(), schema.clone()).unwrap();
+        assert_eq!(out.height(), 0);
+        assert_eq!(out.schema(), &schema);
+    }
+
+    #[test]
+    fn batches_without_columns_add_up_their_heights() {
+        let input = [3, 0, 70_000].map(DataFrame::empty_with_height);
+        let out = one_chunk_frame(input.into_iter().map(Ok), Arc::new(Schema::default())).unwrap();
+        assert_eq!((out.height(), out.width()), (70_003, 0));
+    }
+
+    #[test]
+    fn a_batch_whose_column_changed_dtype_is_an_error() {
+        let a = df!("x" => [1i64, 2]).unwrap();
+        let b = df!("x" => [1i32, 2]).unwrap();
+        let e =
+            one_chunk_frame([Ok(a.clone()), Ok(b)].into_iter(), a.schema().clone()).unwrap_err();
+        assert!(e.to_string().contains("first batch"), "{e}");
+    }
+}
