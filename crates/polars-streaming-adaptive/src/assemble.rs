@@ -581,6 +581,58 @@ mod tests {
     }
 
     #[test]
+    fn logical_dtypes_keep_their_dtype_and_values() {
+        // Each batch of its own frame, as decoded units are: categories, enums, decimals,
+        // temporal types with units and zones, structs, null columns.
+        let batch = |start: i64| {
+            let v = (start..start + 700).collect::<Vec<_>>();
+            let words = v
+                .iter()
+                .map(|i| ["a", "b", "c"][(*i % 3) as usize])
+                .collect::<Vec<_>>();
+            df!("i" => &v, "w" => &words)
+                .unwrap()
+                .lazy()
+                .select([
+                    col("w")
+                        .cast(DataType::from_categories(Categories::global()))
+                        .alias("cat"),
+                    col("w")
+                        .cast(DataType::from_frozen_categories(
+                            FrozenCategories::new(["a", "b", "c"]).unwrap(),
+                        ))
+                        .alias("enum"),
+                    col("i").cast(DataType::Decimal(20, 3)).alias("dec"),
+                    col("i")
+                        .cast(DataType::Datetime(
+                            TimeUnit::Microseconds,
+                            Some(TimeZone::UTC),
+                        ))
+                        .alias("ts"),
+                    col("i")
+                        .cast(DataType::Duration(TimeUnit::Nanoseconds))
+                        .alias("dur"),
+                    (col("i") * lit(1_000_000_000i64))
+                        .cast(DataType::Time)
+                        .alias("time"),
+                    as_struct(vec![col("i"), col("w")]).alias("struct"),
+                    lit(NULL).alias("null"),
+                    col("i").cast(DataType::UInt128).alias("u128"),
+                ])
+                .collect()
+                .unwrap()
+        };
+        let input = [0, 700, 1400].map(batch).to_vec();
+        let out =
+            one_chunk_frame(input.clone().into_iter().map(Ok), input[0].schema().clone()).unwrap();
+        assert_eq!(out.schema(), input[0].schema());
+        assert!(out.equals_missing(&stacked(&input)));
+        for c in ["cat", "enum", "dec", "ts", "dur", "time", "u128"] {
+            assert_eq!(out.column(c).unwrap().n_chunks(), 1, "{c}");
+        }
+    }
+
+    #[test]
     fn slices_of_one_string_array_share_its_buffers_once() {
         let whole = batch(0, 10_000);
         let input = (0..10)
