@@ -12,6 +12,7 @@
 //! Fixed-width columns and string/binary views are copied; any other column (booleans, nested
 //! types) keeps its batches' chunks, as `accumulate_dataframes_vertical` would.
 
+use std::collections::TryReserveError;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
@@ -52,8 +53,17 @@ pub fn one_chunk_frame(
     while let Some(batch) = next.take() {
         let room = outputs.iter().map(|o| o.room()).min().unwrap_or(usize::MAX);
         if room < batch.height() {
-            let rows = (height + batch.height()).max(2 * height).max(FIRST_ROOM);
-            outputs.iter_mut().for_each(|o| o.grow(rows));
+            let needed = height + batch.height();
+            let rows = needed.max(2 * height).max(FIRST_ROOM);
+            for o in &mut outputs {
+                // Room ahead where the allocator grants it, else only what this batch needs:
+                // an allocation refused is an error, not an abort.
+                if o.grow(rows).is_err() {
+                    o.grow(needed).map_err(|e| {
+                        polars_err!(ComputeError: "cannot allocate {needed} rows of the scan's output: {e}")
+                    })?;
+                }
+            }
         }
         // One round: batches go to the pool until one does not fit in the room left (or the
         // read ends). The round's copies are all done when `in_place_scope` returns.
@@ -98,7 +108,7 @@ trait Output: Send {
     /// Rows that fit before the output must grow.
     fn room(&self) -> usize;
     /// Room for `rows` rows in all. Between rounds only: no copy is under way.
-    fn grow(&mut self, rows: usize);
+    fn grow(&mut self, rows: usize) -> Result<(), TryReserveError>;
     /// The room, handed out in order to one round's batches.
     fn round(&mut self) -> Box<dyn Round<'_> + '_>;
     /// Counts the rows the last round copied. Only once its copies are all done.
@@ -238,10 +248,10 @@ impl<T: NativeType> Output for Fixed<T> {
         self.values.capacity() - self.values.len()
     }
 
-    fn grow(&mut self, rows: usize) {
+    fn grow(&mut self, rows: usize) -> Result<(), TryReserveError> {
         // A large allocation grows by remapping its pages: nothing is copied or touched.
         self.values
-            .reserve_exact(rows.saturating_sub(self.values.len()));
+            .try_reserve_exact(rows.saturating_sub(self.values.len()))
     }
 
     fn round(&mut self) -> Box<dyn Round<'_> + '_> {
@@ -345,9 +355,9 @@ impl<V: ViewType + ?Sized> Output for Views<V> {
         self.views.capacity() - self.views.len()
     }
 
-    fn grow(&mut self, rows: usize) {
+    fn grow(&mut self, rows: usize) -> Result<(), TryReserveError> {
         self.views
-            .reserve_exact(rows.saturating_sub(self.views.len()));
+            .try_reserve_exact(rows.saturating_sub(self.views.len()))
     }
 
     fn round(&mut self) -> Box<dyn Round<'_> + '_> {
@@ -462,7 +472,9 @@ impl Output for Chunks {
         usize::MAX
     }
 
-    fn grow(&mut self, _rows: usize) {}
+    fn grow(&mut self, _rows: usize) -> Result<(), TryReserveError> {
+        Ok(())
+    }
 
     fn round(&mut self) -> Box<dyn Round<'_> + '_> {
         Box::new(ChunksRound {
