@@ -319,7 +319,8 @@ struct Views<V: ?Sized> {
     claimed: usize,
     validity: Validity,
     buffers: Vec<Buffer<u8>>,
-    /// Each buffer's index in `buffers`, by its address and length.
+    /// Each buffer's index in `buffers`, by its address and length (`buffers` holds every
+    /// buffer it has seen, so no address is freed and reused while the read goes on).
     indices: PlHashMap<(usize, usize), u32>,
     kind: PhantomData<fn() -> V>,
 }
