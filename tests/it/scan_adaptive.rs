@@ -667,25 +667,39 @@ fn files_with_wrong_statistics_read_like_stock_with_and_without_statistics() {
 }
 
 #[test]
-fn collect_gives_one_chunk_per_fixed_width_and_string_column() {
+fn collect_of_a_large_read_gives_one_chunk_per_fixed_width_and_string_column() {
     // Polars' in-memory group_by and join rechunk their input: a scan that already gives one
-    // chunk per column leaves them no copy to make (docs/ARCHITECTURE.md, `assemble.rs`).
+    // chunk per column leaves them no copy to make (docs/ARCHITECTURE.md, `assemble.rs`). A
+    // read of less than 64 MiB keeps its batches' chunks; this one gives about 88 MB.
     let dir = tempfile::tempdir().unwrap();
-    for i in 0..3 {
-        write(
-            &mut mixed(i * 1000, 1000),
-            &dir.path().join(format!("{i}.parquet")),
-            Layout::default(),
-        );
+    let rows = 1_500_000;
+    for f in 0..3 {
+        let ids = (f * rows..(f + 1) * rows).map(|i| i as i64);
+        let mut df = df!(
+            "id" => ids.clone().collect::<Vec<_>>(),
+            "f" => ids.clone().map(|i| (i % 1000) as f64 / 8.0).collect::<Vec<_>>(),
+            "s" => ids.clone().map(|i| (i % 10 != 3).then(|| format!("s{}", i % 977))).collect::<Vec<_>>(),
+            "b" => ids.map(|i| i % 3 == 0).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let layout = Layout {
+            row_group_size: 100_000,
+            ..Layout::default()
+        };
+        write(&mut df, &dir.path().join(format!("{f}.parquet")), layout);
     }
-    let query = |lf: LazyFrame| lf.filter(col("i32").gt(lit(-20)));
+    let query = |lf: LazyFrame| lf.filter(col("f").gt(lit(1.0)));
     let ours = query(LazyFrame::scan_adaptive(dir.path(), ScanArgsAdaptive::default()).unwrap())
         .collect()
         .unwrap();
     same_frame(&ours, &query(stock(dir.path())).collect().unwrap()).unwrap();
-    assert!(ours.height() > 1000, "{} rows", ours.height());
+    assert!(
+        ours.estimated_size() > 64 << 20,
+        "{} bytes",
+        ours.estimated_size()
+    );
     for c in ours.columns() {
-        // Booleans keep the batches' chunks: one per 100-row row group here.
+        // Booleans keep the batches' chunks.
         let one = c.dtype() != &DataType::Boolean;
         assert_eq!(
             c.n_chunks() == 1,

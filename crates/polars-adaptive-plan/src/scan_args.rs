@@ -41,9 +41,9 @@ pub struct ScanArgsAdaptive {
     pub row_index: Option<RowIndex>,
     /// Add a last column with each row's file path, under this name.
     pub include_file_paths: Option<PlSmallStr>,
-    /// Return every column as one chunk. `collect()` already returns fixed-width and string
-    /// or binary columns as one chunk each; this also rechunks the rest (booleans, nested
-    /// types).
+    /// Return every column as one chunk. Past 64 MiB, `collect()` already returns fixed-width
+    /// and string or binary columns as one chunk each; this also rechunks the rest (and
+    /// smaller reads).
     pub rechunk: bool,
     /// Whether files are mapped or read ([`MmapMode::Auto`]: mapped unless on a network or
     /// FUSE filesystem).

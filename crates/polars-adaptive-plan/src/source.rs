@@ -176,9 +176,9 @@ impl AdaptiveSource {
         }
     }
 
-    /// Everything [`Self::stream`] yields, in one frame of one chunk per column where the
-    /// dtype allows it (`one_chunk_frame`: the in-memory engine's group_by and join would
-    /// rechunk it otherwise).
+    /// Everything [`Self::stream`] yields, in one frame; past 64 MiB, of one chunk per column
+    /// where the dtype allows it (`one_chunk_frame`: the in-memory engine's group_by and join
+    /// would rechunk it otherwise).
     fn read(&self, request: ScanRequest) -> PolarsResult<DataFrame> {
         let stream = self.stream(request);
         let schema = stream.schema().clone();

@@ -23,47 +23,69 @@ use polars_arrow::datatypes::{ArrowDataType, PhysicalType, PrimitiveType};
 use polars_arrow::types::NativeType;
 use polars_buffer::Buffer;
 use polars_core::runtime::RAYON;
+use polars_core::utils::accumulate_dataframes_vertical_unchecked;
 use rayon::Scope;
 
-/// Rows the output has room for at first, at least: growing is a pause (the copies under way
-/// finish first), so the room at least doubles each time.
-const FIRST_ROOM: usize = 1 << 16;
+/// Bytes of batches held as they are before copying starts. A read that ends within them keeps
+/// its batches' chunks: copying pays where the batches' memory would otherwise stay held until
+/// the rechunk, not for small reads, whose copy is new pages where Polars' rechunk reuses
+/// memory the process already touched (a 1 M-row criterion read, `scan/adaptive/vwap/collect`,
+/// went from about 20 to 31–35 ms with copying from the first batch on). A read that goes past
+/// them starts with room for twice what is held, and copies as batches arrive.
+const HELD_BYTES: usize = 64 << 20;
 
-/// All `batches` in one frame whose columns are one chunk each where their dtype allows it
-/// (fixed-width values and string/binary views; other columns keep the batches' chunks).
-/// `schema` is the frame's schema when there is no batch.
+/// All `batches` in one frame. A read of more than [`HELD_BYTES`] has one chunk per column
+/// where the dtype allows it (fixed-width values and string/binary views; other columns keep
+/// the batches' chunks); a smaller one keeps the batches' chunks, as
+/// `accumulate_dataframes_vertical` would. `schema` is the frame's schema when there is no
+/// batch.
 ///
-/// The batches are copied on Polars' pool as they arrive, each into its own part of the
-/// output, so the copying overlaps whatever produces the batches and the batches' memory is
-/// reused while the read goes on. The first error ends the read and is returned.
+/// Past the first [`HELD_BYTES`], the batches are copied on Polars' pool as they arrive, each
+/// into its own part of the output, so the copying overlaps whatever produces the batches and
+/// the batches' memory is reused while the read goes on. The first error ends the read and is
+/// returned.
 pub fn one_chunk_frame(
+    batches: impl Iterator<Item = PolarsResult<DataFrame>> + Send,
+    schema: SchemaRef,
+) -> PolarsResult<DataFrame> {
+    assemble(batches, schema, HELD_BYTES)
+}
+
+/// [`one_chunk_frame`], holding up to `hold` bytes of batches before copying starts.
+fn assemble(
     mut batches: impl Iterator<Item = PolarsResult<DataFrame>> + Send,
     schema: SchemaRef,
+    hold: usize,
 ) -> PolarsResult<DataFrame> {
     let Some(first) = batches.next().transpose()? else {
         return Ok(DataFrame::empty_with_arc_schema(schema));
     };
-    let mut outputs = first
+    let mut held_bytes = first.estimated_size();
+    let mut held = vec![first];
+    while held_bytes <= hold {
+        match batches.next().transpose()? {
+            Some(b) => {
+                held_bytes += b.estimated_size();
+                held.push(b);
+            }
+            None => return Ok(accumulate_dataframes_vertical_unchecked(held)),
+        }
+    }
+    let mut outputs = held[0]
         .columns()
         .iter()
         .map(|c| output_for(c.as_materialized_series()))
         .collect::<Vec<_>>();
+    let held_rows = held.iter().map(|b| b.height()).sum::<usize>();
+    grow(&mut outputs, 2 * held_rows, held_rows)?;
+    let mut batches = held.into_iter().map(Ok).chain(batches);
     let mut height = 0;
-    let mut next = Some(first);
+    let mut next = batches.next().transpose()?;
     while let Some(batch) = next.take() {
         let room = outputs.iter().map(|o| o.room()).min().unwrap_or(usize::MAX);
         if room < batch.height() {
             let needed = height + batch.height();
-            let rows = needed.max(2 * height).max(FIRST_ROOM);
-            for o in &mut outputs {
-                // Room ahead where the allocator grants it, else only what this batch needs:
-                // an allocation refused is an error, not an abort.
-                if o.grow(rows).is_err() {
-                    o.grow(needed).map_err(|e| {
-                        polars_err!(ComputeError: "cannot allocate {needed} rows of the scan's output: {e}")
-                    })?;
-                }
-            }
+            grow(&mut outputs, needed.max(2 * height), needed)?;
         }
         // One round: batches go to the pool until one does not fit in the room left (or the
         // read ends). The round's copies are all done when `in_place_scope` returns.
@@ -101,6 +123,19 @@ pub fn one_chunk_frame(
     }
     let columns = outputs.into_iter().map(|o| o.finish()).collect();
     DataFrame::new(height, columns)
+}
+
+/// Room for `rows` rows in every output where the allocator grants it, else for the `needed`
+/// rows only: an allocation refused is an error, not an abort.
+fn grow(outputs: &mut [Box<dyn Output>], rows: usize, needed: usize) -> PolarsResult<()> {
+    for o in outputs {
+        if o.grow(rows).is_err() {
+            o.grow(needed).map_err(|e| {
+                polars_err!(ComputeError: "cannot allocate {needed} rows of the scan's output: {e}")
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The output of one column: where its batches' rows are copied to.
@@ -523,7 +558,7 @@ mod tests {
     use polars::prelude::*;
     use polars_arrow::array::Utf8ViewArray;
 
-    use super::{one_chunk_frame, FIRST_ROOM};
+    use super::{assemble, one_chunk_frame, HELD_BYTES};
 
     /// `n` rows from row `start`: integers with nulls only past row 150,000, floats, dates,
     /// short and long strings, binary, booleans and lists.
@@ -573,24 +608,30 @@ mod tests {
     }
 
     #[test]
-    fn batches_over_several_rounds_become_one_chunk_per_copied_column() {
-        // Enough rows that the output grows three times; the first nulls come after the
-        // first round.
+    fn batches_past_the_held_bytes_become_one_chunk_per_copied_column() {
+        // Held whole (the read ends within the held bytes: chunks kept), held in part, and
+        // copied from the first batch on: the output then grows five times, the first nulls
+        // coming after several rounds.
         let sizes = [7, 40_000, 1, 30_000, 0, 90_000, 50_000, 12_345];
-        assert!(sizes.iter().sum::<usize>() > 3 * FIRST_ROOM);
         let input = batches(&sizes);
-        let schema = input[0].schema().clone();
-        let out = one_chunk_frame(input.clone().into_iter().map(Ok), schema).unwrap();
-        assert!(out.equals_missing(&stacked(&input)));
-        assert_eq!(out.schema(), input[0].schema());
-        for c in ["i64", "f32", "date", "s", "bin"] {
-            assert_eq!(out.column(c).unwrap().n_chunks(), 1, "{c}");
-        }
-        // Booleans and lists keep the batches' chunks.
-        assert_eq!(out.column("b").unwrap().n_chunks(), sizes.len());
+        let bytes = input.iter().map(|b| b.estimated_size()).sum::<usize>();
+        assert!(bytes < HELD_BYTES, "{bytes} bytes");
         let rows = sizes.iter().sum::<usize>();
         let nulls = (150_000..rows).filter(|i| i % 7 == 0).count();
-        assert_eq!(out.column("i64").unwrap().null_count(), nulls);
+        for hold in [HELD_BYTES, bytes / 3, 0] {
+            let schema = input[0].schema().clone();
+            let out = assemble(input.clone().into_iter().map(Ok), schema, hold).unwrap();
+            assert!(out.equals_missing(&stacked(&input)), "holding {hold}");
+            assert_eq!(out.schema(), input[0].schema());
+            let copied = hold < bytes;
+            for c in ["i64", "f32", "date", "s", "bin"] {
+                let chunks = out.column(c).unwrap().n_chunks();
+                assert_eq!(chunks == 1, copied, "{c}: {chunks} chunks, holding {hold}");
+            }
+            // Booleans and lists keep the batches' chunks.
+            assert!(out.column("b").unwrap().n_chunks() > 1);
+            assert_eq!(out.column("i64").unwrap().null_count(), nulls);
+        }
     }
 
     #[test]
@@ -636,8 +677,12 @@ mod tests {
                 .unwrap()
         };
         let input = [0, 700, 1400].map(batch).to_vec();
-        let out =
-            one_chunk_frame(input.clone().into_iter().map(Ok), input[0].schema().clone()).unwrap();
+        let out = assemble(
+            input.clone().into_iter().map(Ok),
+            input[0].schema().clone(),
+            0,
+        )
+        .unwrap();
         assert_eq!(out.schema(), input[0].schema());
         assert!(out.equals_missing(&stacked(&input)));
         for c in ["cat", "enum", "dec", "ts", "dur", "time", "u128"] {
@@ -651,8 +696,9 @@ mod tests {
         let input = (0..10)
             .map(|k| whole.slice(k * 1_000, 1_000))
             .collect::<Vec<_>>();
-        let out = one_chunk_frame(input.into_iter().map(Ok), whole.schema().clone()).unwrap();
+        let out = assemble(input.into_iter().map(Ok), whole.schema().clone(), 0).unwrap();
         assert!(out.equals_missing(&whole));
+        assert_eq!(out.column("s").unwrap().n_chunks(), 1);
         let buffers = |df: &DataFrame| {
             let s = df.column("s").unwrap().as_materialized_series().rechunk();
             let a = s.chunks()[0]
@@ -666,18 +712,21 @@ mod tests {
 
     #[test]
     fn an_error_ends_the_read_with_that_error() {
-        let input = batches(&[100, 100])
-            .into_iter()
-            .map(Ok)
-            .chain([Err(
-                polars_err!(ComputeError: "unit 3 of f.parquet is corrupt"),
-            )])
-            .chain(batches(&[100]).into_iter().map(Ok));
-        let e = one_chunk_frame(input, batch(0, 0).schema().clone()).unwrap_err();
-        assert!(
-            e.to_string().contains("unit 3 of f.parquet is corrupt"),
-            "{e}"
-        );
+        // While batches are held, and while they are copied.
+        for hold in [HELD_BYTES, 0] {
+            let input = batches(&[100, 100])
+                .into_iter()
+                .map(Ok)
+                .chain([Err(
+                    polars_err!(ComputeError: "unit 3 of f.parquet is corrupt"),
+                )])
+                .chain(batches(&[100]).into_iter().map(Ok));
+            let e = assemble(input, batch(0, 0).schema().clone(), hold).unwrap_err();
+            assert!(
+                e.to_string().contains("unit 3 of f.parquet is corrupt"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
@@ -690,17 +739,18 @@ mod tests {
 
     #[test]
     fn batches_without_columns_add_up_their_heights() {
-        let input = [3, 0, 70_000].map(DataFrame::empty_with_height);
-        let out = one_chunk_frame(input.into_iter().map(Ok), Arc::new(Schema::default())).unwrap();
-        assert_eq!((out.height(), out.width()), (70_003, 0));
+        for hold in [HELD_BYTES, 0] {
+            let input = [3, 0, 70_000].map(DataFrame::empty_with_height);
+            let out = assemble(input.into_iter().map(Ok), Arc::new(Schema::default()), hold);
+            assert_eq!(out.unwrap().shape(), (70_003, 0));
+        }
     }
 
     #[test]
     fn a_batch_whose_column_changed_dtype_is_an_error() {
         let a = df!("x" => [1i64, 2]).unwrap();
         let b = df!("x" => [1i32, 2]).unwrap();
-        let e =
-            one_chunk_frame([Ok(a.clone()), Ok(b)].into_iter(), a.schema().clone()).unwrap_err();
+        let e = assemble([Ok(a.clone()), Ok(b)].into_iter(), a.schema().clone(), 0).unwrap_err();
         assert!(e.to_string().contains("first batch"), "{e}");
     }
 }
