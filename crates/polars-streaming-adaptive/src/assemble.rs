@@ -30,7 +30,7 @@ use rayon::Scope;
 /// its batches' chunks: copying pays where the batches' memory would otherwise stay held until
 /// the rechunk, not for small reads, whose copy is new pages where Polars' rechunk reuses
 /// memory the process already touched (a 1 M-row criterion read, `scan/adaptive/vwap/collect`,
-/// went from about 20 to 31–35 ms with copying from the first batch on). A read that goes past
+/// went from about 20 to 31–38 ms with copying from the first batch on). A read that goes past
 /// them starts with room for twice what is held, and copies as batches arrive.
 const HELD_BYTES: usize = 64 << 20;
 
