@@ -107,6 +107,28 @@ pub fn write(df: &mut DataFrame, path: &Path, layout: Layout) {
         .unwrap();
 }
 
+/// Three files of 1.5 M rows (`id`, `f` in 0..125 by eighths, `s` with nulls, `b`) in row
+/// groups of 100 000: about 88 MB decoded, past the 64 MiB below which `collect()` keeps the
+/// batches' chunks.
+pub fn large_files(dir: &Path) {
+    let rows = 1_500_000;
+    for f in 0..3 {
+        let ids = (f * rows..(f + 1) * rows).map(|i| i as i64);
+        let mut df = df!(
+            "id" => ids.clone().collect::<Vec<_>>(),
+            "f" => ids.clone().map(|i| (i % 1000) as f64 / 8.0).collect::<Vec<_>>(),
+            "s" => ids.clone().map(|i| (i % 10 != 3).then(|| format!("s{}", i % 977))).collect::<Vec<_>>(),
+            "b" => ids.map(|i| i % 3 == 0).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let layout = Layout {
+            row_group_size: 100_000,
+            ..Layout::default()
+        };
+        write(&mut df, &dir.join(format!("{f}.parquet")), layout);
+    }
+}
+
 /// Stock Polars' lazy scan of the same target.
 pub fn stock(target: &Path) -> LazyFrame {
     LazyFrame::scan_parquet(

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{mixed, same_frame, same_frame_aggregated, stock, write, Layout};
+use crate::common::{large_files, mixed, same_frame, same_frame_aggregated, stock, write, Layout};
 use polars::prelude::*;
 use polars_adaptive::plan::PREDICATE_DTYPE_ERROR;
 use polars_adaptive::prelude::*;
@@ -672,22 +672,7 @@ fn collect_of_a_large_read_gives_one_chunk_per_fixed_width_and_string_column() {
     // chunk per column leaves them no copy to make (docs/ARCHITECTURE.md, `assemble.rs`). A
     // read of less than 64 MiB keeps its batches' chunks; this one gives about 88 MB.
     let dir = tempfile::tempdir().unwrap();
-    let rows = 1_500_000;
-    for f in 0..3 {
-        let ids = (f * rows..(f + 1) * rows).map(|i| i as i64);
-        let mut df = df!(
-            "id" => ids.clone().collect::<Vec<_>>(),
-            "f" => ids.clone().map(|i| (i % 1000) as f64 / 8.0).collect::<Vec<_>>(),
-            "s" => ids.clone().map(|i| (i % 10 != 3).then(|| format!("s{}", i % 977))).collect::<Vec<_>>(),
-            "b" => ids.map(|i| i % 3 == 0).collect::<Vec<_>>(),
-        )
-        .unwrap();
-        let layout = Layout {
-            row_group_size: 100_000,
-            ..Layout::default()
-        };
-        write(&mut df, &dir.path().join(format!("{f}.parquet")), layout);
-    }
+    large_files(dir.path());
     let query = |lf: LazyFrame| lf.filter(col("f").gt(lit(1.0)));
     let ours = query(LazyFrame::scan_adaptive(dir.path(), ScanArgsAdaptive::default()).unwrap())
         .collect()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 
-use crate::common::{mixed, run_test_in_child, same_frame, stock, write, Layout};
+use crate::common::{large_files, mixed, run_test_in_child, same_frame, stock, write, Layout};
 
 /// Three files of 20 000 rows in row groups of 500, ids continuing from file to file.
 fn dataset(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -38,15 +38,18 @@ fn plans(paths: &[std::path::PathBuf], scan: impl Fn(&Path) -> LazyFrame) -> Vec
     .unwrap();
     // The second file's ids shifted back onto the first's, so half of each side matches.
     let right = scan(&paths[1]).with_column(col("id") - lit(10_000i64));
-    let join = scan(&paths[0])
-        .join(
-            right,
-            [col("id")],
-            [col("id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .sort(["id"], SortMultipleOptions::default());
-    vec![union, join]
+    vec![union, join_on_id(scan(&paths[0]), right)]
+}
+
+/// The inner join of `left` and `right` on `id`, sorted by `id`.
+fn join_on_id(left: LazyFrame, right: LazyFrame) -> LazyFrame {
+    left.join(
+        right,
+        [col("id")],
+        [col("id")],
+        JoinArgs::new(JoinType::Inner),
+    )
+    .sort(["id"], SortMultipleOptions::default())
 }
 
 /// Stock's answer to each plan.
@@ -77,16 +80,61 @@ fn several_scan_adaptive_inputs_in_one_plan_equal_stock() {
     }
 }
 
+/// Runs the test `name` again in child processes on pools of one and two threads: a hang fails
+/// it after `timeout`.
+fn on_one_and_two_pool_threads(name: &str, timeout: Duration) {
+    for threads in ["1", "2"] {
+        run_test_in_child(name, &[("POLARS_MAX_THREADS", threads)], timeout);
+    }
+}
+
 #[test]
 fn several_scan_adaptive_inputs_finish_on_one_and_two_pool_threads() {
-    let name = "several_scans::several_scan_adaptive_inputs_in_one_plan_equal_stock";
-    for threads in ["1", "2"] {
-        run_test_in_child(
-            name,
-            &[("POLARS_MAX_THREADS", threads)],
-            Duration::from_secs(120),
-        );
+    on_one_and_two_pool_threads(
+        "several_scans::several_scan_adaptive_inputs_in_one_plan_equal_stock",
+        Duration::from_secs(120),
+    );
+}
+
+/// Inputs of over 64 MiB each, whose batches `collect()` copies into one chunk per column as
+/// jobs on Polars' pool, while the union and the join run each input's consumer on a pool
+/// thread.
+#[test]
+fn large_scan_adaptive_inputs_copied_on_the_pool_equal_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    large_files(dir.path());
+    let plans = |scan: &dyn Fn() -> LazyFrame| {
+        let union = concat(
+            [
+                scan().filter(col("f").gt(lit(1.0))),
+                scan().filter(col("s").is_not_null()),
+            ],
+            UnionArgs::default(),
+        )
+        .unwrap();
+        let right = scan().select([col("id"), col("f").alias("f2")]);
+        [union, join_on_id(scan(), right)]
+    };
+    let ours = plans(&|| scan(dir.path()));
+    let theirs = plans(&|| stock(dir.path()));
+    for (i, (ours, theirs)) in ours.into_iter().zip(theirs).enumerate() {
+        let got = ours.collect().unwrap();
+        same_frame(&got, &theirs.collect().unwrap()).unwrap_or_else(|e| panic!("plan {i}: {e}"));
+        assert!(got.height() > 4_000_000, "plan {i}: {} rows", got.height());
     }
+    // The union stacks its two inputs, each copied into one chunk per column.
+    let union = plans(&|| scan(dir.path()))[0].clone().collect().unwrap();
+    for c in ["id", "f", "s"] {
+        assert_eq!(union.column(c).unwrap().n_chunks(), 2, "{c}");
+    }
+}
+
+#[test]
+fn large_scan_adaptive_inputs_finish_on_one_and_two_pool_threads() {
+    on_one_and_two_pool_threads(
+        "several_scans::large_scan_adaptive_inputs_copied_on_the_pool_equal_stock",
+        Duration::from_secs(240),
+    );
 }
 
 /// Eight threads at once: multi-scan plans through `collect` and `collect_adaptive`, early
