@@ -166,7 +166,7 @@ fn output_for(series: &Series) -> Box<dyn Output> {
     let arrow = series.chunks()[0].dtype().clone();
     macro_rules! fixed {
         ($t:ty) => {
-            Box::new(Fixed::<$t>::new(name, dtype, arrow))
+            Box::new(Fixed::<$t>(Copied::new(name, dtype, arrow)))
         };
     }
     match arrow.to_physical_type() {
@@ -185,8 +185,8 @@ fn output_for(series: &Series) -> Box<dyn Output> {
             PrimitiveType::Float64 => fixed!(f64),
             _ => Box::new(Chunks::new(name, dtype, arrow)),
         },
-        PhysicalType::Utf8View => Box::new(Views::<str>::new(name, dtype, arrow)),
-        PhysicalType::BinaryView => Box::new(Views::<[u8]>::new(name, dtype, arrow)),
+        PhysicalType::Utf8View => Box::new(Views::<str>::new(Copied::new(name, dtype, arrow))),
+        PhysicalType::BinaryView => Box::new(Views::<[u8]>::new(Copied::new(name, dtype, arrow))),
         _ => Box::new(Chunks::new(name, dtype, arrow)),
     }
 }
@@ -240,15 +240,9 @@ impl Validity {
     }
 }
 
-/// Takes the first `rows` slots of `free` for a copy, leaving the rest.
-fn claim<'a, T>(free: &mut &'a mut [MaybeUninit<T>], rows: usize) -> &'a mut [MaybeUninit<T>] {
-    let (slots, rest) = std::mem::take(free).split_at_mut(rows);
-    *free = rest;
-    slots
-}
-
-/// Fixed-width values (`PrimitiveArray<T>`, any Polars dtype of that physical type).
-struct Fixed<T> {
+/// What every copied output keeps: the column's name and dtypes, the values copied so far
+/// (`values.len()`) and those claimed by the round under way, and the validity.
+struct Copied<T> {
     name: PlSmallStr,
     dtype: DataType,
     arrow: ArrowDataType,
@@ -258,7 +252,7 @@ struct Fixed<T> {
     validity: Validity,
 }
 
-impl<T: NativeType> Fixed<T> {
+impl<T> Copied<T> {
     fn new(name: PlSmallStr, dtype: DataType, arrow: ArrowDataType) -> Self {
         Self {
             name,
@@ -269,16 +263,7 @@ impl<T: NativeType> Fixed<T> {
             validity: Validity::default(),
         }
     }
-}
 
-struct FixedRound<'a, T> {
-    arrow: &'a ArrowDataType,
-    free: &'a mut [MaybeUninit<T>],
-    claimed: &'a mut usize,
-    validity: &'a mut Validity,
-}
-
-impl<T: NativeType> Output for Fixed<T> {
     fn room(&self) -> usize {
         self.values.capacity() - self.values.len()
     }
@@ -289,25 +274,30 @@ impl<T: NativeType> Output for Fixed<T> {
             .try_reserve_exact(rows.saturating_sub(self.values.len()))
     }
 
-    fn round(&mut self) -> Box<dyn Round<'_> + '_> {
-        Box::new(FixedRound {
+    /// The spare capacity, lent to one round.
+    fn lend(&mut self) -> Lent<'_, T> {
+        Lent {
             arrow: &self.arrow,
             free: self.values.spare_capacity_mut(),
             claimed: &mut self.claimed,
             validity: &mut self.validity,
-        })
+        }
     }
 
     fn commit(&mut self) {
         let rows = self.values.len() + std::mem::take(&mut self.claimed);
-        // SAFETY: the claimed slots follow `len` (the round hands out the spare capacity from
-        // its start, in order) and each was written by a copy of the round, whose scope has
-        // returned, so every copy is done; a copy that panicked re-raised in the scope and
+        // SAFETY: the claimed slots follow `len` (`Lent::claim` hands out the spare capacity
+        // from its start, in order) and each was written by a copy of the round, whose scope
+        // has returned, so every copy is done; a copy that panicked re-raised in the scope and
         // this is never reached.
         unsafe { self.values.set_len(rows) };
     }
 
-    fn finish(self: Box<Self>) -> Column {
+    /// The column of the array `build` makes of the values and the validity.
+    fn finish(
+        self,
+        build: impl FnOnce(ArrowDataType, Vec<T>, Option<Bitmap>) -> ArrayRef,
+    ) -> Column {
         let Self {
             name,
             dtype,
@@ -315,25 +305,71 @@ impl<T: NativeType> Output for Fixed<T> {
             mut values,
             validity,
             ..
-        } = *self;
+        } = self;
         values.shrink_to_fit();
-        let array = PrimitiveArray::new(arrow, values.into(), validity.finish());
+        let array = build(arrow, values, validity.finish());
         // SAFETY: the array has the arrow dtype of the batches' chunks, which Polars built for
         // `dtype`.
-        unsafe { Series::from_chunks_and_dtype_unchecked(name, vec![array.boxed()], &dtype) }.into()
+        unsafe { Series::from_chunks_and_dtype_unchecked(name, vec![array], &dtype) }.into()
     }
 }
 
+/// A [`Copied`] output's spare capacity, handed out in order to one round's chunks.
+struct Lent<'a, T> {
+    arrow: &'a ArrowDataType,
+    free: &'a mut [MaybeUninit<T>],
+    claimed: &'a mut usize,
+    validity: &'a mut Validity,
+}
+
+impl<'a, T> Lent<'a, T> {
+    /// The next `array.len()` slots, for a copy of `array`; its validity is added here.
+    fn claim(&mut self, array: &dyn Array) -> &'a mut [MaybeUninit<T>] {
+        let (slots, rest) = std::mem::take(&mut self.free).split_at_mut(array.len());
+        self.free = rest;
+        *self.claimed += array.len();
+        self.validity.push(array.validity(), array.len());
+        slots
+    }
+}
+
+/// Fixed-width values (`PrimitiveArray<T>`, any Polars dtype of that physical type).
+struct Fixed<T>(Copied<T>);
+
+impl<T: NativeType> Output for Fixed<T> {
+    fn room(&self) -> usize {
+        self.0.room()
+    }
+
+    fn grow(&mut self, rows: usize) -> Result<(), TryReserveError> {
+        self.0.grow(rows)
+    }
+
+    fn round(&mut self) -> Box<dyn Round<'_> + '_> {
+        Box::new(FixedRound(self.0.lend()))
+    }
+
+    fn commit(&mut self) {
+        self.0.commit()
+    }
+
+    fn finish(self: Box<Self>) -> Column {
+        self.0.finish(|arrow, values, validity| {
+            PrimitiveArray::new(arrow, values.into(), validity).boxed()
+        })
+    }
+}
+
+struct FixedRound<'a, T>(Lent<'a, T>);
+
 impl<'a, T: NativeType> Round<'a> for FixedRound<'a, T> {
     fn room(&self) -> usize {
-        self.free.len()
+        self.0.free.len()
     }
 
     fn append(&mut self, chunk: &ArrayRef, scope: &Scope<'a>) -> PolarsResult<()> {
-        let array: &PrimitiveArray<T> = downcast(chunk, self.arrow)?;
-        let slots = claim(&mut self.free, array.len());
-        *self.claimed += array.len();
-        self.validity.push(array.validity(), array.len());
+        let array: &PrimitiveArray<T> = downcast(chunk, self.0.arrow)?;
+        let slots = self.0.claim(array);
         let values = array.values().clone();
         scope.spawn(move |_| {
             for (slot, v) in slots.iter_mut().zip(values.iter()) {
@@ -347,12 +383,7 @@ impl<'a, T: NativeType> Round<'a> for FixedRound<'a, T> {
 /// String or binary views. The batches' data buffers are shared, not copied (each once, however
 /// many batches point into it); the views are copied with their buffer index renumbered.
 struct Views<V: ?Sized> {
-    name: PlSmallStr,
-    dtype: DataType,
-    arrow: ArrowDataType,
-    views: Vec<View>,
-    claimed: usize,
-    validity: Validity,
+    views: Copied<View>,
     buffers: Vec<Buffer<u8>>,
     /// Each buffer's index in `buffers`, by its address and length (`buffers` holds every
     /// buffer it has seen, so no address is freed and reused while the read goes on).
@@ -361,14 +392,9 @@ struct Views<V: ?Sized> {
 }
 
 impl<V: ViewType + ?Sized> Views<V> {
-    fn new(name: PlSmallStr, dtype: DataType, arrow: ArrowDataType) -> Self {
+    fn new(views: Copied<View>) -> Self {
         Self {
-            name,
-            dtype,
-            arrow,
-            views: Vec::new(),
-            claimed: 0,
-            validity: Validity::default(),
+            views,
             buffers: Vec::new(),
             indices: PlHashMap::default(),
             kind: PhantomData,
@@ -377,10 +403,7 @@ impl<V: ViewType + ?Sized> Views<V> {
 }
 
 struct ViewsRound<'a, V: ?Sized> {
-    arrow: &'a ArrowDataType,
-    free: &'a mut [MaybeUninit<View>],
-    claimed: &'a mut usize,
-    validity: &'a mut Validity,
+    views: Lent<'a, View>,
     buffers: &'a mut Vec<Buffer<u8>>,
     indices: &'a mut PlHashMap<(usize, usize), u32>,
     kind: PhantomData<fn() -> V>,
@@ -388,20 +411,16 @@ struct ViewsRound<'a, V: ?Sized> {
 
 impl<V: ViewType + ?Sized> Output for Views<V> {
     fn room(&self) -> usize {
-        self.views.capacity() - self.views.len()
+        self.views.room()
     }
 
     fn grow(&mut self, rows: usize) -> Result<(), TryReserveError> {
-        self.views
-            .try_reserve_exact(rows.saturating_sub(self.views.len()))
+        self.views.grow(rows)
     }
 
     fn round(&mut self) -> Box<dyn Round<'_> + '_> {
         Box::new(ViewsRound::<V> {
-            arrow: &self.arrow,
-            free: self.views.spare_capacity_mut(),
-            claimed: &mut self.claimed,
-            validity: &mut self.validity,
+            views: self.views.lend(),
             buffers: &mut self.buffers,
             indices: &mut self.indices,
             kind: PhantomData,
@@ -409,48 +428,37 @@ impl<V: ViewType + ?Sized> Output for Views<V> {
     }
 
     fn commit(&mut self) {
-        let rows = self.views.len() + std::mem::take(&mut self.claimed);
-        // SAFETY: as for `Fixed::commit`.
-        unsafe { self.views.set_len(rows) };
+        self.views.commit()
     }
 
     fn finish(self: Box<Self>) -> Column {
-        let Self {
-            name,
-            dtype,
-            arrow,
-            mut views,
-            validity,
-            buffers,
-            ..
-        } = *self;
-        views.shrink_to_fit();
+        let Self { views, buffers, .. } = *self;
         let buffer_len = buffers.iter().map(|b| b.len()).sum();
-        // SAFETY: every view is a batch's view, inline or pointing into the buffer it pointed
-        // into before (renumbered to its place in `buffers`), so the offsets match the buffers
-        // and the data is what the batch held (valid UTF-8 for strings).
-        let array = unsafe {
-            BinaryViewArrayGeneric::<V>::new_unchecked_unknown_md(
-                arrow,
-                views.into(),
-                buffers.into(),
-                validity.finish(),
-                Some(buffer_len),
-            )
-        };
-        // SAFETY: the array has the arrow dtype of the batches' chunks, which Polars built for
-        // `dtype`.
-        unsafe { Series::from_chunks_and_dtype_unchecked(name, vec![array.boxed()], &dtype) }.into()
+        views.finish(|arrow, views, validity| {
+            // SAFETY: every view is a batch's view, inline or pointing into the buffer it
+            // pointed into before (renumbered to its place in `buffers`), so the offsets match
+            // the buffers and the data is what the batch held (valid UTF-8 for strings).
+            unsafe {
+                BinaryViewArrayGeneric::<V>::new_unchecked_unknown_md(
+                    arrow,
+                    views.into(),
+                    buffers.into(),
+                    validity,
+                    Some(buffer_len),
+                )
+            }
+            .boxed()
+        })
     }
 }
 
 impl<'a, V: ViewType + ?Sized> Round<'a> for ViewsRound<'a, V> {
     fn room(&self) -> usize {
-        self.free.len()
+        self.views.free.len()
     }
 
     fn append(&mut self, chunk: &ArrayRef, scope: &Scope<'a>) -> PolarsResult<()> {
-        let array: &BinaryViewArrayGeneric<V> = downcast(chunk, self.arrow)?;
+        let array: &BinaryViewArrayGeneric<V> = downcast(chunk, self.views.arrow)?;
         // Where this chunk's buffers are in the output's, by the chunk's own index.
         let renumber = array
             .data_buffers()
@@ -463,9 +471,7 @@ impl<'a, V: ViewType + ?Sized> Round<'a> for ViewsRound<'a, V> {
                 })
             })
             .collect::<Vec<u32>>();
-        let slots = claim(&mut self.free, array.len());
-        *self.claimed += array.len();
-        self.validity.push(array.validity(), array.len());
+        let slots = self.views.claim(array);
         let views = array.views().clone();
         scope.spawn(move |_| {
             let same_numbers = renumber.iter().enumerate().all(|(i, &n)| i as u32 == n);
