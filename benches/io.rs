@@ -1,7 +1,9 @@
-//! Hot paths of the I/O layer, on seeded data written once per run: decoding one row group and
-//! evaluating a pruning predicate against every row group's statistics.
+//! Hot paths of the I/O layer, on seeded data written once per run: opening a file (its footer,
+//! and its statistics read a second time with arrow-rs), decoding one row group and evaluating a
+//! pruning predicate against every row group's statistics.
 //!
-//! `cargo bench --bench io` (release profile; the ids are `io/decode/...` and `io/prune/...`).
+//! `cargo bench --bench io` (release profile; the ids are `io/footer/...`, `io/decode/...` and
+//! `io/prune/...`).
 
 use std::hint::black_box;
 
@@ -32,8 +34,23 @@ fn benches(c: &mut Criterion) {
         .with_statistics(StatisticsOptions::full())
         .finish(&mut data())
         .unwrap();
-    let reader = MmapParquetReader::new(&path).unwrap();
 
+    // What a scan with a predicate pays per file for statistics beyond the footer Polars parses:
+    // the difference between the two (docs/ARCHITECTURE.md, the `statistics.rs` entry).
+    let mut group = c.benchmark_group("io/footer");
+    group.bench_function("open", |b| {
+        b.iter(|| black_box(MmapParquetReader::new(black_box(&path)).unwrap()))
+    });
+    group.bench_function("open_and_statistics", |b| {
+        b.iter(|| {
+            let reader = MmapParquetReader::new(black_box(&path)).unwrap();
+            black_box(reader.statistics().len());
+            reader
+        })
+    });
+    group.finish();
+
+    let reader = MmapParquetReader::new(&path).unwrap();
     let mut group = c.benchmark_group("io/decode");
     group.throughput(Throughput::Elements(ROW_GROUP as u64));
     group.bench_function("row_group/all_columns", |b| {
