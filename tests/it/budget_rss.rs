@@ -88,12 +88,11 @@ fn scan(file: &str) -> LazyFrame {
     .unwrap()
 }
 
+/// A query's run.
+type Query = Box<dyn Fn() -> PolarsResult<DataFrame>>;
+
 /// The queries: a name, what must be said when it does not fit, and the run.
-fn queries() -> Vec<(
-    &'static str,
-    &'static str,
-    Box<dyn Fn() -> PolarsResult<DataFrame>>,
-)> {
+fn queries() -> Vec<(&'static str, &'static str, Query)> {
     vec![
         (
             "dictionary strings, group_by",

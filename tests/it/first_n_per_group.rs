@@ -29,7 +29,8 @@ fn reference(df: &DataFrame, n: usize) -> DataFrame {
     let g1 = df.column("g1").unwrap().i32().unwrap();
     let g2 = df.column("g2").unwrap().str().unwrap();
     let id = df.column("id").unwrap().i64().unwrap();
-    let mut admitted: HashMap<(Option<i32>, Option<String>), Vec<Option<i64>>> = HashMap::new();
+    type Key = (Option<i32>, Option<String>);
+    let mut admitted: HashMap<Key, Vec<Option<i64>>> = HashMap::new();
     let keep: Vec<bool> = (0..df.height())
         .map(|i| {
             let ids = admitted

@@ -118,7 +118,7 @@ fn ticks_batch(start: usize, n: usize, symbols: &[String]) -> Result<RecordBatch
             symbols[(mix(i, 1) % SYMBOLS as u64) as usize].as_str()
         }))),
         Arc::new(StringArray::from_iter_values(idx.clone().map(|i| {
-            if mix(i, 2) % 2 == 0 {
+            if mix(i, 2).is_multiple_of(2) {
                 "BUY"
             } else {
                 "SELL"

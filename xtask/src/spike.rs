@@ -15,6 +15,8 @@ use xtask::data::ticks;
 
 const ENGINES: [&str; 2] = ["polars", "arrow-rs"];
 const RUNS: usize = 3;
+/// One run of an engine: seconds and peak RSS (KiB).
+type Run = (f64, u64);
 
 pub fn run(rows: usize, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -30,7 +32,8 @@ pub fn run(rows: usize, dir: &Path) -> Result<()> {
         std::fs::metadata(&path)?.len() >> 20
     );
     let exe = std::env::current_exe()?;
-    let mut results: Vec<(&str, Vec<(f64, u64)>, String)> = ENGINES
+    // Per engine: its (seconds, peak RSS KiB) runs and how its answer differed from stock's.
+    let mut results: Vec<(&str, Vec<Run>, String)> = ENGINES
         .iter()
         .map(|e| (*e, Vec::new(), String::new()))
         .collect();
@@ -136,6 +139,7 @@ fn import(name: &str, array: &arrow::array::ArrayRef) -> Result<Column> {
     };
     // SAFETY: `c_schema` and `c_array` were just exported by arrow-rs and describe each other.
     let field = unsafe { polars_arrow::ffi::import_field_from_c(&c_schema)? };
+    // SAFETY: as above; `field` was imported from the schema that describes `c_array`.
     let array = unsafe { polars_arrow::ffi::import_array_from_c(c_array, field.dtype.clone())? };
     Ok(Series::from_arrow(name.into(), array)?.into_column())
 }

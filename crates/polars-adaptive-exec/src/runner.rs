@@ -600,7 +600,7 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
                     by,
                     options: sort_options.clone(),
                     key,
-                    input_schema: input_schema.into(),
+                    input_schema,
                 };
                 Reduction::TopK { node, plan }
             }

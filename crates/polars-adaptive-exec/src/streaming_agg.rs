@@ -308,11 +308,11 @@ impl AggPlan {
 
     fn aggregate(&self, df: DataFrame, exprs: &[Expr]) -> PolarsResult<DataFrame> {
         if self.keys.is_empty() {
-            df.lazy().select(exprs.to_vec()).collect()
+            df.lazy().select(exprs).collect()
         } else {
             df.lazy()
                 .group_by_stable(self.key_cols.clone())
-                .agg(exprs.to_vec())
+                .agg(exprs)
                 .collect()
         }
     }

@@ -382,7 +382,7 @@ fn post_filter_batch(
     batch
         .lazy()
         .filter(predicate.clone())
-        .select(columns.to_vec())
+        .select(columns)
         .collect()
 }
 

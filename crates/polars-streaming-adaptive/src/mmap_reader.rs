@@ -29,6 +29,9 @@ use crate::statistics::{row_group_stats, RowGroupStats};
 const MAGIC: &[u8; 4] = b"PAR1";
 const ENCRYPTED_MAGIC: &[u8; 4] = b"PARE";
 
+/// One leaf's column chunk and its bytes (see `MmapParquetReader::chunks`).
+type ChunkBytes<'a> = (&'a ColumnChunkMetadata, Buffer<u8>);
+
 /// Length and modification time of a file when it was mapped. A mapped file that shrinks
 /// makes reads of its lost pages fault (SIGBUS), so both are checked before every read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -778,7 +781,7 @@ impl MmapParquetReader {
         c: usize,
         whole: bool,
         until: usize,
-    ) -> AdaptiveResult<Option<Vec<(&ColumnChunkMetadata, Buffer<u8>)>>> {
+    ) -> AdaptiveResult<Option<Vec<ChunkBytes<'_>>>> {
         let pages = self.checked_pages(rg, c, until)?;
         let name = self.schema.get_at_index(c).unwrap().0;
         let Some(chunks) = self.metadata.row_groups[rg].columns_under_root_iter(name) else {

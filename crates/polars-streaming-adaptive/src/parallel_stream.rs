@@ -368,7 +368,7 @@ fn decode(scan: &FileScan, unit: Unit, options: &ScanOptions) -> PolarsResult<Ba
     let read = catch_panic(|| scan.read(unit, options), panicked).map_err(PolarsError::from);
     read.and_then(|b| match &options.map {
         Some(map) => {
-            let df = catch_panic(|| Ok(map.0(b.df)), |msg| panicked(msg))??;
+            let df = catch_panic(|| Ok(map.0(b.df)), panicked)??;
             Ok(Batch { df, ..b })
         }
         None => Ok(b),
@@ -968,7 +968,9 @@ impl<S> FileCursor<S> {
             self.narrowed = ranges
                 .as_ref()
                 .is_some_and(|r| r.iter().map(|r| r.len()).sum::<usize>() * 2 <= rows);
-            self.ranges = ranges.unwrap_or_else(|| vec![0..rows]).into_iter();
+            self.ranges = ranges
+                .unwrap_or_else(|| std::iter::once(0..rows).collect())
+                .into_iter();
             return true;
         }
         false
@@ -1024,7 +1026,7 @@ impl Producer {
             .map(|()| FileSlot(slot_tx.clone()))
         };
         loop {
-            let sent = match walk.next(&open_slot)? {
+            let sent = match walk.next(open_slot)? {
                 None => {
                     self.activity.walked.store(true, Ordering::Release);
                     return Ok(Flow::Finished);

@@ -439,5 +439,5 @@ fn not_prunes_only_where_every_row_makes_the_child_true() {
         Arc::new(ComparisonPredicate::new("a", CmpOp::Gt, 100i64)),
         eq7,
     ]);
-    assert!(skips(either, &single.clone()) == false);
+    assert!(!skips(either, &single.clone()));
 }

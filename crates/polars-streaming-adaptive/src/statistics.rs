@@ -334,32 +334,6 @@ fn be_i128(bytes: &[u8]) -> Option<i128> {
     Some(i128::from_be_bytes(buf))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn be_i128_sign_extends_short_negative_values() {
-        assert_eq!(be_i128(&[0xff, 0x38]), Some(-200));
-        assert_eq!(be_i128(&[0x00, 0xc8]), Some(200));
-        assert_eq!(be_i128(&[]), None);
-    }
-
-    #[test]
-    fn float_bounds_drop_nan_and_widen_zero() {
-        assert_eq!(float_bounds(Some(f64::NAN), Some(1.0)), (None, Some(1.0)));
-        let (lo, hi) = float_bounds(Some(0.0), Some(-0.0));
-        assert!(lo.unwrap().is_sign_negative() && hi.unwrap().is_sign_positive());
-    }
-
-    #[test]
-    fn unsigned_bounds_written_with_signed_order_are_dropped() {
-        // Values 1 and 2^31 + 1 compared signed give min = 2^31 + 1, max = 1.
-        let b = unsigned_bounds(Some(2_147_483_649), Some(1), &DataType::UInt32).unwrap();
-        assert!(b.0.is_none() && b.1.is_none());
-    }
-}
-
 /// The pages of one column chunk, each with its rows (relative to the row group) and its
 /// statistics as a one-column [`RowGroupStats`], from the chunk's column index and offset
 /// index (their bytes `column_index`, `offset_index`). Only signed integers, dates and
@@ -479,4 +453,30 @@ pub(crate) fn page_stats(
         ));
     }
     Some(pages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn be_i128_sign_extends_short_negative_values() {
+        assert_eq!(be_i128(&[0xff, 0x38]), Some(-200));
+        assert_eq!(be_i128(&[0x00, 0xc8]), Some(200));
+        assert_eq!(be_i128(&[]), None);
+    }
+
+    #[test]
+    fn float_bounds_drop_nan_and_widen_zero() {
+        assert_eq!(float_bounds(Some(f64::NAN), Some(1.0)), (None, Some(1.0)));
+        let (lo, hi) = float_bounds(Some(0.0), Some(-0.0));
+        assert!(lo.unwrap().is_sign_negative() && hi.unwrap().is_sign_positive());
+    }
+
+    #[test]
+    fn unsigned_bounds_written_with_signed_order_are_dropped() {
+        // Values 1 and 2^31 + 1 compared signed give min = 2^31 + 1, max = 1.
+        let b = unsigned_bounds(Some(2_147_483_649), Some(1), &DataType::UInt32).unwrap();
+        assert!(b.0.is_none() && b.1.is_none());
+    }
 }

@@ -12,8 +12,10 @@ use polars_streaming_adaptive::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 
-fn column_values(
-) -> impl Strategy<Value = (Vec<Option<i32>>, Vec<Option<f64>>, Vec<Option<String>>)> {
+/// The columns `i`, `f` and `s`, of one length.
+type Columns = (Vec<Option<i32>>, Vec<Option<f64>>, Vec<Option<String>>);
+
+fn column_values() -> impl Strategy<Value = Columns> {
     (0usize..120).prop_flat_map(|n| {
         let float = prop_oneof![
             Just(f64::NAN),
@@ -180,12 +182,11 @@ fn skipped_row_groups_never_hold_rows_the_predicate_keeps() {
     );
 }
 
+/// Borrowed [`Columns`].
+type ColumnSlices<'a> = (&'a [Option<i32>], &'a [Option<f64>], &'a [Option<String>]);
+
 /// Writes `i`, `f`, `s` with arrow-rs: page statistics and a page index, pages of 4 rows.
-fn write_with_page_index(
-    path: &std::path::Path,
-    (i, f, s): (&[Option<i32>], &[Option<f64>], &[Option<String>]),
-    rg_size: usize,
-) {
+fn write_with_page_index(path: &std::path::Path, (i, f, s): ColumnSlices, rg_size: usize) {
     use arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray};
     use parquet::file::properties::{EnabledStatistics, WriterProperties};
 

@@ -169,10 +169,10 @@ fn thousands_of_files_do_not_stay_open() {
     let reader = ParallelStreamReader::from_glob(&format!("{}/*.parquet", dir.path().display()))
         .unwrap()
         .with_max_concurrent(4);
-    let mut batches = reader.batches();
+    let batches = reader.batches();
     let mut seen = 0;
     let mut most_open = 0;
-    while let Some(b) = batches.next() {
+    for b in batches {
         assert_eq!(
             b.unwrap().column("x").unwrap().i64().unwrap().get(0),
             Some(seen)
