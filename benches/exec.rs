@@ -71,8 +71,7 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(10);
     group.bench_function("partial_merge/batches_of_8192", |b| {
-        let args = ScanArgsAdaptive::default()
-            .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(8192)));
+        let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(8192));
         b.iter(|| adaptive(args.clone()).collect_adaptive().unwrap())
     });
     // The same rows in 8 Ki-row pages: a batch of 8192 rows then decompresses its own page
@@ -86,8 +85,7 @@ fn benches(c: &mut Criterion) {
         .finish(&mut ticks())
         .unwrap();
     let paged_vwap = |rows: usize| {
-        let args = ScanArgsAdaptive::default()
-            .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)));
+        let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(rows));
         vwap(LazyFrame::scan_adaptive(&paged, args).unwrap())
     };
     group.bench_function("per_batch/small_pages/batches_of_8192", |b| {

@@ -36,7 +36,7 @@ fn benches(c: &mut Criterion) {
         .unwrap();
 
     // What a scan with a predicate pays per file for statistics beyond the footer Polars parses:
-    // the difference between the two (docs/ARCHITECTURE.md, the `statistics.rs` entry).
+    // the difference between the two (docs/decisions.md, "The footer is parsed twice when something prunes").
     let mut group = c.benchmark_group("io/footer");
     group.bench_function("open", |b| {
         b.iter(|| black_box(MmapParquetReader::new(black_box(&path)).unwrap()))

@@ -24,10 +24,10 @@ pub mod prelude {
     };
     pub use polars_adaptive_plan::{ScanAdaptiveExt, ScanArgsAdaptive};
     pub use polars_streaming_adaptive::{
-        AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkStrategy, CmpOp,
-        ColumnFilterPredicate, ColumnStats, ComparisonPredicate, ExprPredicate, FixedChunkStrategy,
-        MemoryManager, MmapMode, MmapParquetReader, NotPredicate, NullPredicate, OrPredicate,
-        ParallelStreamReader, PredicatePushdown, RangePredicate, RowGroupStats, ScanMetrics,
-        ScanMetricsSnapshot,
+        AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkPolicy, ChunkStrategy,
+        CmpOp, ColumnFilterPredicate, ColumnStats, ComparisonPredicate, ExprPredicate,
+        FixedChunkStrategy, MemoryManager, MmapMode, MmapParquetReader, NotPredicate,
+        NullPredicate, OrPredicate, ParallelStreamReader, PredicatePushdown, RangePredicate,
+        RowGroupStats, ScanMetrics, ScanMetricsSnapshot,
     };
 }

@@ -3,7 +3,6 @@
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::common::{
     mixed, run_test_in_child, same_frame, same_frame_aggregated, stock, write, Layout,
@@ -264,7 +263,7 @@ fn collect_adaptive_and_sink_batches_answer_like_stock() {
         (
             "batches of 97 rows, budget 16 MiB",
             ScanArgsAdaptive::default()
-                .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(97)))
+                .with_chunk_policy(ChunkPolicy::Rows(97))
                 .with_memory_budget(16 << 20),
         ),
     ];
@@ -387,8 +386,7 @@ fn filter_then_head_stops_reading_early() {
             ..Layout::default()
         },
     );
-    let args =
-        ScanArgsAdaptive::default().with_chunk_strategy(Arc::new(FixedChunkStrategy::new(500)));
+    let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(500));
     // Not prunable from statistics: only stopping early saves reading.
     let q = |lf: LazyFrame| lf.filter((col("i16") % lit(5)).eq(lit(0))).limit(30);
     let ours = q(LazyFrame::scan_adaptive(&path, args.clone()).unwrap())
@@ -604,8 +602,7 @@ fn units_larger_than_a_morsel_aggregate_like_stock() {
     let theirs = query(stock(&path)).collect().unwrap();
     // One unit of four morsels (the last one short); three units of two morsels each.
     for rows in [400_000, 150_000] {
-        let args = ScanArgsAdaptive::default()
-            .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(rows)));
+        let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(rows));
         let ours = query(LazyFrame::scan_adaptive(&path, args).unwrap())
             .collect_adaptive()
             .unwrap();
@@ -632,7 +629,7 @@ fn states_kept_across_batches_flushed_and_drained_aggregate_like_stock() {
         ScanArgsAdaptive::default(),
         ScanArgsAdaptive::default().with_memory_budget(256 << 20),
     ] {
-        let args = args.with_chunk_strategy(Arc::new(FixedChunkStrategy::new(5_000)));
+        let args = args.with_chunk_policy(ChunkPolicy::Rows(5_000));
         let ours = query(LazyFrame::scan_adaptive(&path, args.clone()).unwrap())
             .collect_adaptive()
             .unwrap();

@@ -3,7 +3,6 @@
 //! (row-encoded pairs).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::common::{same_frame, write, Layout};
 use polars::prelude::*;
@@ -72,8 +71,7 @@ fn first_n_per_group_equals_the_row_by_row_reference() {
                 .into_iter()
                 .flat_map(|c| [(c, "id"), (c, "sid")])
             {
-                let args = ScanArgsAdaptive::default()
-                    .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(chunk)));
+                let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(chunk));
                 let ours = LazyFrame::scan_adaptive(&path, args)
                     .unwrap()
                     .adaptive()

@@ -516,8 +516,7 @@ fn small_budgets_and_chunk_strategies_do_not_change_answers() {
     let expected = q(stock(&path)).collect().unwrap();
     for args in [
         ScanArgsAdaptive::default().with_memory_budget(64 << 10),
-        ScanArgsAdaptive::default()
-            .with_chunk_strategy(std::sync::Arc::new(FixedChunkStrategy::new(7))),
+        ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(7)),
         ScanArgsAdaptive::default()
             .with_max_concurrent_files(1)
             .with_rechunk(true),
@@ -571,8 +570,7 @@ fn every_prunable_form_prunes_on_clustered_data() {
 fn a_slice_reaching_the_scan_stops_reading_early() {
     let dir = tempfile::tempdir().unwrap();
     let path = sorted_file(dir.path());
-    let args = ScanArgsAdaptive::default()
-        .with_chunk_strategy(std::sync::Arc::new(FixedChunkStrategy::new(100)));
+    let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(100));
     let q = |lf: LazyFrame| lf.select([col("id"), col("s")]).limit(150);
     let ours = q(LazyFrame::scan_adaptive(&path, args.clone()).unwrap())
         .collect()
@@ -671,7 +669,7 @@ fn files_with_wrong_statistics_read_like_stock_with_and_without_statistics() {
 #[test]
 fn collect_of_a_large_read_gives_one_chunk_per_fixed_width_and_string_column() {
     // Polars' in-memory group_by and join rechunk their input: a scan that already gives one
-    // chunk per column leaves them no copy to make (docs/ARCHITECTURE.md, `assemble.rs`). A
+    // chunk per column leaves them no copy to make (docs/decisions.md, "`collect()` copies batches into one chunk per column past 64 MiB"). A
     // read of less than 64 MiB keeps its batches' chunks; this one gives about 88 MB.
     let dir = tempfile::tempdir().unwrap();
     large_files(dir.path());

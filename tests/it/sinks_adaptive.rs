@@ -155,8 +155,7 @@ fn a_sink_that_panics_midway_leaves_no_file_behind() {
     let dir = tempfile::tempdir().unwrap();
     let target = dataset(dir.path(), 3_000);
     let out = dir.path().join("out.csv");
-    let args = ScanArgsAdaptive::default()
-        .with_chunk_strategy(std::sync::Arc::new(FixedChunkStrategy::new(500)));
+    let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(500));
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         LazyFrame::scan_adaptive(&target, args)
             .unwrap()

@@ -4,7 +4,7 @@
 //!   printing what each reader did and whether its answer equals stock Polars'.
 //! - `spike-decode [--rows N]`: decodes one generated file with Polars' decoder and with
 //!   arrow-rs plus an Arrow C Data Interface hand-over, each in its own process, and prints
-//!   time, peak RSS and dtype differences from stock Polars (docs/ARCHITECTURE.md).
+//!   time, peak RSS and dtype differences from stock Polars (docs/decisions.md).
 //! - `gen [--rows N] [--files F] [--out DIR] [--quick]`: the benchmark datasets.
 //! - `bench [--rows N] [--quick] [--runs R]`: queries × engines in child processes against
 //!   stock Polars; writes `docs/benchmarks.md` and `docs/benchmarks.svg` (a `--quick` run writes

@@ -152,7 +152,7 @@ fn small_ticks() -> Result<PathBuf> {
 /// Units of 7,919 rows: about 50 per file, so that the engine decodes many at once and has
 /// to put them back in order.
 fn many_units() -> ScanArgsAdaptive {
-    ScanArgsAdaptive::default().with_chunk_strategy(Arc::new(FixedChunkStrategy::new(7_919)))
+    ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(7_919))
 }
 
 /// The sinks' queries: row-local, aggregated then sorted, sliced from an offset, the tail.

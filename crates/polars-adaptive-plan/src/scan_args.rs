@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use polars::prelude::*;
-use polars_streaming_adaptive::{ChunkStrategy, MmapMode, ScanMetrics, ScanMetricsSnapshot};
+use polars_streaming_adaptive::{
+    ChunkPolicy, ChunkStrategy, MmapMode, ScanMetrics, ScanMetricsSnapshot,
+};
 
 /// Options of [`crate::ScanAdaptiveExt::scan_adaptive`]. The defaults read like stock
 /// `scan_parquet` with statistics pruning on.
@@ -20,8 +22,9 @@ pub struct ScanArgsAdaptive {
     /// Bytes of decoded data the scan may hold in flight; `None` leaves the machine's (and the
     /// cgroup's) available memory as the only limit.
     pub memory_budget: Option<usize>,
-    /// How batch sizes are chosen; `None` is [`polars_streaming_adaptive::AdaptiveChunkStrategy`].
-    pub chunk_strategy: Option<Arc<dyn ChunkStrategy>>,
+    /// How batch sizes are chosen ([`ChunkPolicy::Auto`]: from the bytes per row measured, to
+    /// fit the budget).
+    pub chunk_policy: ChunkPolicy,
     /// Files open (mapped, footer parsed) at once; `None` is the number of threads.
     pub max_concurrent_files: Option<usize>,
     /// Skip row groups (and files) whose statistics rule out the pushed-down predicate; in
@@ -56,7 +59,7 @@ impl Default for ScanArgsAdaptive {
     fn default() -> Self {
         Self {
             memory_budget: None,
-            chunk_strategy: None,
+            chunk_policy: ChunkPolicy::Auto,
             max_concurrent_files: None,
             use_statistics: true,
             use_bloom_filters: true,
@@ -76,8 +79,13 @@ impl ScanArgsAdaptive {
         self.memory_budget = Some(bytes);
         self
     }
+    /// A strategy of your own: [`ChunkPolicy::Custom`].
     pub fn with_chunk_strategy(mut self, strategy: Arc<dyn ChunkStrategy>) -> Self {
-        self.chunk_strategy = Some(strategy);
+        self.chunk_policy = ChunkPolicy::Custom(strategy);
+        self
+    }
+    pub fn with_chunk_policy(mut self, policy: ChunkPolicy) -> Self {
+        self.chunk_policy = policy;
         self
     }
     pub fn with_max_concurrent_files(mut self, files: usize) -> Self {

@@ -73,12 +73,10 @@ impl AdaptiveSource {
         let mut reader = ParallelStreamReader::new(paths.to_vec())
             .with_row_index(args.row_index.clone())
             .with_include_file_paths(args.include_file_paths.clone())
-            .with_mmap_mode(args.mmap_mode);
+            .with_mmap_mode(args.mmap_mode)
+            .with_chunk_policy(args.chunk_policy.clone());
         if let Some(bytes) = args.memory_budget {
             reader = reader.with_memory_budget(bytes);
-        }
-        if let Some(strategy) = &args.chunk_strategy {
-            reader = reader.with_chunk_strategy(strategy.clone());
         }
         if let Some(files) = args.max_concurrent_files {
             reader = reader.with_max_concurrent(files);

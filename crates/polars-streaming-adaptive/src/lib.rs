@@ -6,6 +6,11 @@
 //! [`MmapParquetReader`] (footer, statistics and row groups of one file). This crate knows
 //! nothing of query plans; `polars-adaptive` builds the lazy integration on top of it.
 //!
+//! The modules follow a scan's pipeline, each depending only on those after it: `scan` (units
+//! and the readers) → `prune` (statistics, bloom filters, page index) → `file` (byte source,
+//! footer, the reader's decode paths) → `decode` (page checks, decompression, Polars'
+//! decoder); `memory` (budget, batch sizing) serves them all.
+//!
 //! ```no_run
 //! use polars::prelude::*;
 //! use polars_streaming_adaptive::AdaptiveStreamingReader;
@@ -21,43 +26,36 @@
 //! }
 //! ```
 
-mod adaptive_reader;
-mod assemble;
-mod bloom;
-mod chunk_strategy;
-mod compiled;
-mod decompressed;
+mod decode;
 mod error;
-mod expr_predicate;
-mod file_scan;
-mod memory_manager;
+mod file;
+mod memory;
 mod metrics;
-mod mmap_reader;
-mod parallel_stream;
-mod paths;
-mod predicate;
-mod statistics;
+mod prune;
+mod scan;
 pub mod testing;
 
-pub use adaptive_reader::{AdaptiveBatches, AdaptiveStreamingReader};
-pub use assemble::one_chunk_frame;
-pub use chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy, FixedChunkStrategy};
-pub use compiled::CompiledExpr;
+pub use decode::assemble::one_chunk_frame;
+pub use decode::compiled::CompiledExpr;
 pub use error::AdaptiveError;
-pub use expr_predicate::ExprPredicate;
-pub use file_scan::{BatchMap, RowGroupFilter};
-pub use memory_manager::{MemoryGuard, MemoryManager};
-pub use metrics::{ScanMetrics, ScanMetricsSnapshot};
-pub use mmap_reader::{MmapMode, MmapParquetReader};
-pub use parallel_stream::{ParallelBatches, ParallelStreamReader, ReadUnit, ReadUnits};
-pub use paths::expand_paths;
-pub use predicate::{
-    AndPredicate, CmpOp, ColumnFilterPredicate, ComparisonPredicate, IntoLiteral, NotPredicate,
-    NullPredicate, OrPredicate, PredicatePushdown, RangePredicate,
+pub use file::paths::expand_paths;
+pub use file::reader::MmapParquetReader;
+pub use file::source::MmapMode;
+pub use file::statistics::{ColumnStats, RowGroupStats};
+pub use memory::chunk_strategy::{
+    AdaptiveChunkStrategy, ChunkPolicy, ChunkStrategy, FixedChunkStrategy,
 };
-pub use statistics::{ColumnStats, RowGroupStats};
+pub use memory::manager::{MemoryGuard, MemoryManager};
+pub use metrics::{ScanMetrics, ScanMetricsSnapshot};
+pub use prune::column::{
+    ColumnFilterPredicate, ComparisonPredicate, NullPredicate, RangePredicate,
+};
+pub use prune::combine::{AndPredicate, NotPredicate, OrPredicate};
+pub use prune::expr_predicate::ExprPredicate;
+pub use prune::predicate::{CmpOp, IntoLiteral, PredicatePushdown};
+pub use scan::options::{BatchMap, RowGroupFilter};
+pub use scan::parallel::{ParallelBatches, ParallelStreamReader, ReadUnit, ReadUnits};
+pub use scan::sequential::{AdaptiveBatches, AdaptiveStreamingReader};
 
-#[cfg(test)]
-mod pruning_tests;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;

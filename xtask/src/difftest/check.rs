@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::Arc;
 
 use polars::prelude::*;
 use polars_adaptive::plan::PREDICATE_DTYPE_ERROR;
@@ -26,7 +25,7 @@ fn tight() -> ScanArgsAdaptive {
     ScanArgsAdaptive::default()
         .with_max_concurrent_files(1)
         .with_memory_budget(64 << 10)
-        .with_chunk_strategy(Arc::new(FixedChunkStrategy::new(3)))
+        .with_chunk_policy(ChunkPolicy::Rows(3))
 }
 
 /// (name, whether the stock reference uses statistics, run). The path without statistics is
@@ -64,8 +63,7 @@ pub const PATHS: [(&str, bool, PathFn); 10] = [
         q(scan(t, ScanArgsAdaptive::default().with_page_index(false))?).collect_adaptive()
     }),
     ("collect_adaptive, batches of 7", true, |t, q| {
-        let args =
-            ScanArgsAdaptive::default().with_chunk_strategy(Arc::new(FixedChunkStrategy::new(7)));
+        let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(7));
         q(scan(t, args)?).collect_adaptive()
     }),
     ("sink_batches_adaptive, chunks of 5", true, |t, q| {

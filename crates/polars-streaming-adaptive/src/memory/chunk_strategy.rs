@@ -1,7 +1,65 @@
-//! How many rows the next batch holds: `ChunkStrategy` and its two implementations.
+//! How many rows the next batch holds: `ChunkPolicy` for the common cases, and the
+//! `ChunkStrategy` trait with its two implementations for the rest.
 
 use std::fmt::Debug;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// How a reader sizes its batches: the common cases by name, or a [`ChunkStrategy`] of your own
+/// (as arrow-rs offers `RowSelectionPolicy`). Whatever the policy, a batch never exceeds the
+/// memory available: the reader caps it by its own estimate of the decoded size.
+///
+/// ```no_run
+/// use polars_streaming_adaptive::{AdaptiveStreamingReader, ChunkPolicy};
+/// # fn main() -> polars::prelude::PolarsResult<()> {
+/// let reader = AdaptiveStreamingReader::new("trades.parquet")?
+///     .with_chunk_policy(ChunkPolicy::Rows(65_536));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum ChunkPolicy {
+    /// Sized from the bytes per row measured so far to fit the memory available:
+    /// [`AdaptiveChunkStrategy::default`], a new one for each read.
+    #[default]
+    Auto,
+    /// Batches of this many rows: [`FixedChunkStrategy`].
+    Rows(usize),
+    /// [`AdaptiveChunkStrategy::new`] with these bounds and share of the memory available, a
+    /// new one for each read.
+    Adaptive {
+        min_rows: usize,
+        max_rows: usize,
+        target_memory_ratio: f64,
+    },
+    /// A strategy of your own, shared by every read given this policy (it learns across them).
+    Custom(Arc<dyn ChunkStrategy>),
+}
+
+impl ChunkPolicy {
+    /// The strategy one read uses: `Auto` and `Adaptive` start with nothing learned.
+    pub fn strategy(&self) -> Arc<dyn ChunkStrategy> {
+        match self {
+            Self::Auto => Arc::new(AdaptiveChunkStrategy::default()),
+            Self::Rows(rows) => Arc::new(FixedChunkStrategy::new(*rows)),
+            Self::Adaptive {
+                min_rows,
+                max_rows,
+                target_memory_ratio,
+            } => Arc::new(AdaptiveChunkStrategy::new(
+                *min_rows,
+                *max_rows,
+                *target_memory_ratio,
+            )),
+            Self::Custom(strategy) => strategy.clone(),
+        }
+    }
+}
+
+impl From<Arc<dyn ChunkStrategy>> for ChunkPolicy {
+    fn from(strategy: Arc<dyn ChunkStrategy>) -> Self {
+        Self::Custom(strategy)
+    }
+}
 
 /// Chooses the number of rows of the next batch.
 ///
@@ -170,5 +228,30 @@ mod tests {
         s.observe(1, 10);
         s.adjust(0.5);
         assert_eq!(s.calculate_chunk_size(1_000, usize::MAX), 50);
+    }
+
+    #[test]
+    fn each_policy_resolves_to_its_strategy_and_auto_starts_fresh_per_read() {
+        let rows = ChunkPolicy::Rows(7).strategy();
+        assert_eq!(rows.calculate_chunk_size(1 << 30, 1_000), 7);
+        let adaptive = ChunkPolicy::Adaptive {
+            min_rows: 10,
+            max_rows: 100,
+            target_memory_ratio: 1.0,
+        };
+        assert_eq!(adaptive.strategy().calculate_chunk_size(1 << 30, 1_000), 10);
+        // What one read learns stays with it.
+        let auto = ChunkPolicy::Auto;
+        let first = auto.strategy();
+        first.observe(1, 1);
+        assert_eq!(first.calculate_chunk_size(1 << 30, usize::MAX), 1 << 20);
+        assert_eq!(
+            auto.strategy().calculate_chunk_size(1 << 30, usize::MAX),
+            1_000
+        );
+        // A custom strategy is the same one for every read.
+        let custom: Arc<dyn ChunkStrategy> = Arc::new(FixedChunkStrategy::new(3));
+        let policy = ChunkPolicy::from(custom.clone());
+        assert!(Arc::ptr_eq(&policy.strategy(), &custom));
     }
 }

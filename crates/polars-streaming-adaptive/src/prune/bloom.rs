@@ -20,8 +20,8 @@ use polars_buffer::Buffer;
 use polars_parquet::parquet::schema::types::PhysicalType;
 use twox_hash::XxHash64;
 
-use crate::expr_predicate::{column_of, list_of, scalar_of};
-use crate::mmap_reader::MmapParquetReader;
+use crate::file::reader::MmapParquetReader;
+use crate::prune::expr_predicate::{column_of, list_of, scalar_of};
 
 /// The equalities of one predicate that bloom filters can rule out, for one file.
 #[derive(Debug)]
@@ -47,11 +47,28 @@ impl BloomProbe {
     /// Whether a bloom filter of row group `rg` proves that no row passes.
     pub(crate) fn rules_out(&self, reader: &MmapParquetReader, rg: usize) -> bool {
         self.terms.iter().any(|t| {
-            reader
-                .bloom_filter(rg, t.column)
+            load_filter(reader, rg, t.column)
                 .is_some_and(|filter| !t.hashes.iter().any(|&h| filter.may_contain(h)))
         })
     }
+}
+
+/// The split block bloom filter of schema column `c` in row group `rg`, if the writer stored one
+/// the format defines and it lies inside the file. Unreadable filters are `None`: they keep the
+/// row group.
+fn load_filter(reader: &MmapParquetReader, rg: usize, c: usize) -> Option<SplitBlockFilter> {
+    let name = reader.schema().get_at_index(c)?.0;
+    let md = reader.metadata().row_groups.get(rg)?;
+    let mut leaves = md.columns_under_root_iter(name)?;
+    let leaf = leaves.next()?;
+    let start = u64::try_from(leaf.bloom_filter_offset()?).ok()?;
+    // Writers that omit the length: the header (a few bytes) and the bitset after it are read
+    // from what is left of the file.
+    let len = match leaf.bloom_filter_length() {
+        Some(len) => u64::try_from(len).ok()?,
+        None => reader.file_len().checked_sub(start)?,
+    };
+    parse_filter(reader.optional_bytes(start..start.checked_add(len)?)?)
 }
 
 /// Adds the probe-able equalities of the conjunction `e` (an `or` or `not` adds none).
@@ -174,7 +191,7 @@ fn fixed_width_be(x: i128, width: usize) -> Option<Vec<u8>> {
 
 /// A split block bloom filter's bitset, read in place.
 #[derive(Debug)]
-pub(crate) struct SplitBlockFilter {
+struct SplitBlockFilter {
     bitset: Buffer<u8>,
 }
 
@@ -200,7 +217,7 @@ impl SplitBlockFilter {
 
 /// Reads a split block bloom filter at `bytes` (the header, then the bitset); `None` unless it
 /// is the one algorithm, hash and compression the format defines.
-pub(crate) fn parse_filter(bytes: Buffer<u8>) -> Option<SplitBlockFilter> {
+fn parse_filter(bytes: Buffer<u8>) -> Option<SplitBlockFilter> {
     use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
     use polars_parquet_format::{
         BloomFilterAlgorithm, BloomFilterCompression, BloomFilterHash, BloomFilterHeader,

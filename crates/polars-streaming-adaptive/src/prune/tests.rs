@@ -10,8 +10,10 @@ use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::SchemaDescriptor;
 use polars::prelude::*;
 
-use crate::predicate::*;
-use crate::statistics::{row_group_stats, RowGroupStats};
+use crate::file::statistics::{row_group_stats, RowGroupStats};
+use crate::prune::column::*;
+use crate::prune::combine::*;
+use crate::prune::predicate::*;
 
 /// Statistics of a one-column row group of `rows` rows: `column` declared by the Parquet
 /// message type `field`, read as Polars `dtype`.

@@ -13,10 +13,9 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use crate::predicate::{
-    comparison_outcomes, CmpOp, ColumnFilterPredicate, NullPredicate, Outcomes, PredicatePushdown,
-};
-use crate::statistics::{ColumnStats, RowGroupStats};
+use crate::file::statistics::{ColumnStats, RowGroupStats};
+use crate::prune::column::{ColumnFilterPredicate, NullPredicate};
+use crate::prune::predicate::{comparison_outcomes, CmpOp, Outcomes, PredicatePushdown};
 
 /// A Polars expression as a row filter that prunes with what its statistics can tell.
 ///

@@ -11,6 +11,7 @@
 //! chunk of codec `UNCOMPRESSED`: Polars' decoder then borrows each page from it without a copy.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use polars_buffer::Buffer;
 use polars_parquet::parquet::compression::{decompress, Compression, DecompressionContext};
@@ -153,3 +154,7 @@ pub(crate) fn decompress_chunk(
         page_ends,
     })
 }
+
+/// A chunk's pages kept decompressed for a row group's units: `None` before any unit asked,
+/// `Some(None)` where decompressing them failed (see `MmapParquetReader::decompressed`).
+pub(crate) type KeptPages = Option<Option<Arc<DecompressedChunk>>>;

@@ -1,4 +1,6 @@
 //! A read's batches as one frame with one chunk per column, copied into place as they arrive.
+//! (Over 600 lines, a fifth of them tests: the three kinds of output, fixed-width, views and
+//! kept chunks, implement one round protocol, `Output` and `Round`, and read best together.)
 //!
 //! Polars' in-memory engine rechunks a scan's output before a group-by (`rechunk_mut_par` in
 //! polars-mem-engine): a second copy of every column, one thread per column, into memory faulted

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use crate::chunk_strategy::ChunkStrategy;
-use crate::file_scan::{FileScan, ScanOptions};
-use crate::memory_manager::{MemoryGuard, MemoryManager};
+use crate::file::reader::MmapParquetReader;
+use crate::memory::chunk_strategy::{ChunkPolicy, ChunkStrategy};
+use crate::memory::manager::{MemoryGuard, MemoryManager};
 use crate::metrics::ScanMetricsSnapshot;
-use crate::mmap_reader::MmapParquetReader;
-use crate::predicate::PredicatePushdown;
+use crate::prune::predicate::PredicatePushdown;
+use crate::scan::file_scan::FileScan;
+use crate::scan::options::ScanOptions;
 
 /// Reads one Parquet file in batches whose decoded size stays within a memory budget.
 ///
@@ -50,9 +51,15 @@ impl AdaptiveStreamingReader {
         }
     }
 
-    /// Sizes batches with `strategy` (default: [`crate::AdaptiveChunkStrategy::default`]).
+    /// Sizes batches with `strategy` (default: [`ChunkPolicy::Auto`]).
     pub fn with_chunk_strategy(mut self, strategy: Arc<dyn ChunkStrategy>) -> Self {
         self.options.strategy = strategy;
+        self
+    }
+
+    /// Sizes batches as `policy` says (default: [`ChunkPolicy::Auto`]).
+    pub fn with_chunk_policy(mut self, policy: ChunkPolicy) -> Self {
+        self.options.strategy = policy.strategy();
         self
     }
 

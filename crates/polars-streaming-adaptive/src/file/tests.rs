@@ -1,0 +1,342 @@
+//! Tests of the reader's page checks and kept pages against files arrow-rs writes.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use parquet::file::properties::WriterProperties;
+use polars::prelude::*;
+use polars_arrow::bitmap::Bitmap;
+
+use crate::error::AdaptiveError;
+use crate::file::read::{ColumnThreads, PageReuse};
+use crate::file::reader::MmapParquetReader;
+
+/// An `id` column of `0..rows` and a string column `s` of `text(id)`.
+fn id_and_text(rows: i64, text: impl Fn(i64) -> String) -> Vec<(&'static str, ArrayRef)> {
+    vec![
+        ("id", Arc::new(Int64Array::from_iter_values(0..rows))),
+        (
+            "s",
+            Arc::new(StringArray::from_iter_values((0..rows).map(text))),
+        ),
+    ]
+}
+
+/// Writes `columns` as one row group with arrow-rs and `props`.
+fn write_arrow(path: &Path, columns: Vec<(&str, ArrayRef)>, props: WriterProperties) {
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+    let file = File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// A page no read reaches is never checked: damaged headers after the rows a unit needs
+/// fail a read of the whole row group (as they fail stock, which reads whole row groups)
+/// and not a read of the rows before them (docs/ARCHITECTURE.md, Known differences).
+#[test]
+fn damaged_pages_after_a_units_rows_fail_only_the_reads_that_reach_them() {
+    let rows = 4_000i64;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pages.parquet");
+    let columns: Vec<(&str, ArrayRef)> =
+        vec![("id", Arc::new(Int64Array::from_iter_values(0..rows)))];
+    // Plain pages of 100 rows, 800 bytes each: the chunk's last quarter is pages 30 to 39.
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_data_page_row_count_limit(100)
+        .set_write_batch_size(100)
+        .build();
+    write_arrow(&path, columns, props);
+    let chunk = MmapParquetReader::new(&path).unwrap().metadata.row_groups[0].parquet_columns()[0]
+        .byte_range();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let damaged = (chunk.start + (chunk.end - chunk.start) * 3 / 4) as usize;
+    bytes[damaged..chunk.end as usize].fill(0xFF);
+    let path = dir.path().join("damaged.parquet");
+    std::fs::write(&path, bytes).unwrap();
+
+    let reader = MmapParquetReader::new(&path).unwrap();
+    for range in [0..250, 1_000..2_900] {
+        let unit = reader
+            .decode(
+                0,
+                range.clone(),
+                &[0],
+                ColumnThreads::One,
+                PageReuse::Existing,
+            )
+            .unwrap();
+        let ids: Vec<i64> = range.clone().map(|i| i as i64).collect();
+        let expected = Column::new("id".into(), ids);
+        assert!(unit.column("id").unwrap().equals(&expected), "{range:?}");
+    }
+    let whole = reader.decode(
+        0,
+        0..rows as usize,
+        &[0],
+        ColumnThreads::One,
+        PageReuse::Existing,
+    );
+    assert!(
+        matches!(
+            &whole,
+            Err(AdaptiveError::Decode { row_group: 0, column, .. }) if column == "id"
+        ),
+        "{whole:?}"
+    );
+}
+
+#[test]
+fn page_checks_stop_at_the_pages_a_unit_reads_and_extend_for_later_units() {
+    let rows = 4_000i64;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pages.parquet");
+    let columns = id_and_text(rows, |i| format!("value-{}", i % 37));
+    // Pages of 100 rows: 40 a column, the first after a dictionary page.
+    let props = WriterProperties::builder()
+        .set_data_page_row_count_limit(100)
+        .set_write_batch_size(100)
+        .build();
+    write_arrow(&path, columns, props);
+
+    // Read whole by another reader: this one's checks start empty.
+    let whole = MmapParquetReader::new(&path)
+        .unwrap()
+        .read_row_group(0)
+        .unwrap();
+    let reader = MmapParquetReader::new(&path).unwrap();
+    let checked = |c: usize| reader.page_check(0, c).clone().unwrap().unwrap();
+    for c in 0..2 {
+        let chunk_len = reader.metadata.row_groups[0].parquet_columns()[c].byte_range();
+        let chunk_len = (chunk_len.end - chunk_len.start) as usize;
+        let expected = |range: Range<usize>| {
+            whole
+                .select_at_idx(c)
+                .unwrap()
+                .slice(range.start as i64, range.len())
+        };
+        for (range, pages_rows) in [(150..250, 300), (0..120, 300), (2_050..2_100, 2_100)] {
+            let unit = reader
+                .decode(
+                    0,
+                    range.clone(),
+                    &[c],
+                    ColumnThreads::One,
+                    PageReuse::Existing,
+                )
+                .unwrap();
+            let column = unit.column(expected(range.clone()).name()).unwrap();
+            assert!(column.equals(&expected(range.clone())), "{c} {range:?}");
+            // Checked as far as the page holding the unit's last row, never back.
+            let pages = checked(c);
+            assert_eq!(pages.rows, pages_rows, "column {c}, rows {range:?}");
+            assert!(pages.checked_len.unwrap() < chunk_len);
+        }
+        let held_in_part = checked(c).held;
+        reader
+            .decode(
+                0,
+                0..rows as usize,
+                &[c],
+                ColumnThreads::One,
+                PageReuse::Existing,
+            )
+            .unwrap();
+        let pages = checked(c);
+        assert_eq!((pages.rows, pages.checked_len), (rows as usize, None));
+        assert!(pages.held >= held_in_part, "column {c}");
+    }
+}
+
+/// arrow-rs falls back from a dictionary to plain pages once the dictionary outgrows its
+/// limit. A unit whose pages are all plain starts at the data pages and never decodes the
+/// dictionary; a unit touching a dictionary-encoded page keeps it; both read the rows a
+/// read of the whole row group has.
+#[test]
+fn a_unit_past_a_dictionary_fallback_skips_the_dictionary_page() {
+    let rows = 4_000i64;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fallback.parquet");
+    let columns = id_and_text(rows, |i| format!("value-{i}"));
+    let props = WriterProperties::builder()
+        .set_dictionary_page_size_limit(1024)
+        .set_data_page_row_count_limit(100)
+        .set_write_batch_size(100)
+        .build();
+    write_arrow(&path, columns, props);
+
+    let reader = MmapParquetReader::new(&path).unwrap();
+    let whole = reader.read_row_group(0).unwrap();
+    for c in 0..2 {
+        let pages = reader.checked_pages(0, c, rows as usize).unwrap();
+        let (start, dictionary_rows) = pages.flat.clone().unwrap();
+        let plain_from = dictionary_rows[0].end;
+        assert!(start > 0, "column {c}: no dictionary page");
+        assert_eq!(dictionary_rows.len(), 1, "column {c}: {dictionary_rows:?}");
+        assert!(plain_from < rows as usize, "column {c}: no fallback");
+        assert_eq!(
+            pages.data_start(&(plain_from..plain_from + 150)),
+            Some(start)
+        );
+        assert_eq!(pages.data_start(&(plain_from - 1..plain_from + 150)), None);
+        for range in [
+            plain_from..plain_from + 150,
+            plain_from - 1..plain_from + 150,
+        ] {
+            let unit = reader
+                .decode(
+                    0,
+                    range.clone(),
+                    &[c],
+                    ColumnThreads::One,
+                    PageReuse::Existing,
+                )
+                .unwrap();
+            let expected = whole
+                .select_at_idx(c)
+                .unwrap()
+                .slice(range.start as i64, range.len());
+            assert!(
+                unit.column(expected.name()).unwrap().equals(&expected),
+                "column {c}, rows {range:?}"
+            );
+        }
+    }
+}
+
+/// Units that share a row group's pages decompressed once (`PageReuse::Keep`) decode the
+/// same values as units that decompress their own pages, for data pages v1 and v2 (whose
+/// levels are stored uncompressed), two codecs, dictionary pages with a fallback to plain
+/// ones, nulls, strings and NaN, by range and by mask; the pages are built once, and
+/// dropped with the row group.
+#[test]
+fn units_sharing_pages_decompressed_once_decode_like_units_decompressing_their_own() {
+    use arrow::array::Float64Array;
+    use parquet::basic::{Compression as Codec, ZstdLevel};
+    use parquet::file::properties::WriterVersion;
+
+    let rows = 3_000usize;
+    let columns = || -> Vec<(&str, ArrayRef)> {
+        vec![
+            ("id", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
+            (
+                "s",
+                Arc::new(StringArray::from_iter((0..rows).map(|i| {
+                    (i % 7 != 0).then(|| format!("value-{}", i % (1 + i / 1_000 * 500)))
+                }))),
+            ),
+            (
+                "x",
+                Arc::new(Float64Array::from_iter((0..rows).map(|i| {
+                    (i % 5 != 0).then(|| {
+                        if i % 11 == 0 {
+                            f64::NAN
+                        } else {
+                            i as f64 / 4.0
+                        }
+                    })
+                }))),
+            ),
+        ]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let codecs = [Codec::ZSTD(ZstdLevel::default()), Codec::SNAPPY];
+    let versions = [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0];
+    for (codec, version) in codecs.into_iter().flat_map(|c| versions.map(|v| (c, v))) {
+        let path = dir.path().join(format!("{codec:?}-{version:?}.parquet"));
+        let props = WriterProperties::builder()
+            .set_compression(codec)
+            .set_writer_version(version)
+            .set_dictionary_page_size_limit(2048)
+            .set_data_page_row_count_limit(128)
+            .set_write_batch_size(128)
+            .build();
+        write_arrow(&path, columns(), props);
+        let shared = MmapParquetReader::new(&path).unwrap();
+        let own = MmapParquetReader::new(&path).unwrap();
+        let case = format!("{codec:?}, {version:?}");
+        let kept = |c: usize| {
+            let cell = shared.kept_pages(0, c);
+            cell.as_ref().map(|d| d.as_ref().map(|d| d.rows.clone()))
+        };
+        // Checked to the row group's end first, as `FileScan::next_unit` does; every chunk
+        // is kept as for units of one row (`PageReuse::Keep(1)`), fewer than a page's.
+        for c in 0..3 {
+            shared.checked_pages(0, c, rows).unwrap();
+        }
+        // Units in order from row 650, of sizes that start and end inside pages, then
+        // one behind the pages kept, which decompresses its own.
+        let mut start = 650;
+        let sizes = [1, 300, 77, 1_000, 129, 843, 0];
+        for (i, len) in sizes.into_iter().enumerate() {
+            let range = match len {
+                0 => 10..300,
+                _ => start..start + len,
+            };
+            start += len;
+            // Every third row, from the unit's third.
+            let mask = Bitmap::from_iter((0..len).map(|r| r % 3 == 2));
+            for c in 0..3 {
+                let reads = [
+                    shared.decode(
+                        0,
+                        range.clone(),
+                        &[c],
+                        ColumnThreads::One,
+                        PageReuse::Keep(1),
+                    ),
+                    own.decode(
+                        0,
+                        range.clone(),
+                        &[c],
+                        ColumnThreads::One,
+                        PageReuse::Existing,
+                    ),
+                    shared.decode_masked(
+                        0,
+                        range.clone(),
+                        &mask,
+                        &[c],
+                        ColumnThreads::One,
+                        PageReuse::Keep(1),
+                    ),
+                    own.decode_masked(
+                        0,
+                        range.clone(),
+                        &mask,
+                        &[c],
+                        ColumnThreads::One,
+                        PageReuse::Existing,
+                    ),
+                ]
+                .map(Result::unwrap);
+                for pair in [&reads[..2], &reads[2..]] {
+                    assert!(
+                        pair[0].equals_missing(&pair[1]),
+                        "{case}, column {c}, rows {range:?}: {:?} vs {:?}",
+                        pair[0],
+                        pair[1]
+                    );
+                }
+                // The first unit kept them from its page on; the others found them.
+                let pages = kept(c)
+                    .flatten()
+                    .unwrap_or_else(|| panic!("{case}: none kept"));
+                assert!(
+                    pages.start > 0 && pages.start <= 650 && pages.end == rows,
+                    "{case}, column {c}: {pages:?} kept, unit {i}"
+                );
+            }
+        }
+        assert_eq!(start, rows);
+        shared.release(0, &[0, 1, 2]);
+        assert!(
+            (0..3).all(|c| kept(c).is_none()),
+            "{case}: kept after release"
+        );
+    }
+}
