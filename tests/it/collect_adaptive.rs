@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use crate::common::{
-    mixed, run_test_in_child, same_frame, same_frame_aggregated, stock, write, Layout,
+    mixed, patch_footer, run_test_in_child, same_frame, same_frame_aggregated, stock, write, Layout,
 };
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
@@ -458,6 +458,47 @@ fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
     assert_eq!(answered(&derived, ScanArgsAdaptive::default()), 0);
     let off = ScanArgsAdaptive::default().with_statistics(false);
     assert_eq!(answered(&all, off), 0);
+}
+
+/// A footer's unflagged bounds are values only from writers known to write values
+/// (`EXACT_BOUND_WRITERS`): from any other writer they are decoded, so a bound that lies (a
+/// max larger than any value) changes no answer.
+#[test]
+fn unflagged_bounds_of_an_unknown_writer_are_decoded_even_when_they_lie() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 600i64;
+    // Row group maxima 99_007, 199_007, ...: byte patterns found nowhere else in the footer.
+    let mut df = df!(
+        "i" => (0..rows).map(|r| (r % 10 != 3).then_some(r * 1000 + 7)).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let summary = |lf: LazyFrame| {
+        lf.select([
+            col("i").max(),
+            col("i").min().alias("lo"),
+            len(),
+            col("i").count().alias("n"),
+        ])
+    };
+    let answered = |path: &Path| {
+        let args = ScanArgsAdaptive::default();
+        let ours = summary(LazyFrame::scan_adaptive(path, args.clone()).unwrap())
+            .collect_adaptive()
+            .unwrap();
+        let expected = summary(stock(path)).collect().unwrap();
+        same_frame(&ours, &expected).unwrap();
+        args.metrics().row_groups_answered_from_statistics
+    };
+    let known = dir.path().join("known.parquet");
+    write(&mut df, &known, Layout::default());
+    assert_eq!(answered(&known), 6);
+    let unknown = dir.path().join("unknown.parquet");
+    std::fs::copy(&known, &unknown).unwrap();
+    assert_eq!(patch_footer(&unknown, b"Polars", b"Pxlars"), 1);
+    assert_eq!(answered(&unknown), 0);
+    let lie = 5_000_000_007i64.to_le_bytes();
+    assert_eq!(patch_footer(&unknown, &99_007i64.to_le_bytes(), &lie), 1);
+    assert_eq!(answered(&unknown), 0);
 }
 
 /// Row groups whose statistics cannot give an aggregate exactly are decoded, in the same

@@ -139,4 +139,6 @@ pub fn stock(target: &Path) -> LazyFrame {
 }
 
 #[allow(unused_imports)]
-pub use polars_adaptive::testing::{run_test_in_child, same_frame, same_frame_aggregated};
+pub use polars_adaptive::testing::{
+    patch_footer, run_test_in_child, same_frame, same_frame_aggregated,
+};

@@ -176,6 +176,25 @@ pub fn run_test_in_child(name: &str, env: &[(&str, &str)], timeout: Duration) {
     }
 }
 
+/// Replaces every occurrence of `from` in the footer of the Parquet file `path` with `to`, of the
+/// same length so that the footer's thrift stays well formed (a writer's name, a bound's bytes);
+/// returns how many there were. For tests that plant what a writer never wrote.
+pub fn patch_footer(path: &Path, from: &[u8], to: &[u8]) -> usize {
+    assert_eq!(from.len(), to.len(), "a patch keeps the footer's length");
+    let mut bytes = std::fs::read(path).unwrap();
+    let len = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap()) as usize;
+    let footer = &mut bytes[len - 8 - footer_len..len - 8];
+    let at: Vec<usize> = (0..=footer.len().saturating_sub(from.len()))
+        .filter(|&i| footer[i..].starts_with(from))
+        .collect();
+    for &i in &at {
+        footer[i..i + to.len()].copy_from_slice(to);
+    }
+    std::fs::write(path, bytes).unwrap();
+    at.len()
+}
+
 #[cfg(test)]
 mod tests {
     use polars::prelude::*;

@@ -15,7 +15,8 @@ use polars_buffer::Buffer;
 use polars_parquet::read::FileMetadata;
 
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
-use crate::file::statistics::{row_group_stats, RowGroupStats};
+use crate::file::exact_flags::exactness_flags;
+use crate::file::statistics::{row_group_stats, writes_exact_bounds, Exactness, RowGroupStats};
 
 const MAGIC: &[u8; 4] = b"PAR1";
 
@@ -182,11 +183,20 @@ pub(crate) fn read_statistics(
     });
     match parsed {
         Ok(Ok(pq)) if pq.num_row_groups() == metadata.row_groups.len() => {
+            let flags = exactness_flags(footer);
+            let exact_writer = writes_exact_bounds(metadata.created_by.as_deref());
             let stats = pq
                 .row_groups()
                 .iter()
                 .enumerate()
-                .map(|(i, rg)| row_group_stats(i, rg, schema))
+                .map(|(i, rg)| {
+                    let flags = flags.as_ref().and_then(|f| f.get(i)).map(Vec::as_slice);
+                    let exactness = Exactness {
+                        flags,
+                        exact_writer,
+                    };
+                    row_group_stats(i, rg, schema, exactness)
+                })
                 .collect();
             FooterStatistics {
                 row_groups: stats,

@@ -4,10 +4,14 @@
 //! Every conversion is conservative: a bound that cannot be trusted is dropped (`None`), and a
 //! missing bound means "unknown", which keeps the row group.
 
-use parquet::basic::{ConvertedType, LogicalType, SortOrder, TimeUnit as PqTimeUnit};
+use parquet::basic::{
+    ConvertedType, LogicalType, SortOrder, TimeUnit as PqTimeUnit, Type as PhysicalType,
+};
 use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData as PqRowGroupMetaData};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use polars::prelude::*;
+
+use crate::file::exact_flags::ExactFlags;
 
 /// Statistics of one column chunk of one row group.
 #[derive(Debug, Clone)]
@@ -47,7 +51,9 @@ impl ColumnStats {
     pub fn distinct_count(&self) -> Option<u64> {
         self.distinct_count
     }
-    /// Whether `min` is a value of the column rather than a bound (truncated strings are not).
+    /// Whether `min` is a value of the column rather than a bound: flagged exact by the writer,
+    /// or an unflagged integer, boolean or temporal bound from a writer known to write values
+    /// (truncated strings never are).
     pub fn min_is_exact(&self) -> bool {
         #[cfg(feature = "test-hooks")]
         if crate::test_hooks::inexact_as_exact() {
@@ -55,7 +61,7 @@ impl ColumnStats {
         }
         self.min_is_exact
     }
-    /// Whether `max` is a value of the column rather than a bound (truncated strings are not).
+    /// Whether `max` is a value of the column rather than a bound (see [`Self::min_is_exact`]).
     pub fn max_is_exact(&self) -> bool {
         #[cfg(feature = "test-hooks")]
         if crate::test_hooks::inexact_as_exact() {
@@ -106,14 +112,65 @@ impl RowGroupStats {
     }
 }
 
+/// Writers known to store the actual smallest and largest value of a column chunk as its
+/// bounds for the fixed-width physical types BOOLEAN, INT32 and INT64, whether or not they set
+/// the exactness flags, by the prefix of the footer's `created_by`. Each was checked against
+/// its source or its behaviour (docs/decisions.md, "Bounds taken as exact"). Not here: byte
+/// arrays (writers truncate them: only a flag says exact), floats (writers write zeros' signs
+/// and NaN each their own way), INT96 and fixed-length byte arrays.
+const EXACT_BOUND_WRITERS: [&str; 4] = [
+    "Polars",
+    "parquet-rs version ",
+    "parquet-cpp-arrow version ",
+    "DuckDB version ",
+];
+
+/// Whether the writer named by `created_by` is one of [`EXACT_BOUND_WRITERS`].
+pub(crate) fn writes_exact_bounds(created_by: Option<&str>) -> bool {
+    created_by.is_some_and(|by| EXACT_BOUND_WRITERS.iter().any(|w| by.starts_with(w)))
+}
+
+/// What decides whether a row group's bounds are values of their columns: the chunks'
+/// exactness flags as the footer states them (in the footer's order; `None` when they could
+/// not be read, which counts as unstated), and whether the writer stores exact fixed-width
+/// bounds without flagging them ([`writes_exact_bounds`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Exactness<'a> {
+    pub(crate) flags: Option<&'a [ExactFlags]>,
+    pub(crate) exact_writer: bool,
+}
+
+impl Exactness<'_> {
+    /// Whether the min and the max of chunk `j` of physical type `physical` are values of the
+    /// column: flagged exact, or unflagged from an exact writer for a fixed-width type.
+    fn of(&self, j: usize, physical: PhysicalType) -> (bool, bool) {
+        let (min, max) = self
+            .flags
+            .and_then(|f| f.get(j).copied())
+            .unwrap_or_default();
+        let unstated = self.exact_writer
+            && matches!(
+                physical,
+                PhysicalType::BOOLEAN | PhysicalType::INT32 | PhysicalType::INT64
+            );
+        (min.unwrap_or(unstated), max.unwrap_or(unstated))
+    }
+}
+
 /// Reads the statistics of every flat top-level column of `rg`, typed by `schema`.
 pub(crate) fn row_group_stats(
     index: usize,
     rg: &PqRowGroupMetaData,
     schema: &Schema,
+    exactness: Exactness<'_>,
 ) -> RowGroupStats {
+    // Flags that do not line up with the chunks are not used.
+    let exactness = Exactness {
+        flags: exactness.flags.filter(|f| f.len() == rg.columns().len()),
+        ..exactness
+    };
     let mut columns = PlIndexMap::default();
-    for chunk in rg.columns() {
+    for (j, chunk) in rg.columns().iter().enumerate() {
         let path = chunk.column_descr().path().parts();
         let [name] = path else { continue };
         let Some(dtype) = schema.get(name.as_str()) else {
@@ -122,7 +179,7 @@ pub(crate) fn row_group_stats(
         if dtype.is_nested() {
             continue;
         }
-        let Some(stats) = column_stats(chunk, dtype) else {
+        let Some(stats) = column_stats(chunk, dtype, exactness.of(j, chunk.column_type())) else {
             continue;
         };
         // More nulls than rows in a flat column is impossible: such statistics are wrong
@@ -146,7 +203,12 @@ pub(crate) fn row_group_stats(
     }
 }
 
-fn column_stats(chunk: &ColumnChunkMetaData, dtype: &DataType) -> Option<ColumnStats> {
+/// `exact`: whether the footer's min and max are values of the column (`Exactness::of`).
+fn column_stats(
+    chunk: &ColumnChunkMetaData,
+    dtype: &DataType,
+    exact: (bool, bool),
+) -> Option<ColumnStats> {
     let stats = chunk.statistics()?;
     let descr = chunk.column_descr();
     // Old writers filled the deprecated `min`/`max` fields with a signed byte-wise order; they
@@ -165,8 +227,9 @@ fn column_stats(chunk: &ColumnChunkMetaData, dtype: &DataType) -> Option<ColumnS
         null_count: stats.null_count_opt(),
         nan_count: stats.nan_count_opt(),
         distinct_count: stats.distinct_count_opt(),
-        min_is_exact: stats.min_is_exact(),
-        max_is_exact: stats.max_is_exact(),
+        // The flags describe `min_value`/`max_value`; deprecated bounds are never exact.
+        min_is_exact: exact.0 && stats.min_bytes_opt().is_some() && !stats.is_min_max_deprecated(),
+        max_is_exact: exact.1 && stats.max_bytes_opt().is_some() && !stats.is_min_max_deprecated(),
     })
 }
 

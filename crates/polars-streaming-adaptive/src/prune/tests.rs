@@ -10,7 +10,7 @@ use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::SchemaDescriptor;
 use polars::prelude::*;
 
-use crate::file::statistics::{row_group_stats, RowGroupStats};
+use crate::file::statistics::{row_group_stats, Exactness, RowGroupStats};
 use crate::prune::column::*;
 use crate::prune::combine::*;
 use crate::prune::predicate::*;
@@ -29,6 +29,11 @@ fn row_group(field: &str, dtype: DataType, rows: i64, s: Option<Statistics>) -> 
     let schema = parse_message_type(&format!("message m {{ {field}; }}")).unwrap();
     let descr = Arc::new(SchemaDescriptor::new(Arc::new(schema)));
     let name = descr.column(0).name().to_string();
+    // The exactness flags a writer would state for these statistics, as the footer walk
+    // (`file::exact_flags`) reads them from a real file.
+    let flags = [s.as_ref().map_or((None, None), |s| {
+        (Some(s.min_is_exact()), Some(s.max_is_exact()))
+    })];
     let mut chunk = ColumnChunkMetaData::builder(descr.column(0));
     if let Some(s) = s {
         chunk = chunk.set_statistics(s);
@@ -39,7 +44,11 @@ fn row_group(field: &str, dtype: DataType, rows: i64, s: Option<Statistics>) -> 
         .build()
         .unwrap();
     let schema: Schema = [(PlSmallStr::from(name), dtype)].into_iter().collect();
-    row_group_stats(0, &rg, &schema)
+    let exactness = Exactness {
+        flags: Some(&flags),
+        exact_writer: false,
+    };
+    row_group_stats(0, &rg, &schema, exactness)
 }
 
 fn skips(p: impl PredicatePushdown, s: &RowGroupStats) -> bool {

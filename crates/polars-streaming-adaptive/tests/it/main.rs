@@ -4,6 +4,7 @@
 mod bad_input;
 mod bloom_filters;
 mod common;
+mod exact_bounds;
 mod filter_first;
 mod mapped_files;
 mod memory_budget;
