@@ -150,10 +150,12 @@ fn stat_of(e: &Expr, schema: &Schema) -> Option<Stat> {
         _ => None,
     };
     // Strings and binary compare byte-wise in Polars and in the format; a bound the writer
-    // truncated is not flagged exact and is decoded (`value`).
+    // truncated is not flagged exact and is decoded (`value`). Float bounds leave NaN out, as
+    // Polars' `min` and `max` do; a zero bound is never exact (`ColumnStats::min_is_exact`).
     let exact_bounds = |name: &PlSmallStr| {
         let dtype = schema.get(name)?;
         (dtype.is_integer()
+            || dtype.is_float()
             || matches!(
                 dtype,
                 DataType::Date | DataType::Datetime(_, _) | DataType::String | DataType::Binary

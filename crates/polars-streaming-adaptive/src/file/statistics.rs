@@ -113,11 +113,12 @@ impl RowGroupStats {
 }
 
 /// Writers known to store the actual smallest and largest value of a column chunk as its
-/// bounds for the fixed-width physical types BOOLEAN, INT32 and INT64, whether or not they set
-/// the exactness flags, by the prefix of the footer's `created_by`. Each was checked against
-/// its source or its behaviour (docs/decisions.md, "Bounds taken as exact"). Not here: byte
-/// arrays (writers truncate them: only a flag says exact), floats (writers write zeros' signs
-/// and NaN each their own way), INT96 and fixed-length byte arrays.
+/// bounds for the fixed-width physical types BOOLEAN, INT32, INT64, FLOAT and DOUBLE, whether
+/// or not they set the exactness flags, by the prefix of the footer's `created_by`. Each was
+/// checked against its source or its behaviour (docs/decisions.md, "Bounds taken as exact").
+/// Their float bounds leave NaN out (or are NaN, and dropped), as Polars' `min` and `max` do;
+/// a zero float bound is widened to both signs (`float_bounds`) and is never a value. Not here:
+/// byte arrays (writers truncate them: only a flag says exact), INT96, fixed-length arrays.
 const EXACT_BOUND_WRITERS: [&str; 4] = [
     "Polars",
     "parquet-rs version ",
@@ -141,8 +142,8 @@ pub(crate) struct Exactness<'a> {
 }
 
 impl Exactness<'_> {
-    /// Whether the min and the max of chunk `j` of physical type `physical` are values of the
-    /// column: flagged exact, or unflagged from an exact writer for a fixed-width type.
+    /// Whether the min and the max of chunk `j` of physical type `physical` may be values of
+    /// the column: flagged exact, or unflagged from an exact writer for a fixed-width type.
     fn of(&self, j: usize, physical: PhysicalType) -> (bool, bool) {
         let (min, max) = self
             .flags
@@ -151,7 +152,11 @@ impl Exactness<'_> {
         let unstated = self.exact_writer
             && matches!(
                 physical,
-                PhysicalType::BOOLEAN | PhysicalType::INT32 | PhysicalType::INT64
+                PhysicalType::BOOLEAN
+                    | PhysicalType::INT32
+                    | PhysicalType::INT64
+                    | PhysicalType::FLOAT
+                    | PhysicalType::DOUBLE
             );
         (min.unwrap_or(unstated), max.unwrap_or(unstated))
     }
@@ -220,6 +225,17 @@ fn column_stats(
     } else {
         (None, None)
     };
+    // The flags describe `min_value`/`max_value`: deprecated bounds are never values, and nor
+    // is a zero float bound, which `float_bounds` widened to both signs.
+    let is_value = |bound: &Option<AnyValue<'static>>| {
+        let widened_zero = dtype.is_float()
+            && bound
+                .as_ref()
+                .and_then(|v| v.extract::<f64>())
+                .is_some_and(|v| v == 0.0);
+        bound.is_some() && !widened_zero && !stats.is_min_max_deprecated()
+    };
+    let (min_is_value, max_is_value) = (is_value(&min), is_value(&max));
     Some(ColumnStats {
         dtype: dtype.clone(),
         min: min.map(|v| Scalar::new(dtype.clone(), v)),
@@ -227,9 +243,8 @@ fn column_stats(
         null_count: stats.null_count_opt(),
         nan_count: stats.nan_count_opt(),
         distinct_count: stats.distinct_count_opt(),
-        // The flags describe `min_value`/`max_value`; deprecated bounds are never exact.
-        min_is_exact: exact.0 && stats.min_bytes_opt().is_some() && !stats.is_min_max_deprecated(),
-        max_is_exact: exact.1 && stats.max_bytes_opt().is_some() && !stats.is_min_max_deprecated(),
+        min_is_exact: exact.0 && min_is_value,
+        max_is_exact: exact.1 && max_is_value,
     })
 }
 
