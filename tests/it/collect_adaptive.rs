@@ -409,6 +409,16 @@ fn statistics_frame(seed: i64) -> DataFrame {
     .unwrap()
 }
 
+/// `max`, `min`, `len()` and `count` of column `i`: what statistics may answer.
+fn summary_of_i(lf: LazyFrame) -> LazyFrame {
+    lf.select([
+        col("i").max(),
+        col("i").min().alias("lo"),
+        len(),
+        col("i").count().alias("n"),
+    ])
+}
+
 #[test]
 fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
     let dir = tempfile::tempdir().unwrap();
@@ -435,16 +445,8 @@ fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
         same_frame(&ours, &expected).unwrap();
         args.metrics().row_groups_answered_from_statistics
     };
-    let all = |lf: LazyFrame| {
-        lf.select([
-            col("i").max(),
-            col("i").min().alias("lo"),
-            len(),
-            col("i").count().alias("n"),
-        ])
-    };
     // The six row groups of a.parquet, the all-null one included.
-    assert_eq!(answered(&all, ScanArgsAdaptive::default()), 6);
+    assert_eq!(answered(&summary_of_i, ScanArgsAdaptive::default()), 6);
     // Float bounds are values where they are not NaN (Polars' writer makes both bounds of a
     // chunk holding NaN NaN: the row group of row 150 is decoded) nor zero (widened to both
     // signs: `f`'s min, 0.0, is decoded in every row group). Strings from Polars' writer,
@@ -461,7 +463,7 @@ fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
     let derived = |lf: LazyFrame| lf.select([col("i").max() + lit(1)]);
     assert_eq!(answered(&derived, ScanArgsAdaptive::default()), 0);
     let off = ScanArgsAdaptive::default().with_statistics(false);
-    assert_eq!(answered(&all, off), 0);
+    assert_eq!(answered(&summary_of_i, off), 0);
 }
 
 /// A footer's unflagged bounds are values only from writers known to write values
@@ -476,20 +478,12 @@ fn unflagged_bounds_of_an_unknown_writer_are_decoded_even_when_they_lie() {
         "i" => (0..rows).map(|r| (r % 10 != 3).then_some(r * 1000 + 7)).collect::<Vec<_>>(),
     )
     .unwrap();
-    let summary = |lf: LazyFrame| {
-        lf.select([
-            col("i").max(),
-            col("i").min().alias("lo"),
-            len(),
-            col("i").count().alias("n"),
-        ])
-    };
     let answered = |path: &Path| {
         let args = ScanArgsAdaptive::default();
-        let ours = summary(LazyFrame::scan_adaptive(path, args.clone()).unwrap())
+        let ours = summary_of_i(LazyFrame::scan_adaptive(path, args.clone()).unwrap())
             .collect_adaptive()
             .unwrap();
-        let expected = summary(stock(path)).collect().unwrap();
+        let expected = summary_of_i(stock(path)).collect().unwrap();
         same_frame(&ours, &expected).unwrap();
         args.metrics().row_groups_answered_from_statistics
     };
