@@ -198,8 +198,9 @@ fn value(s: &Stat, stats: &RowGroupStats, schema: &Schema) -> Option<AnyValue<'s
     match s {
         Stat::Len => count(rows),
         Stat::Count(c) => {
-            let nulls = usize::try_from(stats.column(c)?.null_count()?).ok()?;
-            count(rows.checked_sub(nulls)?)
+            let cs = stats.column(c)?;
+            let nulls = usize::try_from(cs.null_count().filter(|_| cs.null_count_is_exact())?);
+            count(rows.checked_sub(nulls.ok()?)?)
         }
         Stat::Min(c) | Stat::Max(c) => {
             if rows == 0 {
@@ -215,7 +216,9 @@ fn value(s: &Stat, stats: &RowGroupStats, schema: &Schema) -> Option<AnyValue<'s
                     Some(v.value().clone().into_static())
                 }
                 // No bound: exact only when every row is null.
-                None if cs.null_count() == Some(rows as u64) => Some(AnyValue::Null),
+                None if cs.null_count_is_exact() && cs.null_count() == Some(rows as u64) => {
+                    Some(AnyValue::Null)
+                }
                 _ => None,
             }
         }

@@ -16,7 +16,9 @@ use polars_parquet::read::FileMetadata;
 
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
 use crate::file::exact_flags::exactness_flags;
-use crate::file::statistics::{row_group_stats, writes_exact_bounds, Exactness, RowGroupStats};
+use crate::file::statistics::{
+    inflates_null_counts, row_group_stats, writes_exact_bounds, Exactness, RowGroupStats,
+};
 
 const MAGIC: &[u8; 4] = b"PAR1";
 
@@ -185,6 +187,7 @@ pub(crate) fn read_statistics(
         Ok(Ok(pq)) if pq.num_row_groups() == metadata.row_groups.len() => {
             let flags = exactness_flags(footer);
             let exact_writer = writes_exact_bounds(metadata.created_by.as_deref());
+            let inflated_null_counts = inflates_null_counts(metadata.created_by.as_deref());
             let stats = pq
                 .row_groups()
                 .iter()
@@ -194,6 +197,7 @@ pub(crate) fn read_statistics(
                     let exactness = Exactness {
                         flags,
                         exact_writer,
+                        inflated_null_counts,
                     };
                     row_group_stats(i, rg, schema, exactness)
                 })

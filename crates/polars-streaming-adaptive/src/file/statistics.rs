@@ -24,6 +24,7 @@ pub struct ColumnStats {
     pub(crate) distinct_count: Option<u64>,
     pub(crate) min_is_exact: bool,
     pub(crate) max_is_exact: bool,
+    pub(crate) null_count_is_exact: bool,
 }
 
 impl ColumnStats {
@@ -39,9 +40,16 @@ impl ColumnStats {
     pub fn max(&self) -> Option<&Scalar> {
         self.max.as_ref()
     }
-    /// Number of nulls; `None` when the writer did not record it (which is not zero).
+    /// Number of nulls; `None` when the writer did not record it (which is not zero). An upper
+    /// bound where [`Self::null_count_is_exact`] says so.
     pub fn null_count(&self) -> Option<u64> {
         self.null_count
+    }
+    /// Whether `null_count` is the chunk's number of nulls rather than an upper bound: not for
+    /// a non-zero count from a writer known to count some nulls more than once
+    /// (`inflates_null_counts`).
+    pub fn null_count_is_exact(&self) -> bool {
+        self.null_count.is_some() && self.null_count_is_exact
     }
     /// Number of NaNs, recorded only by recent writers.
     pub fn nan_count(&self) -> Option<u64> {
@@ -131,14 +139,25 @@ pub(crate) fn writes_exact_bounds(created_by: Option<&str>) -> bool {
     created_by.is_some_and(|by| EXACT_BOUND_WRITERS.iter().any(|w| by.starts_with(w)))
 }
 
+/// Whether the writer named by `created_by` may record more nulls than a chunk holds: Polars'
+/// Rust writer (0.55.2 names itself "Polars", without a version) counts nulls several times
+/// when its data pages hold a few rows each (50 rows in pages of 64 bytes: 25 nulls for 5; the
+/// difftest found it, seed 99). Python Polars 2.1.0 ("Polars (python) version ...") counts
+/// right. Such counts still bound the nulls from above, and a zero is still zero.
+pub(crate) fn inflates_null_counts(created_by: Option<&str>) -> bool {
+    created_by == Some("Polars")
+}
+
 /// What decides whether a row group's bounds are values of their columns: the chunks'
 /// exactness flags as the footer states them (in the footer's order; `None` when they could
 /// not be read, which counts as unstated), and whether the writer stores exact fixed-width
-/// bounds without flagging them ([`writes_exact_bounds`]).
+/// bounds without flagging them ([`writes_exact_bounds`]); and whether its null counts are
+/// exact ([`inflates_null_counts`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Exactness<'a> {
     pub(crate) flags: Option<&'a [ExactFlags]>,
     pub(crate) exact_writer: bool,
+    pub(crate) inflated_null_counts: bool,
 }
 
 impl Exactness<'_> {
@@ -184,9 +203,11 @@ pub(crate) fn row_group_stats(
         if dtype.is_nested() {
             continue;
         }
-        let Some(stats) = column_stats(chunk, dtype, exactness.of(j, chunk.column_type())) else {
+        let Some(mut stats) = column_stats(chunk, dtype, exactness.of(j, chunk.column_type()))
+        else {
             continue;
         };
+        stats.null_count_is_exact = !exactness.inflated_null_counts || stats.null_count == Some(0);
         // More nulls than rows in a flat column is impossible: such statistics are wrong
         // (Polars 0.55.2's writer produced them in the difftest) and prune nothing.
         let rows = rg.num_rows().max(0) as u64;
@@ -195,7 +216,6 @@ pub(crate) fn row_group_stats(
         }
         // Nor can a column with a value be all null: the count is not believed (the same
         // writer counts nulls twice with small pages, so half-null looks all-null).
-        let mut stats = stats;
         if (stats.min.is_some() || stats.max.is_some()) && stats.null_count == Some(rows) {
             stats.null_count = None;
         }
@@ -245,6 +265,7 @@ fn column_stats(
         distinct_count: stats.distinct_count_opt(),
         min_is_exact: exact.0 && min_is_value,
         max_is_exact: exact.1 && max_is_value,
+        null_count_is_exact: true,
     })
 }
 

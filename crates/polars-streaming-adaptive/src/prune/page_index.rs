@@ -150,6 +150,7 @@ fn page_stats(
             distinct_count: None,
             min_is_exact: false,
             max_is_exact: false,
+            null_count_is_exact: false,
         };
         let mut columns = PlIndexMap::default();
         columns.insert(name.clone(), stats);

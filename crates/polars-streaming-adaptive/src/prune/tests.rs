@@ -46,7 +46,7 @@ fn row_group(field: &str, dtype: DataType, rows: i64, s: Option<Statistics>) -> 
     let schema: Schema = [(PlSmallStr::from(name), dtype)].into_iter().collect();
     let exactness = Exactness {
         flags: Some(&flags),
-        exact_writer: false,
+        ..Exactness::default()
     };
     row_group_stats(0, &rg, &schema, exactness)
 }
