@@ -4,8 +4,6 @@
 //!
 //! `cargo bench --bench exec` (ids `scan/...` and `agg/...`).
 
-use std::sync::Arc;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
