@@ -1,7 +1,8 @@
 //! The exactness flags of each column chunk's statistics as the footer states them
-//! (`is_min_value_exact`, `is_max_value_exact`: true, false, or absent). arrow-rs reads an
-//! absent flag as false for byte arrays and floats and ignores both flags for booleans and
-//! integers; polars-parquet keeps them where it does not expose them. A walk of the footer's
+//! (`is_min_value_exact`, `is_max_value_exact`: true, false, or absent). arrow-rs 60.1's
+//! footer decoding keeps them only for byte arrays (an absent one read as false) and builds the
+//! statistics of booleans, integers and floats as exact whatever they say; polars-parquet keeps
+//! them where it does not expose them. A walk of the footer's
 //! thrift with polars-parquet-format's compact protocol reads them and skips everything else
 //! (its own `skip` reads binary fields as UTF-8 strings, which statistics' bytes are not).
 

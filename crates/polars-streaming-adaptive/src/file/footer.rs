@@ -185,8 +185,8 @@ pub(crate) fn read_statistics(
     });
     match parsed {
         Ok(Ok(pq)) if pq.num_row_groups() == metadata.row_groups.len() => {
-            let flags = exactness_flags(footer);
             let exact_writer = writes_exact_bounds(metadata.created_by.as_deref());
+            let flags = (!exact_writer).then(|| exactness_flags(footer)).flatten();
             let inflated_null_counts = inflates_null_counts(metadata.created_by.as_deref());
             let stats = pq
                 .row_groups()

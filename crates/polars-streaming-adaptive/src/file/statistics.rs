@@ -148,11 +148,15 @@ pub(crate) fn inflates_null_counts(created_by: Option<&str>) -> bool {
     created_by == Some("Polars")
 }
 
-/// What decides whether a row group's bounds are values of their columns: the chunks'
-/// exactness flags as the footer states them (in the footer's order; `None` when they could
-/// not be read, which counts as unstated), and whether the writer stores exact fixed-width
-/// bounds without flagging them ([`writes_exact_bounds`]); and whether its null counts are
-/// exact ([`inflates_null_counts`]).
+/// What decides whether a row group's bounds are values of their columns: whether the writer
+/// stores exact fixed-width bounds without flagging them ([`writes_exact_bounds`]), and the
+/// exactness flags of the chunks as the footer states them (in the footer's order), which
+/// arrow-rs does not keep for BOOLEAN, INT32, INT64, FLOAT and DOUBLE chunks; and whether the
+/// writer's null counts are exact ([`inflates_null_counts`]).
+///
+/// The flags are read (`file::exact_flags`) only for writers not known to write values: a known
+/// one never flags a fixed-width bound inexact (only truncated byte arrays are), and the walk
+/// costs as much as arrow-rs' own parse of the footer. `None` counts as unstated.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Exactness<'a> {
     pub(crate) flags: Option<&'a [ExactFlags]>,
@@ -161,23 +165,29 @@ pub(crate) struct Exactness<'a> {
 }
 
 impl Exactness<'_> {
-    /// Whether the min and the max of chunk `j` of physical type `physical` may be values of
-    /// the column: flagged exact, or unflagged from an exact writer for a fixed-width type.
-    fn of(&self, j: usize, physical: PhysicalType) -> (bool, bool) {
-        let (min, max) = self
-            .flags
-            .and_then(|f| f.get(j).copied())
-            .unwrap_or_default();
-        let unstated = self.exact_writer
-            && matches!(
-                physical,
-                PhysicalType::BOOLEAN
-                    | PhysicalType::INT32
-                    | PhysicalType::INT64
-                    | PhysicalType::FLOAT
-                    | PhysicalType::DOUBLE
-            );
-        (min.unwrap_or(unstated), max.unwrap_or(unstated))
+    /// Whether the min and the max of chunk `j` (`chunk`, with statistics `stats`) may be values
+    /// of the column: flagged exact, or unflagged from an exact writer for a fixed-width type.
+    fn of(&self, j: usize, chunk: &ColumnChunkMetaData, stats: &Statistics) -> (bool, bool) {
+        match chunk.column_type() {
+            // arrow-rs' footer decoding builds these as exact whatever the footer says: the
+            // walk's flags decide.
+            PhysicalType::BOOLEAN
+            | PhysicalType::INT32
+            | PhysicalType::INT64
+            | PhysicalType::FLOAT
+            | PhysicalType::DOUBLE => {
+                let (min, max) = self
+                    .flags
+                    .and_then(|f| f.get(j).copied())
+                    .unwrap_or_default();
+                (
+                    min.unwrap_or(self.exact_writer),
+                    max.unwrap_or(self.exact_writer),
+                )
+            }
+            // arrow-rs keeps the flags of byte arrays (an absent one reads as false).
+            _ => (stats.min_is_exact(), stats.max_is_exact()),
+        }
     }
 }
 
@@ -203,8 +213,10 @@ pub(crate) fn row_group_stats(
         if dtype.is_nested() {
             continue;
         }
-        let Some(mut stats) = column_stats(chunk, dtype, exactness.of(j, chunk.column_type()))
-        else {
+        let exact = chunk
+            .statistics()
+            .map_or((false, false), |s| exactness.of(j, chunk, s));
+        let Some(mut stats) = column_stats(chunk, dtype, exact) else {
             continue;
         };
         stats.null_count_is_exact = !exactness.inflated_null_counts || stats.null_count == Some(0);
