@@ -199,8 +199,8 @@ fn value(s: &Stat, stats: &RowGroupStats, schema: &Schema) -> Option<AnyValue<'s
         Stat::Len => count(rows),
         Stat::Count(c) => {
             let cs = stats.column(c)?;
-            let nulls = usize::try_from(cs.null_count().filter(|_| cs.null_count_is_exact())?);
-            count(rows.checked_sub(nulls.ok()?)?)
+            let nulls = cs.null_count().filter(|_| cs.null_count_is_exact())?;
+            count(rows.checked_sub(usize::try_from(nulls).ok()?)?)
         }
         Stat::Min(c) | Stat::Max(c) => {
             if rows == 0 {

@@ -213,10 +213,7 @@ pub(crate) fn row_group_stats(
         if dtype.is_nested() {
             continue;
         }
-        let exact = chunk
-            .statistics()
-            .map_or((false, false), |s| exactness.of(j, chunk, s));
-        let Some(mut stats) = column_stats(chunk, dtype, exact) else {
+        let Some(mut stats) = column_stats(chunk, dtype, |s| exactness.of(j, chunk, s)) else {
             continue;
         };
         stats.null_count_is_exact = !exactness.inflated_null_counts || stats.null_count == Some(0);
@@ -244,9 +241,10 @@ pub(crate) fn row_group_stats(
 fn column_stats(
     chunk: &ColumnChunkMetaData,
     dtype: &DataType,
-    exact: (bool, bool),
+    exact: impl FnOnce(&Statistics) -> (bool, bool),
 ) -> Option<ColumnStats> {
     let stats = chunk.statistics()?;
+    let exact = exact(stats);
     let descr = chunk.column_descr();
     // Old writers filled the deprecated `min`/`max` fields with a signed byte-wise order; they
     // are wrong for anything that does not sort signed (strings, unsigned integers, decimals in

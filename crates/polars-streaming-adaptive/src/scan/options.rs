@@ -7,7 +7,7 @@ use polars::prelude::*;
 
 use crate::decode::compiled::CompiledExpr;
 use crate::file::source::MmapMode;
-use crate::memory::chunk_strategy::{AdaptiveChunkStrategy, ChunkStrategy};
+use crate::memory::chunk_strategy::{ChunkPolicy, ChunkStrategy};
 use crate::memory::manager::MemoryManager;
 use crate::metrics::ScanMetrics;
 use crate::prune::combine::AndPredicate;
@@ -90,7 +90,7 @@ impl Default for ScanOptions {
         Self {
             projection: None,
             predicate: None,
-            strategy: Arc::new(AdaptiveChunkStrategy::default()),
+            strategy: ChunkPolicy::Auto.strategy(),
             memory: MemoryManager::new(),
             metrics: Arc::default(),
             row_index: None,
