@@ -27,12 +27,26 @@ pub trait ScanAdaptiveExt {
     /// # Ok(()) }
     /// ```
     fn scan_adaptive(path: impl AsRef<Path>, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame>;
+
+    /// [`scan_adaptive`](ScanAdaptiveExt::scan_adaptive) over several targets read as one
+    /// scan, in the order given (row index and `n_rows` run across all of them).
+    fn scan_adaptive_sources(
+        targets: &[impl AsRef<Path>],
+        args: ScanArgsAdaptive,
+    ) -> PolarsResult<LazyFrame>;
 }
 
 impl ScanAdaptiveExt for LazyFrame {
     fn scan_adaptive(path: impl AsRef<Path>, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
+        Self::scan_adaptive_sources(&[path], args)
+    }
+
+    fn scan_adaptive_sources(
+        targets: &[impl AsRef<Path>],
+        args: ScanArgsAdaptive,
+    ) -> PolarsResult<LazyFrame> {
         let n_rows = args.n_rows;
-        let source = AdaptiveSource::new(path.as_ref(), args)?;
+        let source = AdaptiveSource::from_targets(targets, args)?;
         let schema = source.schema().clone();
         #[cfg(feature = "streaming-engine")]
         let source = polars_stream::unit_source::UnitScan(Arc::new(source));

@@ -31,7 +31,22 @@ pub struct AdaptiveSource {
 
 impl AdaptiveSource {
     pub fn new(target: &std::path::Path, args: ScanArgsAdaptive) -> PolarsResult<Self> {
-        let paths = expand_paths(target)?;
+        Self::from_targets(&[target], args)
+    }
+
+    /// Several targets (files, directories, globs) read as one scan, in the order given, each
+    /// expanded as [`expand_paths`] does: `scan_parquet`'s list of sources.
+    pub fn from_targets(
+        targets: &[impl AsRef<std::path::Path>],
+        args: ScanArgsAdaptive,
+    ) -> PolarsResult<Self> {
+        let mut paths = Vec::new();
+        for target in targets {
+            paths.extend(expand_paths(target.as_ref())?);
+        }
+        if paths.is_empty() {
+            polars_bail!(ComputeError: "scan_adaptive: no source given");
+        }
         let file_schema = MmapParquetReader::with_mode(&paths[0], args.mmap_mode)?
             .schema()
             .clone();

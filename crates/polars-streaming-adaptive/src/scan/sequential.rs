@@ -8,7 +8,7 @@ use polars::prelude::*;
 use crate::file::reader::MmapParquetReader;
 use crate::memory::chunk_strategy::{ChunkPolicy, ChunkStrategy};
 use crate::memory::manager::{MemoryGuard, MemoryManager};
-use crate::metrics::ScanMetricsSnapshot;
+use crate::metrics::{ScanMetrics, ScanMetricsSnapshot};
 use crate::prune::predicate::PredicatePushdown;
 use crate::scan::file_scan::FileScan;
 use crate::scan::options::ScanOptions;
@@ -88,6 +88,13 @@ impl AdaptiveStreamingReader {
     /// Tracks memory with `memory`, sharing its counters and budget.
     pub fn with_memory_manager(mut self, memory: MemoryManager) -> Self {
         self.options.memory = memory;
+        self
+    }
+
+    /// Counts into `metrics`, e.g. a handle the caller keeps to read after the scan.
+    pub fn with_metrics(mut self, metrics: Arc<ScanMetrics>) -> Self {
+        metrics.add_file(self.reader.num_row_groups());
+        self.options.metrics = metrics;
         self
     }
 
