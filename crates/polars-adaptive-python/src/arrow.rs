@@ -1,0 +1,96 @@
+//! Frames handed to Python through the Arrow C stream interface, without copying buffers.
+//!
+//! A batch is exported as a stream of one struct array (Arrow's form of a record batch) with
+//! Polars' own array types, string and binary columns as views (`vu`, `vz`), which Python Polars
+//! imports as they are. `pl.DataFrame(batch)` consumes the capsule.
+
+use std::sync::Mutex;
+
+use polars::prelude::*;
+use polars_arrow::array::{Array, StructArray};
+use polars_arrow::datatypes::{ArrowDataType, Field};
+use polars_arrow::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+use crate::error::error;
+
+/// One frame on its way to Python, readable once through `__arrow_c_stream__`.
+#[pyclass(module = "polars_adaptive._native", frozen)]
+pub struct ArrowBatch {
+    frame: Mutex<Option<DataFrame>>,
+    height: usize,
+    width: usize,
+}
+
+impl ArrowBatch {
+    pub fn new(frame: DataFrame) -> Self {
+        Self {
+            height: frame.height(),
+            width: frame.width(),
+            frame: Mutex::new(Some(frame)),
+        }
+    }
+}
+
+#[pymethods]
+impl ArrowBatch {
+    /// Rows; Python needs it for a frame of no columns, which Arrow cannot carry.
+    #[getter]
+    fn height(&self) -> usize {
+        self.height
+    }
+
+    #[getter]
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        // Polars reads our schema as it is; a requested schema is a hint we may ignore.
+        let _ = requested_schema;
+        let frame = self
+            .frame
+            .lock()
+            .map_err(|_| error("batch lock poisoned".into()))?
+            .take()
+            .ok_or_else(|| error("this batch was already read".into()))?;
+        let stream = export(frame);
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+}
+
+/// The frame as a C stream of struct arrays, one per chunk.
+fn export(mut frame: DataFrame) -> ffi::ArrowArrayStream {
+    let compat = CompatLevel::newest();
+    let fields: Vec<Field> = frame
+        .schema()
+        .iter_fields()
+        .map(|f| f.to_arrow(compat))
+        .collect();
+    let dtype = ArrowDataType::Struct(fields);
+    // Columns chunked at different row offsets cannot form record batches.
+    if frame.should_rechunk() {
+        frame.rechunk_mut();
+    }
+    let chunks: Vec<PolarsResult<Box<dyn Array>>> = frame
+        .iter_chunks(compat, false)
+        .map(|batch| {
+            let len = batch.len();
+            let arrays = batch.into_arrays();
+            Ok(Box::new(StructArray::new(dtype.clone(), len, arrays, None)) as Box<dyn Array>)
+        })
+        .collect();
+    let chunks = if chunks.is_empty() && frame.width() > 0 {
+        vec![Ok(Box::new(StructArray::new_empty(dtype.clone())) as Box<dyn Array>)]
+    } else {
+        chunks
+    };
+    let field = Field::new(PlSmallStr::EMPTY, dtype, false);
+    ffi::export_iterator(Box::new(chunks.into_iter()), field)
+}

@@ -1,0 +1,210 @@
+//! `ScanSpec`: one `scan_adaptive(...)` call from Python, opened once per query with the
+//! projection, predicate, row limit and batch size Python Polars' IO source hands over.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use polars::prelude::*;
+use polars_adaptive::prelude::*;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::arrow::ArrowBatch;
+use crate::error::{error, guarded, to_py};
+use crate::predicate::parse_predicate;
+use crate::stream::BatchStream;
+
+/// A metrics handle the user keeps: every query of the scans it was given to counts into it.
+#[pyclass(module = "polars_adaptive._native", frozen, name = "ScanMetrics")]
+pub struct PyScanMetrics(pub Arc<ScanMetrics>);
+
+#[pymethods]
+impl PyScanMetrics {
+    #[new]
+    fn new() -> Self {
+        Self(Arc::new(ScanMetrics::default()))
+    }
+
+    /// The counters now, as a dict.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        snapshot_dict(py, &self.0.snapshot())
+    }
+}
+
+pub fn snapshot_dict<'py>(
+    py: Python<'py>,
+    s: &ScanMetricsSnapshot,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in [
+        ("files_total", s.files_total),
+        ("files_pruned", s.files_pruned),
+        ("row_groups_total", s.row_groups_total),
+        ("row_groups_pruned", s.row_groups_pruned),
+        ("row_groups_filtered_by_decoder", s.row_groups_filtered_by_decoder),
+        ("row_groups_skipped_by_bloom_filter", s.row_groups_skipped_by_bloom_filter),
+        ("row_groups_answered_from_statistics", s.row_groups_answered_from_statistics),
+        ("row_groups_skipped_by_top_k", s.row_groups_skipped_by_top_k),
+        ("pages_skipped_by_page_index", s.pages_skipped_by_page_index),
+        ("rows_decoded", s.rows_decoded),
+        ("bytes_decoded", s.bytes_decoded),
+        ("rows_output", s.rows_output),
+        ("batches", s.batches),
+        ("max_batch_bytes", s.max_batch_bytes),
+        ("memory_peak_bytes", s.memory_peak_bytes),
+        ("predicates_unprunable", s.predicates_unprunable),
+    ] {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+pub fn mmap_mode(mode: &str) -> PyResult<MmapMode> {
+    match mode {
+        "auto" => Ok(MmapMode::Auto),
+        "always" => Ok(MmapMode::Always),
+        "never" => Ok(MmapMode::Never),
+        other => Err(error(format!(
+            "mmap_mode must be 'auto', 'always' or 'never', not {other:?}"
+        ))),
+    }
+}
+
+/// The scan as `scan_adaptive` was called; see the Python docstring.
+#[pyclass(module = "polars_adaptive._native", frozen)]
+pub struct ScanSpec {
+    lf: LazyFrame,
+    /// A column to read when Python asks for none (a count): the scan's narrowest.
+    count_column: PlSmallStr,
+}
+
+#[pymethods]
+impl ScanSpec {
+    #[new]
+    #[pyo3(signature = (
+        sources, *, memory_budget=None, use_statistics=true, use_bloom_filters=true,
+        use_page_index=true, mmap_mode="auto", max_open_files=None, row_index_name=None,
+        row_index_offset=0, include_file_paths=None, metrics=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        sources: Vec<PathBuf>,
+        memory_budget: Option<usize>,
+        use_statistics: bool,
+        use_bloom_filters: bool,
+        use_page_index: bool,
+        mmap_mode: &str,
+        max_open_files: Option<usize>,
+        row_index_name: Option<String>,
+        row_index_offset: IdxSize,
+        include_file_paths: Option<String>,
+        metrics: Option<PyRef<'_, PyScanMetrics>>,
+    ) -> PyResult<Self> {
+        let mut args = ScanArgsAdaptive::default()
+            .with_statistics(use_statistics)
+            .with_bloom_filters(use_bloom_filters)
+            .with_page_index(use_page_index)
+            .with_mmap_mode(self::mmap_mode(mmap_mode)?);
+        if let Some(b) = memory_budget {
+            args = args.with_memory_budget(b);
+        }
+        if let Some(n) = max_open_files {
+            args = args.with_max_concurrent_files(n);
+        }
+        if let Some(name) = row_index_name {
+            args = args.with_row_index(name, row_index_offset);
+        }
+        if let Some(name) = include_file_paths {
+            args = args.with_include_file_paths(name);
+        }
+        if let Some(m) = metrics {
+            args = args.with_metrics(m.0.clone());
+        }
+        py.detach(|| {
+            guarded(|| {
+                let mut lf =
+                    LazyFrame::scan_adaptive_sources(&sources, args).map_err(to_py)?;
+                let schema = lf.collect_schema().map_err(to_py)?;
+                let count_column = narrowest(&schema)
+                    .ok_or_else(|| error("scan_adaptive: the files have no columns".into()))?;
+                Ok(Self { lf, count_column })
+            })
+        })
+    }
+
+    /// A frame of no rows with the scan's schema.
+    fn empty(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
+        let mut lf = self.lf.clone();
+        py.detach(|| {
+            guarded(|| {
+                let schema = lf.collect_schema().map_err(to_py)?;
+                Ok(ArrowBatch::new(DataFrame::empty_with_schema(&schema)))
+            })
+        })
+    }
+
+    /// Starts a read; returns the batches and whether the predicate was pushed whole (when it
+    /// was not, the caller filters each batch with it, and `n_rows` was not applied).
+    #[pyo3(signature = (columns=None, predicate=None, n_rows=None, batch_size=None, read_ahead=2))]
+    fn open(
+        &self,
+        columns: Option<Vec<String>>,
+        predicate: Option<&str>,
+        n_rows: Option<usize>,
+        batch_size: Option<usize>,
+        read_ahead: usize,
+    ) -> PyResult<(BatchStream, bool)> {
+        guarded(|| {
+            let mut lf = self.lf.clone();
+            let mut complete = true;
+            if let Some(json) = predicate {
+                let parsed = parse_predicate(json);
+                complete = parsed.complete;
+                if let Some(expr) = parsed.pushed {
+                    lf = lf.filter(expr);
+                }
+            }
+            // Arrow cannot carry a frame of no columns; a count reads one and drops it.
+            let count_only = columns.as_ref().is_some_and(|c| c.is_empty());
+            if let Some(columns) = &columns {
+                let mut exprs: Vec<Expr> = columns.iter().map(|c| col(c.as_str())).collect();
+                if count_only {
+                    exprs.push(col(self.count_column.clone()));
+                }
+                lf = lf.select(exprs);
+            }
+            if complete {
+                if let Some(n) = n_rows {
+                    lf = lf.limit(n as IdxSize);
+                }
+            }
+            let chunk = batch_size.and_then(NonZeroUsize::new);
+            let producer: crate::stream::Producer = Box::new(move |emit| {
+                lf.sink_batches_adaptive(
+                    |df| {
+                        let df = if count_only {
+                            DataFrame::empty_with_height(df.height())
+                        } else {
+                            df
+                        };
+                        Ok(!emit(df))
+                    },
+                    chunk,
+                    true,
+                )
+            });
+            Ok((BatchStream::spawn(producer, read_ahead)?, complete))
+        })
+    }
+}
+
+/// A column cheap to decode, for counts: the first fixed-width one, if any.
+fn narrowest(schema: &Schema) -> Option<PlSmallStr> {
+    schema
+        .iter()
+        .find(|(_, d)| d.is_primitive_numeric() || d.is_bool() || d.is_temporal())
+        .or_else(|| schema.iter().next())
+        .map(|(n, _)| n.clone())
+}

@@ -1,0 +1,99 @@
+//! `BatchStream`: frames produced by a Rust thread, read ahead into a bounded queue, and
+//! handed to Python one `ArrowBatch` at a time.
+//!
+//! The producer runs on its own thread, not on Polars' pool, with the GIL released: decoding
+//! never waits for Python. The queue's capacity is the read-ahead. Dropping the stream (a
+//! Python iterator abandoned or garbage-collected) closes the queue, and the producer stops at
+//! its next batch. A wait for the next batch wakes up every 50 ms to let Python handle signals,
+//! so Ctrl-C stops a long scan with `KeyboardInterrupt`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use polars::prelude::*;
+use pyo3::prelude::*;
+
+use crate::arrow::ArrowBatch;
+use crate::error::{panic_message, to_py};
+
+/// Produces frames, handing each to `emit`, which answers `false` once nobody wants more.
+pub type Producer =
+    Box<dyn FnOnce(&mut (dyn FnMut(DataFrame) -> bool + Send)) -> PolarsResult<()> + Send>;
+
+/// See the module documentation.
+#[pyclass(module = "polars_adaptive._native", frozen)]
+pub struct BatchStream {
+    queue: std::sync::Mutex<Option<Receiver<PolarsResult<DataFrame>>>>,
+}
+
+impl BatchStream {
+    /// Starts `producer` on its own thread with `read_ahead` frames of queue.
+    pub fn spawn(producer: Producer, read_ahead: usize) -> PyResult<Self> {
+        let (tx, rx) = bounded(read_ahead.max(1));
+        std::thread::Builder::new()
+            .name("polars-adaptive-scan".into())
+            .spawn(move || {
+                let run = catch_unwind(AssertUnwindSafe(|| {
+                    producer(&mut |df| tx.send(Ok(df)).is_ok())
+                }));
+                let failure = match run {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(payload) => Some(PolarsError::ComputeError(panic_message(&*payload).into())),
+                };
+                if let Some(e) = failure {
+                    let _ = tx.send(Err(e));
+                }
+            })
+            .map_err(|e| crate::error::error(format!("cannot start a scan thread: {e}")))?;
+        Ok(Self {
+            queue: std::sync::Mutex::new(Some(rx)),
+        })
+    }
+}
+
+#[pymethods]
+impl BatchStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<ArrowBatch>> {
+        let Some(rx) = self.receiver() else {
+            return Ok(None);
+        };
+        loop {
+            match py.detach(|| rx.recv_timeout(Duration::from_millis(50))) {
+                Ok(Ok(df)) => return Ok(Some(ArrowBatch::new(df))),
+                Ok(Err(e)) => {
+                    self.close();
+                    return Err(to_py(e));
+                },
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.close();
+                    return Ok(None);
+                },
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(interrupt) = py.check_signals() {
+                        self.close();
+                        return Err(interrupt);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Stops the producer at its next batch and drops what it read ahead.
+    fn close(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+    }
+}
+
+impl BatchStream {
+    fn receiver(&self) -> Option<Receiver<PolarsResult<DataFrame>>> {
+        self.queue.lock().ok()?.clone()
+    }
+}

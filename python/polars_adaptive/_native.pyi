@@ -1,0 +1,81 @@
+# Stubs of the Rust module (crates/polars-adaptive-python).
+from collections.abc import Iterator
+from os import PathLike
+from typing import Any
+
+POLARS_VERSION: str
+
+class ArrowBatch:
+    @property
+    def height(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+class BatchStream(Iterator[ArrowBatch]):
+    def __iter__(self) -> BatchStream: ...
+    def __next__(self) -> ArrowBatch: ...
+    def close(self) -> None: ...
+
+class ScanMetrics:
+    def __init__(self) -> None: ...
+    def snapshot(self) -> dict[str, int]: ...
+
+class ScanSpec:
+    def __init__(
+        self,
+        sources: list[str] | list[PathLike[str]],
+        *,
+        memory_budget: int | None = None,
+        use_statistics: bool = True,
+        use_bloom_filters: bool = True,
+        use_page_index: bool = True,
+        mmap_mode: str = "auto",
+        max_open_files: int | None = None,
+        row_index_name: str | None = None,
+        row_index_offset: int = 0,
+        include_file_paths: str | None = None,
+        metrics: ScanMetrics | None = None,
+    ) -> None: ...
+    def empty(self) -> ArrowBatch: ...
+    def open(
+        self,
+        columns: list[str] | None = None,
+        predicate: str | None = None,
+        n_rows: int | None = None,
+        batch_size: int | None = None,
+        read_ahead: int = 2,
+    ) -> tuple[BatchStream, bool]: ...
+
+class NativeReader:
+    def __init__(
+        self,
+        paths: list[str],
+        *,
+        parallel: bool,
+        projection: list[str] | None = None,
+        predicate: str | None = None,
+        memory_budget: int | None = None,
+        chunk_rows: int | None = None,
+        max_open_files: int | None = None,
+        mmap_mode: str = "auto",
+    ) -> None: ...
+    @property
+    def complete(self) -> bool: ...
+    def batches(self, read_ahead: int = 2) -> BatchStream: ...
+    def metrics(self) -> dict[str, int]: ...
+    def memory(self) -> dict[str, Any]: ...
+
+def set_error_class(cls: type[BaseException]) -> None: ...
+def memory_figures(budget: int | None = None) -> dict[str, Any]: ...
+def pushed_predicate(json: str) -> tuple[str | None, bool]: ...
+def first_n_per_group(
+    sources: list[str],
+    output: str,
+    *,
+    group_by: list[str],
+    id: str,
+    n: int,
+    row_group_rows: int,
+    memory_budget: int | None = None,
+) -> None: ...
