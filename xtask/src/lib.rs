@@ -8,6 +8,7 @@ pub mod fuzz;
 pub mod gen;
 pub mod post_program;
 pub mod procfs;
+pub mod python;
 #[cfg(feature = "rfc")]
 pub mod rfc;
 
@@ -23,4 +24,32 @@ pub fn project_root() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     package.parent().unwrap().to_path_buf()
+}
+
+/// A `cargo` command for a build nested in this one (`cargo xtask test`, `wheel`, `rfc`).
+///
+/// `cargo run` gave this process the package's variables (CARGO_PKG_NAME, OUT_DIR, ...).
+/// Build scripts (ring's) rerun when they change, and so would everything above them, Polars
+/// included: the nested build must see the environment a build from the shell sees.
+pub fn nested_cargo() -> std::process::Command {
+    let mut cargo =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo_run = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*key,
+                "OUT_DIR"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "CARGO_TARGET_TMPDIR"
+            );
+        if set_by_cargo_run {
+            cargo.env_remove(&*key);
+        }
+    }
+    cargo
 }

@@ -13,6 +13,9 @@
 //!   and queries through every execution path, against stock Polars; then the shared corpus.
 //! - `fuzz [--mutations N] [--seed S] [--timeout SECS] [--keep-failures DIR]`: mutated
 //!   Parquet files through every reader in child processes; `--child FILE` is one such child.
+//! - `wheel`: the Python package's wheel, into `target/wheels/` (src/python.rs).
+//! - `test [--python-only] [PYTEST ARGS]`: every test: the workspace's, then the wheel and
+//!   pytest in a fresh virtual environment per supported Python Polars.
 //! - `rfc [--check | test | COMMAND]`: the prototype of docs/rfc/0001 (polars-stream patched by
 //!   `rfc/polars-stream.patch`, built in the rfc/ workspace); `--check` only checks that the patch
 //!   applies; commands in `src/rfc.rs`.
@@ -181,8 +184,16 @@ fn main() -> Result<()> {
             println!("{secs} {} {out_rows}{skips}", procfs::peak_rss_kib());
             Ok(())
         }
+        "wheel" => xtask::python::wheel().map(|_| ()),
+        "test" => {
+            // `--python-only` skips the Rust tests; anything else goes to pytest.
+            let rest: Vec<String> = std::env::args().skip(2).collect();
+            let rust = !rest.iter().any(|a| a == "--python-only");
+            let pytest: Vec<String> = rest.into_iter().filter(|a| a != "--python-only").collect();
+            xtask::python::test(&pytest, rust)
+        }
         other => {
-            bail!("unknown command '{other}'; commands: demo, spike-decode, difftest, fuzz, gen, bench")
+            bail!("unknown command '{other}'; commands: demo, spike-decode, difftest, fuzz, gen, bench, wheel, test")
         }
     }
 }
@@ -344,27 +355,7 @@ fn rfc(args: &[String]) -> Result<()> {
         Some((first, rest)) if first == "test" => ("test", rest),
         _ => ("run", args),
     };
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    // `cargo run` gave this process the package's variables (CARGO_PKG_NAME, OUT_DIR, ...).
-    // Build scripts (ring's) rerun when they change, and so would everything above them:
-    // the nested build must see the environment a build from the shell sees.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        let set_by_cargo_run = key.starts_with("CARGO_PKG_")
-            || key.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                &*key,
-                "OUT_DIR"
-                    | "CARGO_CRATE_NAME"
-                    | "CARGO_BIN_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_RUSTC_CURRENT_DIR"
-                    | "CARGO_TARGET_TMPDIR"
-            );
-        if set_by_cargo_run {
-            cargo.env_remove(&*key);
-        }
-    }
+    let mut cargo = xtask::nested_cargo();
     let status = cargo
         .args([verb, "--release", "--manifest-path"])
         .arg(root.join("rfc/Cargo.toml"))

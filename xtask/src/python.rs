@@ -1,0 +1,133 @@
+//! The Python package's tasks: `cargo xtask wheel` builds the wheel into `target/wheels/`; `cargo xtask test` runs every test, the Rust workspace's and the Python
+//! package's pytest suite in one fresh virtual environment per supported Polars (oldest and
+//! newest), each from pinned requirements under `python/`.
+//!
+//! The environments live under `target/python/`, re-created only when their requirements
+//! change. Nothing is installed outside them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::project_root;
+
+/// The test environments: name and requirements file (under `python/`).
+pub const TEST_ENVS: [(&str, &str); 2] = [
+    ("polars-1", "requirements-test-polars1.txt"),
+    ("polars-2", "requirements-test-polars2.txt"),
+];
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// The interpreter that creates environments: `PYTHON`, else `python3.11`, else `python3`.
+fn base_python() -> String {
+    if let Ok(p) = std::env::var("PYTHON") {
+        return p;
+    }
+    let works = |p: &str| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    ["python3.11", "python3"]
+        .into_iter()
+        .find(|p| works(p))
+        .unwrap_or("python3")
+        .to_string()
+}
+
+/// A virtual environment at `target/python/<name>` with `requirements` installed; rebuilt when
+/// the requirements file's text changes (the copy kept inside says what is installed).
+pub fn venv(name: &str, requirements: &Path) -> Result<PathBuf> {
+    let dir = project_root().join("target/python").join(name);
+    let wanted = std::fs::read_to_string(requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let stamp = dir.join("requirements.installed");
+    let python = dir.join("bin/python");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+        return Ok(python);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    eprintln!("creating {} from {}", dir.display(), requirements.display());
+    run(Command::new(base_python()).args(["-m", "venv"]).arg(&dir))?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(requirements))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
+/// Builds the abi3 wheel into `target/wheels/` and returns its path: the workspace's build
+/// (one compiled Polars for everything) packed by `python/tools/pack_wheel.py`; that script
+/// says why maturin is not run here.
+pub fn wheel() -> Result<PathBuf> {
+    let root = project_root();
+    run(crate::nested_cargo()
+        .args(["build", "--release", "--workspace"])
+        .current_dir(&root))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let library = target.join("release/libpolars_adaptive_native.so");
+    let out = root.join("target/wheels");
+    if out.exists() {
+        for entry in std::fs::read_dir(&out)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "whl") {
+                std::fs::remove_file(path)?;
+            }
+        }
+    }
+    run(Command::new(base_python())
+        .arg(root.join("python/tools/pack_wheel.py"))
+        .arg("--library")
+        .arg(&library)
+        .arg("--out")
+        .arg(&out))?;
+    let wheel = std::fs::read_dir(&out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .context("no wheel was written")?;
+    eprintln!("wheel: {}", wheel.display());
+    Ok(wheel)
+}
+
+/// Every test: `cargo test --release --workspace`, then the wheel and pytest in each
+/// environment of [`TEST_ENVS`]. `pytest_args` go to pytest.
+pub fn test(pytest_args: &[String], rust: bool) -> Result<()> {
+    let root = project_root();
+    if rust {
+        run(crate::nested_cargo()
+            .args(["test", "--release", "--workspace"])
+            .current_dir(&root))?;
+    }
+    let wheel = wheel()?;
+    for (name, requirements) in TEST_ENVS {
+        let python = venv(&format!("test-{name}"), &root.join("python").join(requirements))?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(["--force-reinstall", "--no-deps"])
+            .arg(&wheel))?;
+        eprintln!("pytest in {name}");
+        // From the tests' folder, so that `import polars_adaptive` finds the installed
+        // wheel, not the sources under python/.
+        run(Command::new(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .args(pytest_args)
+            .arg(".")
+            .current_dir(root.join("python/tests")))?;
+    }
+    Ok(())
+}
