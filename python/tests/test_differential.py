@@ -140,21 +140,32 @@ def _write(df: pl.DataFrame, directory: Path, writer: str, files: int, rows: int
     return paths
 
 
-def _collect(lf: pl.LazyFrame, engine: str, scratch: Path) -> pl.DataFrame:
+def _collect(
+    lf: pl.LazyFrame, engine: str, scratch: Path, opts: pl.QueryOptFlags | None = None
+) -> pl.DataFrame:
+    o: dict[str, Any] = {} if opts is None else {"optimizations": opts}
     if engine == "in-memory":
-        return lf.collect()
+        return lf.collect(**o)
     if engine == "streaming":
-        return lf.collect(engine="streaming")
+        return lf.collect(engine="streaming", **o)
     if engine == "collect_batches":
-        parts = list(lf.collect_batches(chunk_size=7))
+        parts = list(lf.collect_batches(chunk_size=7, **o))
         return pl.concat(parts) if parts else lf.clear().collect()
     if engine == "sink_batches":
         got: list[pl.DataFrame] = []
-        lf.sink_batches(lambda df: got.append(df) or None, chunk_size=5)
+        lf.sink_batches(lambda df: got.append(df) or None, chunk_size=5, **o)
         return pl.concat(got) if got else lf.clear().collect()
     target = scratch / "sink.parquet"
-    lf.sink_parquet(target)
+    lf.sink_parquet(target, **o)
     return pl.read_parquet(target)
+
+
+def _equal(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    try:
+        assert_frame_equal(a, b, check_row_order=True, check_dtypes=True)
+    except AssertionError:
+        return False
+    return True
 
 
 ENGINES = ["in-memory", "streaming", "collect_batches", "sink_batches", "sink_parquet"]
@@ -199,7 +210,20 @@ def test_answers_equal_scan_parquet(data: st.DataObject) -> None:
                     _collect(query(pa.scan_adaptive(paths)), engine, scratch)
                 continue
             got = _collect(query(pa.scan_adaptive(paths)), engine, scratch)
-            assert_frame_equal(got, expected, check_row_order=True, check_dtypes=True)
+            if _equal(got, expected):
+                continue
+            # Stock can disagree with itself: Python Polars 2.1.0 prunes row groups by
+            # evaluating `(a + 1) > 0` on statistics with wrapping arithmetic (an Int8 max of
+            # 127 becomes -128) and drops matching rows. Then the reference is stock without
+            # predicate pushdown; ours must equal it (docs/ARCHITECTURE.md, Known differences).
+            unpruned = _collect(
+                query(pl.scan_parquet(paths)),
+                engine,
+                scratch,
+                pl.QueryOptFlags(predicate_pushdown=False),
+            )
+            assert not _equal(expected, unpruned), "ours differs from stock"
+            assert_frame_equal(got, unpruned, check_row_order=True, check_dtypes=True)
 
 
 @settings(max_examples=40)

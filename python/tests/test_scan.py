@@ -193,3 +193,16 @@ def test_csv_and_ndjson_sinks_write_what_scan_parquet_would(parts: list[Path], t
         getattr(query(pa.scan_adaptive(parts)), sink)(ours)
         getattr(query(pl.scan_parquet(parts)), sink)(stock)
         assert_frame_equal(read(ours), read(stock))
+
+
+def test_a_filter_stock_prunes_wrongly_is_answered_as_polars_evaluates_it(tmp_path: Path) -> None:
+    # Python Polars 2.1.0's scan_parquet evaluates `a + 1` on an Int8 max of 127 as -128 and
+    # prunes the row group holding 0; Polars itself, without pushdown, keeps 0.
+    path = tmp_path / "i8.parquet"
+    pl.DataFrame({"a": [0, 127]}, schema={"a": pl.Int8}).write_parquet(path)
+    predicate = (pl.col("a") + 1) > 0
+    reference = pl.scan_parquet(path).filter(predicate).collect(
+        optimizations=pl.QueryOptFlags(predicate_pushdown=False)
+    )
+    assert reference["a"].to_list() == [0]
+    assert_frame_equal(pa.scan_adaptive(path).filter(predicate).collect(), reference)
