@@ -13,6 +13,8 @@
 //!   and queries through every execution path, against stock Polars; then the shared corpus.
 //! - `fuzz [--mutations N] [--seed S] [--timeout SECS] [--keep-failures DIR]`: mutated
 //!   Parquet files through every reader in child processes; `--child FILE` is one such child.
+//! - `bench --python [--quick]`: the Python benchmark (`python/bench/bench.py`); the full run
+//!   writes `docs/benchmarks-python.md`, a quick one `target/bench-python-quick/`.
 //! - `wheel`: the Python package's wheel, into `target/wheels/` (src/python.rs).
 //! - `test [--python-only] [PYTEST ARGS]`: every test: the workspace's, then the wheel and
 //!   pytest in a fresh virtual environment per supported Python Polars.
@@ -130,8 +132,10 @@ fn main() -> Result<()> {
         "gen" | "bench" => {
             let (mut rows, mut files, mut out, mut quick, mut runs) =
                 (None, 8usize, None::<PathBuf>, false, 5usize);
+            let mut python = false;
             while let Some(arg) = args.next()? {
                 match arg {
+                    lexopt::Arg::Long("python") => python = true,
                     lexopt::Arg::Long("rows") => rows = Some(args.value()?.parse()?),
                     lexopt::Arg::Long("files") => files = args.value()?.parse()?,
                     lexopt::Arg::Long("out") => out = Some(args.value()?.into()),
@@ -154,6 +158,13 @@ fn main() -> Result<()> {
             if command == "gen" {
                 gen::all(&opts)?;
                 Ok(())
+            } else if python {
+                let data = gen::ensure(&opts)?;
+                let report = match quick {
+                    true => project_root().join("target/bench-python-quick"),
+                    false => project_root().join("docs"),
+                };
+                xtask::python::bench(&data.ticks.parent().unwrap(), &report, runs.min(3))
             } else {
                 run_bench(&opts, quick, runs)
             }

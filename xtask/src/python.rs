@@ -131,3 +131,25 @@ pub fn test(pytest_args: &[String], rust: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// The Python benchmark on the datasets under `data`: the wheel installed into a venv of the
+/// benchmark's engines (`python/requirements-bench.txt`), then `python/bench/bench.py`, which
+/// writes `benchmarks-python.md` and `.svg` into `report`.
+pub fn bench(data: &Path, report: &Path, runs: usize) -> Result<()> {
+    let root = project_root();
+    let wheel = wheel()?;
+    let python = venv("bench", &root.join("python/requirements-bench.txt"))?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args(["--force-reinstall", "--no-deps"])
+        .arg(&wheel))?;
+    run(Command::new(&python)
+        .arg(root.join("python/bench/bench.py"))
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(report)
+        .arg("--runs")
+        .arg(runs.max(1).to_string())
+        .current_dir(std::env::temp_dir()))
+}
