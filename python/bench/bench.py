@@ -83,6 +83,8 @@ def child(query: str, engine: str, data: Path, args: dict[str, Any]) -> None:
             return lf.group_by("symbol").agg(pl.len())
         return lf.filter(pl.col("side") == "BUY").select("symbol", "price", "volume")
 
+    if "lo" in args:
+        args = dict(args, lo=dt.datetime.fromisoformat(args["lo"]), hi=dt.datetime.fromisoformat(args["hi"]))
     start = time.perf_counter()
     if query == "P5":
         out = Path(f"/tmp/bench-p5-{os.getpid()}.parquet")
@@ -280,7 +282,10 @@ def main() -> None:
                 f"{ratio} | {r['peak_mib']:.0f} | {r['rows']:,} |"
             )
     lines += ["", "Queries:", ""] + [f"- {q}: {d}" for q, d in QUERIES.items()]
-    (a.out / "benchmarks-python.md").write_text("\n".join(lines) + "\n")
+    report = a.out / "benchmarks-python.md"
+    # Keep the hand-written analysis below the generated part.
+    kept = report.read_text().partition("\n## Analysis")[1:] if report.exists() else ("", "")
+    report.write_text("\n".join(lines) + "\n" + "".join(kept))
     (a.out / "benchmarks-python.svg").write_text(svg(results) + "\n")
     print(a.out / "benchmarks-python.md")
 
