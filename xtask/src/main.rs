@@ -164,7 +164,7 @@ fn main() -> Result<()> {
                     true => project_root().join("target/bench-python-quick"),
                     false => project_root().join("docs"),
                 };
-                xtask::python::bench(&data.ticks.parent().unwrap(), &report, runs.min(3))
+                xtask::python::bench(data.ticks.parent().unwrap(), &report, runs.min(3))
             } else {
                 run_bench(&opts, quick, runs)
             }
