@@ -63,7 +63,14 @@ pub fn venv(name: &str, requirements: &Path) -> Result<PathBuf> {
     eprintln!("creating {} from {}", dir.display(), requirements.display());
     run(Command::new(base_python()).args(["-m", "venv"]).arg(&dir))?;
     run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(requirements))?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
@@ -115,9 +122,18 @@ pub fn test(pytest_args: &[String], rust: bool) -> Result<()> {
     }
     let wheel = wheel()?;
     for (name, requirements) in TEST_ENVS {
-        let python = venv(&format!("test-{name}"), &root.join("python").join(requirements))?;
+        let python = venv(
+            &format!("test-{name}"),
+            &root.join("python").join(requirements),
+        )?;
         run(Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args(["--force-reinstall", "--no-deps"])
             .arg(&wheel))?;
         eprintln!("pytest in {name}");
@@ -140,7 +156,13 @@ pub fn bench(data: &Path, report: &Path, runs: usize) -> Result<()> {
     let wheel = wheel()?;
     let python = venv("bench", &root.join("python/requirements-bench.txt"))?;
     run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(["--force-reinstall", "--no-deps"])
         .arg(&wheel))?;
     run(Command::new(&python)

@@ -87,7 +87,9 @@ fn export(mut frame: DataFrame) -> ffi::ArrowArrayStream {
         })
         .collect();
     let chunks = if chunks.is_empty() && frame.width() > 0 {
-        vec![Ok(Box::new(StructArray::new_empty(dtype.clone())) as Box<dyn Array>)]
+        vec![Ok(
+            Box::new(StructArray::new_empty(dtype.clone())) as Box<dyn Array>
+        )]
     } else {
         chunks
     };

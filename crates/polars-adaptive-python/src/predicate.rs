@@ -90,7 +90,7 @@ fn boolean(value: &Value) -> Option<Expr> {
                     "GtEq" => l.gt_eq(r),
                     _ => return None,
                 })
-            },
+            }
         };
     }
     let function = single(value, "Function")?.as_object()?;
@@ -109,7 +109,7 @@ fn boolean(value: &Value) -> Option<Expr> {
                     Expr::Literal(LiteralValue::Scalar(s)) if s.dtype() == &DataType::String);
                 is_string.then_some(())?;
                 Some(operand(&input[0])?.str().starts_with(prefix))
-            },
+            }
             _ => None,
         };
     }
@@ -207,13 +207,13 @@ fn literal(value: &Value) -> Option<Expr> {
                 tz => Some(TimeZone::opt_try_new(Some(single(tz, "inner")?.as_str()?)).ok()??),
             };
             Scalar::new_datetime(value.as_i64()?, time_unit(unit)?, tz)
-        },
+        }
         "Duration" => {
             let [value, unit] = v.as_array()?.as_slice() else {
                 return None;
             };
             Scalar::new_duration(value.as_i64()?, time_unit(unit)?)
-        },
+        }
         "Time" => Scalar::new(DataType::Time, AnyValue::Time(int()?)),
         _ => return None,
     };
@@ -238,7 +238,13 @@ fn list(value: &Value) -> Option<Series> {
         ($ty:ty, $get:expr) => {{
             let v: Option<Vec<Option<$ty>>> = values
                 .iter()
-                .map(|v| if v.is_null() { Some(None) } else { $get(v).map(Some) })
+                .map(|v| {
+                    if v.is_null() {
+                        Some(None)
+                    } else {
+                        $get(v).map(Some)
+                    }
+                })
                 .collect();
             Series::new(name, v?)
         }};
@@ -260,10 +266,16 @@ fn list(value: &Value) -> Option<Series> {
         "String" => {
             let v: Option<Vec<Option<&str>>> = values
                 .iter()
-                .map(|v| if v.is_null() { Some(None) } else { v.as_str().map(Some) })
+                .map(|v| {
+                    if v.is_null() {
+                        Some(None)
+                    } else {
+                        v.as_str().map(Some)
+                    }
+                })
                 .collect();
             Series::new(name, v?)
-        },
+        }
         _ => return None,
     };
     Some(series)

@@ -58,7 +58,9 @@ impl NativeReader {
         let producer: crate::stream::Producer = if parallel {
             let mut files = Vec::new();
             for target in &paths {
-                files.extend(polars_adaptive::io::expand_paths(target).map_err(|e| to_py(e.into()))?);
+                files.extend(
+                    polars_adaptive::io::expand_paths(target).map_err(|e| to_py(e.into()))?,
+                );
             }
             let mut reader = ParallelStreamReader::new(files)
                 .with_chunk_policy(policy)
@@ -88,9 +90,8 @@ impl NativeReader {
                     "AdaptiveStreamingReader reads one file; use ParallelStreamReader".into(),
                 ));
             };
-            let file = py.detach(|| {
-                guarded(|| MmapParquetReader::with_mode(path, mode).map_err(to_py))
-            })?;
+            let file =
+                py.detach(|| guarded(|| MmapParquetReader::with_mode(path, mode).map_err(to_py)))?;
             let mut reader = AdaptiveStreamingReader::from_reader(file)
                 .with_chunk_policy(policy)
                 .with_memory_manager(memory.clone())
@@ -185,12 +186,11 @@ pub fn first_n_per_group(
             LazyFrame::scan_adaptive_sources(&sources, args)
                 .and_then(|lf| {
                     lf.adaptive()
-                        .with_operator(polars_adaptive::prelude::first_n_per_group(
-                            group_by, id, n,
-                        ))
+                        .with_operator(polars_adaptive::prelude::first_n_per_group(group_by, id, n))
                         .sink_parquet_adaptive(
                             output,
-                            SinkParquetAdaptiveOptions::default().with_row_group_rows(row_group_rows),
+                            SinkParquetAdaptiveOptions::default()
+                                .with_row_group_rows(row_group_rows),
                         )
                 })
                 .map_err(to_py)

@@ -42,9 +42,18 @@ pub fn snapshot_dict<'py>(
         ("files_pruned", s.files_pruned),
         ("row_groups_total", s.row_groups_total),
         ("row_groups_pruned", s.row_groups_pruned),
-        ("row_groups_filtered_by_decoder", s.row_groups_filtered_by_decoder),
-        ("row_groups_skipped_by_bloom_filter", s.row_groups_skipped_by_bloom_filter),
-        ("row_groups_answered_from_statistics", s.row_groups_answered_from_statistics),
+        (
+            "row_groups_filtered_by_decoder",
+            s.row_groups_filtered_by_decoder,
+        ),
+        (
+            "row_groups_skipped_by_bloom_filter",
+            s.row_groups_skipped_by_bloom_filter,
+        ),
+        (
+            "row_groups_answered_from_statistics",
+            s.row_groups_answered_from_statistics,
+        ),
         ("row_groups_skipped_by_top_k", s.row_groups_skipped_by_top_k),
         ("pages_skipped_by_page_index", s.pages_skipped_by_page_index),
         ("rows_decoded", s.rows_decoded),
@@ -124,8 +133,7 @@ impl ScanSpec {
         }
         py.detach(|| {
             guarded(|| {
-                let mut lf =
-                    LazyFrame::scan_adaptive_sources(&sources, args).map_err(to_py)?;
+                let mut lf = LazyFrame::scan_adaptive_sources(&sources, args).map_err(to_py)?;
                 let schema = lf.collect_schema().map_err(to_py)?;
                 let count_column = narrowest(&schema)
                     .ok_or_else(|| error("scan_adaptive: the files have no columns".into()))?;

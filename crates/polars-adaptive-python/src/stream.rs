@@ -40,7 +40,9 @@ impl BatchStream {
                 let failure = match run {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e),
-                    Err(payload) => Some(PolarsError::ComputeError(panic_message(&*payload).into())),
+                    Err(payload) => {
+                        Some(PolarsError::ComputeError(panic_message(&*payload).into()))
+                    }
                 };
                 if let Some(e) = failure {
                     let _ = tx.send(Err(e));
@@ -69,17 +71,17 @@ impl BatchStream {
                 Ok(Err(e)) => {
                     self.close();
                     return Err(to_py(e));
-                },
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     self.close();
                     return Ok(None);
-                },
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     if let Err(interrupt) = py.check_signals() {
                         self.close();
                         return Err(interrupt);
                     }
-                },
+                }
             }
         }
     }
