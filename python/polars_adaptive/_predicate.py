@@ -16,9 +16,11 @@ from __future__ import annotations
 import io
 import json
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
+
+from polars_adaptive import _native
 
 _LIST_DTYPES = {
     pl.Boolean: "Boolean",
@@ -34,6 +36,30 @@ _LIST_DTYPES = {
     pl.Float64: "Float64",
     pl.String: "String",
 }
+
+
+class PushedPredicate(NamedTuple):
+    """What crosses to Rust for a read, and what stays in Python."""
+
+    json: str | None
+    """The predicate for the Rust parser (``None``: nothing to push)."""
+    residual: pl.Expr | None
+    """The whole predicate, when Python must filter every batch with it."""
+    columns: list[str] | None
+    """The columns to read: the projection, widened by the residual's columns."""
+
+
+def push(predicate: pl.Expr | None, columns: list[str] | None) -> PushedPredicate:
+    """Splits a read's predicate between Rust and Python (see the module's docstring)."""
+    if predicate is None:
+        return PushedPredicate(None, None, columns)
+    text = predicate_json(predicate)
+    if text is not None and _native.pushed_predicate(text)[1]:
+        return PushedPredicate(text, None, columns)
+    if columns is not None:
+        needed = dict.fromkeys(predicate.meta.root_names())
+        columns = list(columns) + [c for c in needed if c not in columns]
+    return PushedPredicate(text, predicate, columns)
 
 
 def predicate_json(predicate: pl.Expr) -> str | None:

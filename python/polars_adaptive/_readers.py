@@ -13,7 +13,7 @@ import polars as pl
 
 from polars_adaptive import _native
 from polars_adaptive._batches import frames
-from polars_adaptive._predicate import predicate_json
+from polars_adaptive._predicate import push
 from polars_adaptive._scan import Source, source_paths
 
 
@@ -97,27 +97,19 @@ class _Reader:
 
     def batches(self) -> Iterator[pl.DataFrame]:
         """The batches, in file order then row order."""
-        text = predicate_json(self._predicate) if self._predicate is not None else None
-        projection = self._projection
-        probe = (
-            _native.pushed_predicate(text)[1] if text is not None else self._predicate is None
-        )
-        if not probe and projection is not None and self._predicate is not None:
-            needed = self._predicate.meta.root_names()
-            projection = projection + [c for c in dict.fromkeys(needed) if c not in projection]
+        pushed = push(self._predicate, self._projection)
         native = _native.NativeReader(
             self._paths,
             parallel=self._parallel,
-            projection=projection,
-            predicate=text,
+            projection=pushed.columns,
+            predicate=pushed.json,
             memory_budget=self._memory_budget,
             chunk_rows=self._chunk_rows,
             max_open_files=self._max_open_files,
             mmap_mode=self._mmap_mode,
         )
         self._last = native
-        residual = None if native.complete else self._predicate
-        return frames(native.batches(), residual=residual, columns=self._projection)
+        return frames(native.batches(), residual=pushed.residual, columns=self._projection)
 
     def collect(self) -> pl.DataFrame:
         """Every batch in one frame."""

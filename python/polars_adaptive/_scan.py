@@ -12,7 +12,7 @@ from polars.io.plugins import register_io_source
 
 from polars_adaptive import _native
 from polars_adaptive._batches import frames
-from polars_adaptive._predicate import predicate_json
+from polars_adaptive._predicate import push
 
 Source = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
 
@@ -152,18 +152,12 @@ def _open(
     n_rows: int | None,
     batch_size: int | None,
 ) -> Iterator[pl.DataFrame]:
-    text = predicate_json(predicate) if predicate is not None else None
-    complete = predicate is None or (text is not None and _native.pushed_predicate(text)[1])
-    if complete:
-        stream, _ = spec.open(
-            columns=with_columns, predicate=text, n_rows=n_rows, batch_size=batch_size
-        )
+    pushed = push(predicate, with_columns)
+    # Without a residual the Rust scan applies `n_rows`; with one, Python does.
+    limit = n_rows if pushed.residual is None else None
+    stream = spec.open(
+        columns=pushed.columns, predicate=pushed.json, n_rows=limit, batch_size=batch_size
+    )
+    if pushed.residual is None:
         return frames(stream)
-    # The predicate is filtered here too: its columns must be read even when not projected.
-    assert predicate is not None
-    read = None
-    if with_columns is not None:
-        needed = predicate.meta.root_names()
-        read = list(with_columns) + [c for c in dict.fromkeys(needed) if c not in with_columns]
-    stream, _ = spec.open(columns=read, predicate=text, n_rows=None, batch_size=batch_size)
-    return frames(stream, residual=predicate, columns=with_columns, n_rows=n_rows)
+    return frames(stream, residual=pushed.residual, columns=with_columns, n_rows=n_rows)

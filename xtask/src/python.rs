@@ -76,6 +76,20 @@ pub fn venv(name: &str, requirements: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
+/// Installs `wheel` into the environment of `python`, over any earlier build of it.
+fn install(python: &Path, wheel: &Path) -> Result<()> {
+    run(Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--force-reinstall", "--no-deps"])
+        .arg(wheel))
+}
+
 /// Builds the abi3 wheel into `target/wheels/` and returns its path: the workspace's build
 /// (one compiled Polars for everything) packed by `python/tools/pack_wheel.py`; that script
 /// says why maturin is not run here.
@@ -126,16 +140,7 @@ pub fn test(pytest_args: &[String], rust: bool) -> Result<()> {
             &format!("test-{name}"),
             &root.join("python").join(requirements),
         )?;
-        run(Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--force-reinstall", "--no-deps"])
-            .arg(&wheel))?;
+        install(&python, &wheel)?;
         eprintln!("pytest in {name}");
         // From the tests' folder, so that `import polars_adaptive` finds the installed
         // wheel, not the sources under python/.
@@ -155,16 +160,7 @@ pub fn bench(data: &Path, report: &Path, runs: usize) -> Result<()> {
     let root = project_root();
     let wheel = wheel()?;
     let python = venv("bench", &root.join("python/requirements-bench.txt"))?;
-    run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(["--force-reinstall", "--no-deps"])
-        .arg(&wheel))?;
+    install(&python, &wheel)?;
     run(Command::new(&python)
         .arg(root.join("python/bench/bench.py"))
         .arg("--data")

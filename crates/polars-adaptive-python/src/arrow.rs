@@ -13,7 +13,7 @@ use polars_arrow::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use crate::error::error;
+use crate::error::take_once;
 
 /// One frame on its way to Python, readable once through `__arrow_c_stream__`.
 #[pyclass(module = "polars_adaptive._native", frozen)]
@@ -54,12 +54,7 @@ impl ArrowBatch {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         // Polars reads our schema as it is; a requested schema is a hint we may ignore.
         let _ = requested_schema;
-        let frame = self
-            .frame
-            .lock()
-            .map_err(|_| error("batch lock poisoned".into()))?
-            .take()
-            .ok_or_else(|| error("this batch was already read".into()))?;
+        let frame = take_once(&self.frame, "batch")?;
         let stream = export(frame);
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }

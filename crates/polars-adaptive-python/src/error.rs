@@ -36,6 +36,14 @@ pub fn to_py(e: PolarsError) -> PyErr {
     error(e.to_string())
 }
 
+/// Takes the value out of `slot`, which Python may use once (a batch, a reader).
+pub fn take_once<T>(slot: &std::sync::Mutex<Option<T>>, what: &str) -> PyResult<T> {
+    slot.lock()
+        .map_err(|_| error(format!("{what} lock poisoned")))?
+        .take()
+        .ok_or_else(|| error(format!("this {what} was already read")))
+}
+
 /// The message of a caught panic.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     let text = payload

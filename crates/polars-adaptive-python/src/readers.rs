@@ -10,7 +10,7 @@ use polars_adaptive::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::error::{error, guarded, to_py};
+use crate::error::{error, guarded, take_once, to_py};
 use crate::predicate::parse_predicate;
 use crate::scan::snapshot_dict;
 use crate::stream::BatchStream;
@@ -20,9 +20,6 @@ use crate::stream::BatchStream;
 pub struct NativeReader {
     metrics: Arc<ScanMetrics>,
     memory: MemoryManager,
-    /// Every predicate conjunct was understood (else the caller filters each batch).
-    #[pyo3(get)]
-    complete: bool,
     stream: std::sync::Mutex<Option<crate::stream::Producer>>,
 }
 
@@ -46,9 +43,8 @@ impl NativeReader {
         mmap_mode: &str,
     ) -> PyResult<Self> {
         let mode = crate::scan::mmap_mode(mmap_mode)?;
-        let parsed = predicate.map(parse_predicate);
-        let complete = parsed.as_ref().is_none_or(|p| p.complete);
-        let pushed = parsed.and_then(|p| p.pushed);
+        // What the parser did not understand, the caller filters in Python.
+        let pushed = predicate.and_then(|p| parse_predicate(p).pushed);
         let mut memory = MemoryManager::new();
         if let Some(b) = memory_budget {
             memory = memory.with_budget(b);
@@ -76,14 +72,7 @@ impl NativeReader {
             if let Some(e) = pushed {
                 reader = reader.with_predicate(ExprPredicate::new(e));
             }
-            Box::new(move |emit| {
-                for batch in reader.batches() {
-                    if !emit(batch?) {
-                        break;
-                    }
-                }
-                Ok(())
-            })
+            Box::new(move |emit| drain(reader.batches(), emit))
         } else {
             let [path] = paths.as_slice() else {
                 return Err(error(
@@ -102,19 +91,11 @@ impl NativeReader {
             if let Some(e) = pushed {
                 reader.with_predicate(ExprPredicate::new(e));
             }
-            Box::new(move |emit| {
-                for batch in reader.batches() {
-                    if !emit(batch?) {
-                        break;
-                    }
-                }
-                Ok(())
-            })
+            Box::new(move |emit| drain(reader.batches(), emit))
         };
         Ok(Self {
             metrics,
             memory,
-            complete,
             stream: std::sync::Mutex::new(Some(producer)),
         })
     }
@@ -122,12 +103,7 @@ impl NativeReader {
     /// Starts reading; a reader reads once.
     #[pyo3(signature = (read_ahead=2))]
     fn batches(&self, read_ahead: usize) -> PyResult<BatchStream> {
-        let producer = self
-            .stream
-            .lock()
-            .map_err(|_| error("reader lock poisoned".into()))?
-            .take()
-            .ok_or_else(|| error("this reader was already read".into()))?;
+        let producer = take_once(&self.stream, "reader")?;
         BatchStream::spawn(producer, read_ahead)
     }
 
@@ -138,6 +114,19 @@ impl NativeReader {
     fn memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         memory_dict(py, &self.memory)
     }
+}
+
+/// Hands every batch to `emit` until it wants no more.
+fn drain(
+    batches: impl Iterator<Item = PolarsResult<DataFrame>>,
+    emit: &mut (dyn FnMut(DataFrame) -> bool + Send),
+) -> PolarsResult<()> {
+    for batch in batches {
+        if !emit(batch?) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// `MemoryManager`'s figures for a budget (`None`: the container's or machine's limit).

@@ -84,6 +84,7 @@ pub fn mmap_mode(mode: &str) -> PyResult<MmapMode> {
 #[pyclass(module = "polars_adaptive._native", frozen)]
 pub struct ScanSpec {
     lf: LazyFrame,
+    schema: SchemaRef,
     /// A column to read when Python asks for none (a count): the scan's narrowest.
     count_column: PlSmallStr,
 }
@@ -137,24 +138,22 @@ impl ScanSpec {
                 let schema = lf.collect_schema().map_err(to_py)?;
                 let count_column = narrowest(&schema)
                     .ok_or_else(|| error("scan_adaptive: the files have no columns".into()))?;
-                Ok(Self { lf, count_column })
+                Ok(Self {
+                    lf,
+                    schema,
+                    count_column,
+                })
             })
         })
     }
 
     /// A frame of no rows with the scan's schema.
-    fn empty(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
-        let mut lf = self.lf.clone();
-        py.detach(|| {
-            guarded(|| {
-                let schema = lf.collect_schema().map_err(to_py)?;
-                Ok(ArrowBatch::new(DataFrame::empty_with_schema(&schema)))
-            })
-        })
+    fn empty(&self) -> ArrowBatch {
+        ArrowBatch::new(DataFrame::empty_with_schema(&self.schema))
     }
 
-    /// Starts a read; returns the batches and whether the predicate was pushed whole (when it
-    /// was not, the caller filters each batch with it, and `n_rows` was not applied).
+    /// Starts a read. When the predicate is not understood whole, `n_rows` is not applied
+    /// here: the caller filters each batch with the predicate, then limits.
     #[pyo3(signature = (columns=None, predicate=None, n_rows=None, batch_size=None, read_ahead=2))]
     fn open(
         &self,
@@ -163,7 +162,7 @@ impl ScanSpec {
         n_rows: Option<usize>,
         batch_size: Option<usize>,
         read_ahead: usize,
-    ) -> PyResult<(BatchStream, bool)> {
+    ) -> PyResult<BatchStream> {
         guarded(|| {
             let mut lf = self.lf.clone();
             let mut complete = true;
@@ -203,7 +202,7 @@ impl ScanSpec {
                     true,
                 )
             });
-            Ok((BatchStream::spawn(producer, read_ahead)?, complete))
+            BatchStream::spawn(producer, read_ahead)
         })
     }
 }
