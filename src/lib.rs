@@ -22,7 +22,7 @@ pub mod prelude {
         first_n_per_group, AdaptiveExecExt, AdaptivePipeline, BatchOperator,
         SinkParquetAdaptiveOptions,
     };
-    pub use polars_adaptive_plan::{ScanAdaptiveExt, ScanArgsAdaptive};
+    pub use polars_adaptive_plan::{Cancellation, ScanAdaptiveExt, ScanArgsAdaptive};
     pub use polars_streaming_adaptive::{
         AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkPolicy, ChunkStrategy,
         CmpOp, ColumnFilterPredicate, ColumnStats, ComparisonPredicate, ExprPredicate,

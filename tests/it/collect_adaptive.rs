@@ -159,6 +159,12 @@ fn shapes() -> Vec<(&'static str, Order, Query)> {
             lf.group_by([col("d")])
                 .agg([col("s").n_unique(), col("i32").null_count()])
         }),
+        // SQL's COUNT(DISTINCT x): distinct values less one when there is a null.
+        ("count distinct as sql writes it", ByKeys(&["b"]), |lf| {
+            lf.group_by([col("b")]).agg([(col("i32").n_unique()
+                - col("i32").has_nulls().cast(DataType::UInt32))
+            .alias("k")])
+        }),
         ("two keys", ByKeys(&["b", "i8"]), |lf| {
             lf.group_by([col("b"), col("i8")])
                 .agg([col("f64").sum(), len()])
@@ -719,4 +725,43 @@ fn states_kept_across_batches_aggregate_like_stock_on_one_and_two_pool_threads()
             std::time::Duration::from_secs(120),
         );
     }
+}
+
+#[test]
+fn a_cancelled_scan_stops_with_an_error_mid_aggregation_and_mid_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dataset(dir.path());
+    let cancellation = Cancellation::new();
+    let args = ScanArgsAdaptive::default()
+        .with_chunk_policy(ChunkPolicy::Rows(100))
+        .with_cancellation(cancellation.clone());
+    let scan = || LazyFrame::scan_adaptive(&target, args.clone()).unwrap();
+    // Mid-stream: the consumer cancels after its first batch; batches already decoded may
+    // still arrive, the other 29 of 100 rows are not read.
+    let mut batches = 0;
+    let err = scan()
+        .select([col("id")])
+        .sink_batches_adaptive(
+            |_| {
+                batches += 1;
+                cancellation.cancel();
+                Ok(false)
+            },
+            None,
+            true,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    assert!(batches < 30, "{batches} batches of 30 after the cancel");
+    // An aggregation hands nothing out before its end; its scan stops all the same.
+    let cancellation = Cancellation::new();
+    cancellation.cancel();
+    let args = args.with_cancellation(cancellation);
+    let err = LazyFrame::scan_adaptive(&target, args)
+        .unwrap()
+        .group_by([col("b")])
+        .agg([col("i32").sum()])
+        .collect_adaptive()
+        .unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
 }

@@ -80,6 +80,23 @@ fn several_scan_adaptive_inputs_in_one_plan_equal_stock() {
     }
 }
 
+#[test]
+fn several_budgeted_inputs_are_refused_not_run_unbounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dataset(dir.path());
+    let budgeted = |p: &Path| {
+        LazyFrame::scan_adaptive(p, ScanArgsAdaptive::default().with_memory_budget(64 << 20))
+            .unwrap()
+    };
+    for (i, plan) in plans(&paths, budgeted).into_iter().enumerate() {
+        let err = plan.collect_adaptive().unwrap_err().to_string();
+        assert!(
+            err.contains("memory budget of 67108864 bytes"),
+            "plan {i}: {err}"
+        );
+    }
+}
+
 /// Runs the test `name` again in child processes on pools of one and two threads: a hang fails
 /// it after `timeout`.
 fn on_one_and_two_pool_threads(name: &str, timeout: Duration) {

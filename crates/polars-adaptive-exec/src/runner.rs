@@ -73,7 +73,9 @@ pub(crate) fn run(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
     let (source, split) = match split(plan) {
         Ok(found) => found,
         Err(Unstreamable { operation, budget }) => {
-            if let Some(budget) = budget {
+            // A join or union of budgeted scans has no one scan to read the budget from; any
+            // budget in the plan forbids running it unbounded.
+            if let Some(budget) = budget.or(plan_budget(&lf)?) {
                 return Err(ExecError::Unstreamable { operation, budget }.into());
             }
             warn_once(&operation);
@@ -653,6 +655,35 @@ fn sort_key(
 
 /// Whether `ir` maps each batch on its own: its output for the whole input is the
 /// concatenation of its outputs for the batches.
+/// Whether `lf` is one `scan_adaptive`, without a row limit, under row-local steps only
+/// (filters, projections, elementwise columns): its result over the scan's files is then the
+/// concatenation, in order, of its results over any split of them into consecutive groups.
+pub fn is_row_local_plan(lf: &LazyFrame) -> PolarsResult<bool> {
+    let plan = lf.clone().to_alp_optimized()?;
+    let mut node = plan.lp_top;
+    loop {
+        let ir = plan.lp_arena.get(node);
+        if let IR::Scan {
+            scan_type,
+            unified_scan_args,
+            ..
+        } = ir
+        {
+            let ours = match &**scan_type {
+                FileScanIR::Anonymous { function, .. } => AdaptiveSource::of(&**function)
+                    .is_some_and(|s| s.args().n_rows.is_none() && s.args().row_index.is_none()),
+                _ => false,
+            };
+            return Ok(ours && unified_scan_args.pre_slice.is_none());
+        }
+        let mut inputs = ir.inputs();
+        match (inputs.next(), inputs.next()) {
+            (Some(input), None) if is_row_local(ir, &plan.expr_arena) => node = input,
+            _ => return Ok(false),
+        }
+    }
+}
+
 fn is_row_local(ir: &IR, expr_arena: &Arena<AExpr>) -> bool {
     let elementwise = |node: Node| is_elementwise_rec(node, expr_arena);
     match ir {

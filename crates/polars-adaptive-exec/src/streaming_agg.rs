@@ -239,6 +239,15 @@ impl AggPlan {
             } if input.len() == 1 => {
                 single(row_wise(&input[0])?.null_count(), p(0).sum(), p(0).sum())
             }
+            // SQL's COUNT(DISTINCT x) is `n_unique - has_nulls`: any partial with a null.
+            Expr::Function {
+                input,
+                function: FunctionExpr::Boolean(BooleanFunction::HasNulls),
+            } if input.len() == 1 => single(
+                row_wise(&input[0])?.null_count(),
+                p(0).sum(),
+                p(0).sum().gt(lit(0)),
+            ),
             _ => return Ok(None),
         };
         Ok(Some(leaf))
@@ -433,7 +442,8 @@ fn contains_aggregation(e: &Expr) -> bool {
             || matches!(
                 node,
                 Expr::Function {
-                    function: FunctionExpr::NullCount,
+                    function: FunctionExpr::NullCount
+                        | FunctionExpr::Boolean(BooleanFunction::HasNulls),
                     ..
                 }
             )

@@ -17,6 +17,9 @@ pub enum PlanError {
     /// expression form, outside a top-level conjunction).
     #[error("scan_adaptive cannot evaluate the pushed-down predicate {predicate}")]
     PredicateNotEvaluable { predicate: String },
+    /// The scan's [`Cancellation`](crate::Cancellation) was cancelled.
+    #[error("scan_adaptive: the query was cancelled")]
+    Cancelled,
 }
 
 impl From<PlanError> for PolarsError {
@@ -25,6 +28,7 @@ impl From<PlanError> for PolarsError {
         match err {
             PlanError::PredicateDtype { source } => source.context(msg.into()),
             PlanError::PredicateNotEvaluable { .. } => PolarsError::InvalidOperation(msg.into()),
+            PlanError::Cancelled => PolarsError::ComputeError(msg.into()),
         }
     }
 }

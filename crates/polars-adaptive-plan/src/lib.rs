@@ -13,5 +13,5 @@ mod source;
 
 pub use error::{PlanError, PREDICATE_DTYPE_ERROR};
 pub use lazy_ext::ScanAdaptiveExt;
-pub use scan_args::ScanArgsAdaptive;
+pub use scan_args::{Cancellation, ScanArgsAdaptive};
 pub use source::{AdaptiveSource, AdaptiveStream, ScanRequest};

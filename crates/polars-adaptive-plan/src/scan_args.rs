@@ -1,5 +1,6 @@
 //! `ScanArgsAdaptive`: the options of `LazyFrame::scan_adaptive`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -53,6 +54,30 @@ pub struct ScanArgsAdaptive {
     pub mmap_mode: MmapMode,
     /// Counters every scan with these arguments adds to (clones share them).
     pub metrics: Arc<ScanMetrics>,
+    /// Stops every scan with these arguments at its next batch once cancelled.
+    pub cancellation: Option<Cancellation>,
+}
+
+/// A handle that stops scans: once [`cancel`](Self::cancel) is called, each scan holding a
+/// clone fails at its next batch with "the query was cancelled" and its read-ahead stops.
+/// Servers use it to end a query whose client cancelled it or went away, also while the query
+/// aggregates and hands out no batch.
+#[derive(Debug, Clone, Default)]
+pub struct Cancellation(Arc<AtomicBool>);
+
+impl Cancellation {
+    /// A handle not cancelled yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Cancels every scan holding a clone of this handle.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl Default for ScanArgsAdaptive {
@@ -70,6 +95,7 @@ impl Default for ScanArgsAdaptive {
             rechunk: false,
             mmap_mode: MmapMode::Auto,
             metrics: Arc::default(),
+            cancellation: None,
         }
     }
 }
@@ -130,6 +156,11 @@ impl ScanArgsAdaptive {
     /// Counts into `metrics`, a handle the caller keeps.
     pub fn with_metrics(mut self, metrics: Arc<ScanMetrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+    /// Stops the scans at their next batch once `cancellation` is cancelled.
+    pub fn with_cancellation(mut self, cancellation: Cancellation) -> Self {
+        self.cancellation = Some(cancellation);
         self
     }
     /// What the scans with these arguments have done so far.

@@ -16,7 +16,7 @@ use polars_streaming_adaptive::{
 };
 
 use crate::error::PlanError;
-use crate::scan_args::ScanArgsAdaptive;
+use crate::scan_args::{Cancellation, ScanArgsAdaptive};
 
 /// The files of one `scan_adaptive` and how to read them.
 #[derive(Debug)]
@@ -112,6 +112,7 @@ impl AdaptiveSource {
             left: limit,
             post_filter: read.post_filter,
             schema: read.schema,
+            cancellation: self.args.cancellation.clone(),
             map: read.map,
         }
     }
@@ -284,6 +285,8 @@ pub struct AdaptiveStream {
     /// With a limit, the predicate runs after slicing, then the columns are selected.
     post_filter: Option<(Expr, Vec<Expr>)>,
     schema: SchemaRef,
+    /// Ends the stream with an error once cancelled.
+    cancellation: Option<Cancellation>,
     /// The request's map, when the consumer runs it.
     map: Option<BatchMap>,
 }
@@ -320,6 +323,10 @@ impl Iterator for AdaptiveStream {
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == Some(0) {
             return self.end();
+        }
+        if self.cancellation.as_ref().is_some_and(Cancellation::is_cancelled) {
+            self.left = Some(0);
+            return Some(Err(PlanError::Cancelled.into()));
         }
         let mut batch = match self.batches.next() {
             None => return self.end(),

@@ -46,11 +46,7 @@ pub fn take_once<T>(slot: &std::sync::Mutex<Option<T>>, what: &str) -> PyResult<
 
 /// The message of a caught panic.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into());
+    let text = polars_adaptive::io::panic_message(payload);
     format!("polars-adaptive panicked (a bug, please report it): {text}")
 }
 

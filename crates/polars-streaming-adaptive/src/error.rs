@@ -111,13 +111,16 @@ pub(crate) fn catch_panic<T>(
 ) -> AdaptiveResult<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_string());
-            Err(on_panic(msg))
-        }
+        Err(payload) => Err(on_panic(panic_message(&*payload))),
     }
+}
+
+/// The message a caught panic's payload carries (a `&str` or a `String`), for the layers above
+/// that also turn panics into errors.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }

@@ -37,7 +37,7 @@ pub mod testing;
 
 pub use decode::assemble::one_chunk_frame;
 pub use decode::compiled::CompiledExpr;
-pub use error::AdaptiveError;
+pub use error::{panic_message, AdaptiveError};
 pub use file::paths::expand_paths;
 pub use file::reader::MmapParquetReader;
 pub use file::source::MmapMode;
