@@ -1,7 +1,7 @@
 //! Global aggregates answered from footer statistics.
 //!
 //! A plan whose root is a global `select` of `min(col)`, `max(col)`, `len()` and `count(col)`
-//! straight over a `scan_adaptive` without a predicate or slice needs no row of a row group
+//! (the counts possibly cast to a 64-bit integer, as SQL's `COUNT` is) straight over a `scan_adaptive` without a predicate or slice needs no row of a row group
 //! whose statistics give each of those exactly: the row count, the null count, and a min/max
 //! that is a value of the column. Those row groups are answered from the footer; the others
 //! are decoded as usual; the two partial answers are combined (min of mins, max of maxes, sum
@@ -164,6 +164,15 @@ fn stat_of(e: &Expr, schema: &Schema) -> Option<Stat> {
     };
     match e {
         Expr::Alias(inner, _) => stat_of(inner, schema),
+        // SQL's COUNT is a count cast to Int64 (BIGINT); the answer is cast to the output dtype.
+        Expr::Cast { expr, dtype, .. }
+            if matches!(dtype.as_literal(), Some(DataType::Int64 | DataType::UInt64)) =>
+        {
+            match stat_of(expr, schema)? {
+                s @ (Stat::Len | Stat::Count(_)) => Some(s),
+                _ => None,
+            }
+        }
         Expr::Len => Some(Stat::Len),
         Expr::Agg(AggExpr::Min { input, .. }) => {
             let name = column(input)?;

@@ -74,9 +74,10 @@ impl Table {
     pub fn files(&self) -> Result<Vec<PathBuf>, SqlError> {
         let mut files = Vec::new();
         for target in &self.targets {
-            files.extend(polars_adaptive::io::expand_paths(target).map_err(|e| {
-                SqlError::Execution(e.into())
-            })?);
+            files.extend(
+                polars_adaptive::io::expand_paths(target)
+                    .map_err(|e| SqlError::Execution(e.into()))?,
+            );
         }
         Ok(files)
     }
@@ -163,7 +164,9 @@ impl SqlEngine {
             source,
         };
         if name.is_empty() {
-            return Err(table_err(polars_err!(InvalidOperation: "a table needs a name")));
+            return Err(table_err(
+                polars_err!(InvalidOperation: "a table needs a name"),
+            ));
         }
         let targets: Vec<PathBuf> = targets.iter().map(|t| t.as_ref().to_path_buf()).collect();
         let schema = LazyFrame::scan_adaptive_sources(&targets, args.clone())
@@ -231,14 +234,18 @@ impl SqlEngine {
                 }
                 let ctx = SQLContext::new();
                 for name in &checked.tables {
-                    let lf = self.table(name)?.scan(options).map_err(|source| SqlError::Table {
-                        name: name.clone(),
-                        source,
-                    })?;
+                    let lf = self
+                        .table(name)?
+                        .scan(options)
+                        .map_err(|source| SqlError::Table {
+                            name: name.clone(),
+                            source,
+                        })?;
                     ctx.register(name, lf);
                 }
                 let mut ctx = ctx;
-                guard(|| ctx.execute(sql).map_err(SqlError::Plan), "planning")?
+                let text = checked.rewritten.as_deref().unwrap_or(sql);
+                guard(|| ctx.execute(text).map_err(SqlError::Plan), "planning")?
             }
         };
         let mut lf = lf;
@@ -323,7 +330,11 @@ impl Query {
     /// `callback` returns `true` to stop. With `chunk_size`, every batch but the last has
     /// exactly that many rows. There is always at least one batch (empty with the schema when
     /// no row matches).
-    pub fn for_each_batch<F>(self, callback: F, chunk_size: Option<NonZeroUsize>) -> Result<(), SqlError>
+    pub fn for_each_batch<F>(
+        self,
+        callback: F,
+        chunk_size: Option<NonZeroUsize>,
+    ) -> Result<(), SqlError>
     where
         F: FnMut(DataFrame) -> PolarsResult<bool> + Send,
     {

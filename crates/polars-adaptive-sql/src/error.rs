@@ -62,7 +62,7 @@ impl From<SqlError> for PolarsError {
             SqlError::Table { name, source } => source.wrap_msg(|m| format!("table '{name}': {m}")),
             SqlError::Parse(_) | SqlError::NotAllowed(_) | SqlError::UnknownTable { .. } => {
                 PolarsError::SQLInterface(err.to_string().into())
-            },
+            }
             SqlError::TooLong { .. } => PolarsError::OutOfBounds(err.to_string().into()),
             SqlError::Internal(_) => PolarsError::ComputeError(err.to_string().into()),
         }

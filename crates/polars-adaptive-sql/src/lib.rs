@@ -9,6 +9,7 @@
 mod engine;
 mod error;
 mod statement;
+pub mod testing;
 
 pub use engine::{Query, QueryOptions, SqlEngine, Table, DEFAULT_MAX_SQL_BYTES};
 pub use error::SqlError;

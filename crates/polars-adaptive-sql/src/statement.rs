@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    DescribeAlias, ObjectName, Query, Select, Statement, TableFactor, Visit, Visitor,
+    visit_expressions_mut, CastKind, DataType, DescribeAlias, Expr, ObjectName, Query, Select,
+    Statement, TableFactor, Visit, Visitor,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -32,6 +33,8 @@ pub(crate) struct Checked {
     pub(crate) kind: StatementKind,
     /// Names the statement reads as tables, common table expressions left out.
     pub(crate) tables: BTreeSet<String>,
+    /// The statement to plan, when it differs from the text given (see [`count_as_bigint`]).
+    pub(crate) rewritten: Option<String>,
 }
 
 /// Parses `sql` as polars-sql does (generic dialect, trailing commas) and checks it.
@@ -44,7 +47,8 @@ pub(crate) fn check(sql: &str) -> Result<Checked, SqlError> {
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_statements())
         .map_err(|e| SqlError::Parse(e.to_string()))?;
-    let statement = match statements.as_slice() {
+    let mut statements = statements;
+    let statement = match statements.as_mut_slice() {
         [one] => one,
         [] => return Err(SqlError::Parse("the text holds no statement".into())),
         _ => {
@@ -54,7 +58,7 @@ pub(crate) fn check(sql: &str) -> Result<Checked, SqlError> {
             )))
         }
     };
-    let kind = match statement {
+    let kind = match &*statement {
         Statement::Query(_) => StatementKind::Query,
         Statement::Explain { statement, .. } => match statement.as_ref() {
             Statement::Query(_) => StatementKind::Explain,
@@ -73,12 +77,47 @@ pub(crate) fn check(sql: &str) -> Result<Checked, SqlError> {
         return Err(err);
     }
     let tables = walk.relations.difference(&walk.ctes).cloned().collect();
-    Ok(Checked { kind, tables })
+    let rewritten = count_as_bigint(statement).then(|| statement.to_string());
+    Ok(Checked {
+        kind,
+        tables,
+        rewritten,
+    })
+}
+
+/// Wraps every `COUNT(…)` in `CAST(… AS BIGINT)`; whether there was one.
+///
+/// Python Polars' SQL (1.44 and 2.x), the reference of `polars_adaptive.sql` and of Flight SQL
+/// clients, returns counts as Int64, the SQL standard's BIGINT; polars-sql 0.55.2 returns
+/// UInt32, which JDBC cannot even represent. The cast keeps the column's name.
+fn count_as_bigint(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(f) = expr {
+            if f.name.to_string().eq_ignore_ascii_case("count") {
+                let count = std::mem::replace(expr, Expr::value(sqlparser::ast::Value::Null));
+                *expr = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(count),
+                    data_type: DataType::BigInt(None),
+                    array: false,
+                    format: None,
+                };
+                changed = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
 }
 
 fn not_read_only(statement: &Statement) -> SqlError {
     let text = statement.to_string();
-    let head: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let head: String = text
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
     SqlError::NotAllowed(format!(
         "only SELECT, WITH, EXPLAIN, SHOW TABLES and DESCRIBE are accepted; '{head} …' is not"
     ))
@@ -87,9 +126,10 @@ fn not_read_only(statement: &Statement) -> SqlError {
 /// A one-part table name; qualified names are refused rather than read by their first part.
 fn single_name(name: &ObjectName) -> Result<String, SqlError> {
     match name.0.as_slice() {
-        [part] => part.as_ident().map(|i| i.value.clone()).ok_or_else(|| {
-            SqlError::NotAllowed(format!("'{name}' is not a table name"))
-        }),
+        [part] => part
+            .as_ident()
+            .map(|i| i.value.clone())
+            .ok_or_else(|| SqlError::NotAllowed(format!("'{name}' is not a table name"))),
         _ => Err(SqlError::NotAllowed(format!(
             "qualified table names are not supported: '{name}'; tables are named by one identifier"
         ))),
@@ -134,9 +174,9 @@ impl Visitor for Walk {
             } => ControlFlow::Break(SqlError::NotAllowed(format!(
                 "table function '{name}' is not allowed: queries read registered tables only"
             ))),
-            TableFactor::Table { .. } | TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } => {
-                ControlFlow::Continue(())
-            }
+            TableFactor::Table { .. }
+            | TableFactor::Derived { .. }
+            | TableFactor::NestedJoin { .. } => ControlFlow::Continue(()),
             other => ControlFlow::Break(SqlError::NotAllowed(format!(
                 "'{other}' is not supported in FROM: name a registered table or a subquery"
             ))),
@@ -181,9 +221,26 @@ mod tests {
     }
 
     #[test]
+    fn counts_are_cast_to_bigint_and_other_statements_kept_as_written() {
+        let checked =
+            check("SELECT s, COUNT(*), count(DISTINCT x) AS k FROM t GROUP BY s").unwrap();
+        assert_eq!(
+            checked.rewritten.as_deref(),
+            Some("SELECT s, CAST(COUNT(*) AS BIGINT), CAST(count(DISTINCT x) AS BIGINT) AS k FROM t GROUP BY s")
+        );
+        assert_eq!(check("SELECT a FROM t").unwrap().rewritten, None);
+    }
+
+    #[test]
     fn explain_show_and_describe_are_accepted() {
-        assert_eq!(check("EXPLAIN SELECT a FROM t").unwrap().kind, StatementKind::Explain);
-        assert_eq!(check("SHOW TABLES").unwrap().kind, StatementKind::ShowTables);
+        assert_eq!(
+            check("EXPLAIN SELECT a FROM t").unwrap().kind,
+            StatementKind::Explain
+        );
+        assert_eq!(
+            check("SHOW TABLES").unwrap().kind,
+            StatementKind::ShowTables
+        );
         assert_eq!(
             check("DESCRIBE t").unwrap().kind,
             StatementKind::Describe("t".into())
@@ -200,7 +257,11 @@ mod tests {
             "INSERT INTO t VALUES (1)",
             "EXPLAIN DROP TABLE t",
         ] {
-            assert!(refused(sql).contains("only SELECT"), "{sql}: {}", refused(sql));
+            assert!(
+                refused(sql).contains("only SELECT"),
+                "{sql}: {}",
+                refused(sql)
+            );
         }
         assert!(refused("SELECT 1; SELECT 2").contains("one statement"));
         assert!(refused("SELECT * INTO copy FROM t").contains("INTO"));

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use polars::sql::SQLContext;
 use polars_adaptive::prelude::*;
 use polars_adaptive::testing::{same_frame, same_frame_aggregated, write_ticks};
+use polars_adaptive_sql::testing::stock_sql;
 use polars_adaptive_sql::{QueryOptions, SqlEngine, SqlError, StatementKind};
 
 /// Three files of 5 000 ticks in row groups of 1 000 rows, written by Polars, with nulls.
@@ -29,22 +29,58 @@ enum Compare {
 /// must be refused under one, naming the budget).
 const QUERIES: &[(&str, Compare, bool)] = &[
     ("SELECT * FROM ticks", Compare::Exact, true),
-    ("SELECT id, price FROM ticks WHERE qty > 250", Compare::Exact, true),
-    ("SELECT * FROM ticks WHERE symbol = 'MSFT' AND price BETWEEN 120 AND 150", Compare::Exact, true),
-    ("SELECT id, venue FROM ticks WHERE symbol IN ('AAPL', 'NVDA') OR qty IS NULL", Compare::Exact, true),
-    ("SELECT id FROM ticks WHERE venue LIKE 'XN%' AND id >= 7000", Compare::Exact, true),
-    ("SELECT id, price * qty AS notional FROM ticks WHERE NOT (price < 150) AND id < 12000", Compare::Exact, true),
+    (
+        "SELECT id, price FROM ticks WHERE qty > 250",
+        Compare::Exact,
+        true,
+    ),
+    (
+        "SELECT * FROM ticks WHERE symbol = 'MSFT' AND price BETWEEN 120 AND 150",
+        Compare::Exact,
+        true,
+    ),
+    (
+        "SELECT id, venue FROM ticks WHERE symbol IN ('AAPL', 'NVDA') OR qty IS NULL",
+        Compare::Exact,
+        true,
+    ),
+    (
+        "SELECT id FROM ticks WHERE venue LIKE 'XN%' AND id >= 7000",
+        Compare::Exact,
+        true,
+    ),
+    (
+        "SELECT id, price * qty AS notional FROM ticks WHERE NOT (price < 150) AND id < 12000",
+        Compare::Exact,
+        true,
+    ),
     (
         "SELECT symbol, SUM(qty) AS q, AVG(price) AS p, MIN(ts) AS first, MAX(ts) AS last, \
          COUNT(*) AS n, COUNT(qty) AS nq FROM ticks GROUP BY symbol ORDER BY symbol",
         Compare::Aggregated,
         true,
     ),
-    ("SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM ticks", Compare::Exact, true),
-    ("SELECT MAX(ts) AS hi, MIN(price) AS lo FROM ticks WHERE id < 100", Compare::Exact, true),
-    ("SELECT * FROM ticks ORDER BY price DESC, id LIMIT 10", Compare::Exact, true),
+    (
+        "SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM ticks",
+        Compare::Exact,
+        true,
+    ),
+    (
+        "SELECT MAX(ts) AS hi, MIN(price) AS lo FROM ticks WHERE id < 100",
+        Compare::Exact,
+        true,
+    ),
+    (
+        "SELECT * FROM ticks ORDER BY price DESC, id LIMIT 10",
+        Compare::Exact,
+        true,
+    ),
     ("SELECT id, symbol FROM ticks LIMIT 5", Compare::Exact, true),
-    ("SELECT COUNT(*) AS n FROM ticks WHERE symbol = 'GOOG'", Compare::Exact, true),
+    (
+        "SELECT COUNT(*) AS n FROM ticks WHERE symbol = 'GOOG'",
+        Compare::Exact,
+        true,
+    ),
     (
         "SELECT symbol, venue, COUNT(DISTINCT qty) AS k FROM ticks GROUP BY symbol, venue \
          ORDER BY symbol, venue",
@@ -58,7 +94,11 @@ const QUERIES: &[(&str, Compare, bool)] = &[
         true,
     ),
     // `unique` does not stream in collect_adaptive: refused under a budget.
-    ("SELECT DISTINCT symbol FROM ticks ORDER BY symbol", Compare::Exact, false),
+    (
+        "SELECT DISTINCT symbol FROM ticks ORDER BY symbol",
+        Compare::Exact,
+        false,
+    ),
     (
         "SELECT symbol, SUM(price * qty) / SUM(qty) AS vwap FROM ticks GROUP BY symbol",
         Compare::Unordered(&["symbol"]),
@@ -72,14 +112,7 @@ fn engine(target: &Path, args: ScanArgsAdaptive) -> SqlEngine {
 }
 
 fn stock(target: &Path, sql: &str) -> DataFrame {
-    let mut ctx = SQLContext::new();
-    let lf = LazyFrame::scan_parquet(
-        PlRefPath::try_from_path(target).unwrap(),
-        ScanArgsParquet::default(),
-    )
-    .unwrap();
-    ctx.register("ticks", lf);
-    ctx.execute(sql).unwrap().collect().unwrap()
+    stock_sql("ticks", target, sql).unwrap()
 }
 
 fn compare(ours: &DataFrame, theirs: &DataFrame, how: Compare) -> Result<(), String> {
@@ -159,7 +192,11 @@ fn aggregates_come_from_statistics_on_polars_written_files() {
     let metrics = args.metrics.clone();
     let engine = engine(&target, args);
     let sql = "SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM ticks";
-    let ours = engine.plan(sql, &QueryOptions::default()).unwrap().collect().unwrap();
+    let ours = engine
+        .plan(sql, &QueryOptions::default())
+        .unwrap()
+        .collect()
+        .unwrap();
     same_frame(&ours, &stock(&target, sql)).unwrap();
     let snap = metrics.snapshot();
     assert_eq!(snap.rows_decoded, 0, "{snap:?}");
@@ -187,13 +224,18 @@ fn show_tables_and_describe_list_registered_tables() {
         .unwrap();
     let names = strings(&tables, "name");
     assert_eq!(names, ["again", "ticks"]);
-    let query = engine.plan("DESCRIBE ticks", &QueryOptions::default()).unwrap();
+    let query = engine
+        .plan("DESCRIBE ticks", &QueryOptions::default())
+        .unwrap();
     assert_eq!(query.kind(), &StatementKind::Describe("ticks".into()));
     let columns = query.collect().unwrap();
     let names = strings(&columns, "column_name");
     assert_eq!(names, ["id", "symbol", "price", "qty", "ts", "venue"]);
     let types = strings(&columns, "column_type");
-    assert_eq!(types[4], DataType::Datetime(TimeUnit::Milliseconds, None).to_string());
+    assert_eq!(
+        types[4],
+        DataType::Datetime(TimeUnit::Milliseconds, None).to_string()
+    );
 }
 
 #[test]
@@ -203,13 +245,20 @@ fn each_statement_gets_its_own_context() {
     let engine = engine(&target, ScanArgsAdaptive::default());
     // A derived table's alias is registered in the statement's context only.
     let sql = "SELECT COUNT(*) AS n FROM (SELECT id FROM ticks WHERE id < 10) AS few";
-    let n = engine.plan(sql, &QueryOptions::default()).unwrap().collect().unwrap();
-    assert_eq!(n.column("n").unwrap().get(0).unwrap(), AnyValue::UInt32(10));
+    let n = engine
+        .plan(sql, &QueryOptions::default())
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(n.column("n").unwrap().get(0).unwrap(), AnyValue::Int64(10));
     let err = engine
         .plan("SELECT * FROM few", &QueryOptions::default())
         .unwrap_err();
     assert!(matches!(err, SqlError::UnknownTable { .. }), "{err}");
-    assert!(err.to_string().contains("registered tables: ticks"), "{err}");
+    assert!(
+        err.to_string().contains("registered tables: ticks"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -224,13 +273,19 @@ fn refusals_name_what_was_wrong() {
             .unwrap_err()
     };
     let err = refused("SELECT nope FROM ticks");
-    assert!(err.is_client_error() && err.to_string().contains("nope"), "{err}");
+    assert!(
+        err.is_client_error() && err.to_string().contains("nope"),
+        "{err}"
+    );
     let err = refused("SELECT * FROM read_parquet('x.parquet')");
     assert!(err.to_string().contains("table function"), "{err}");
     let err = refused("DROP TABLE ticks");
     assert!(err.to_string().contains("only SELECT"), "{err}");
     let err = refused("SELECT * FROM missing");
-    assert!(err.to_string().contains("'missing' is not registered"), "{err}");
+    assert!(
+        err.to_string().contains("'missing' is not registered"),
+        "{err}"
+    );
     let long = format!("SELECT * FROM ticks WHERE {}", "id = 1 OR ".repeat(120_000));
     assert!(matches!(refused(&long), SqlError::TooLong { .. }));
     let err = refused("SELECT * FROM ticks WHERE");
@@ -252,7 +307,10 @@ fn a_plan_that_cannot_stream_under_a_budget_is_refused() {
     }
     // Without a budget the same plans run in Polars' in-memory engine.
     let all = engine
-        .plan("SELECT * FROM ticks ORDER BY price", &QueryOptions::default())
+        .plan(
+            "SELECT * FROM ticks ORDER BY price",
+            &QueryOptions::default(),
+        )
         .unwrap()
         .collect()
         .unwrap();
