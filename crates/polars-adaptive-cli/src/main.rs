@@ -14,9 +14,12 @@ use polars_adaptive_sql::{QueryOptions, SqlEngine};
 
 /// Run SQL over Parquet files with polars-adaptive, or serve them over Arrow Flight SQL.
 #[derive(Debug, Parser)]
-#[command(version, after_help = "Examples:
+#[command(
+    version,
+    after_help = "Examples:
   polars-adaptive query \"SELECT symbol, AVG(price) FROM ticks GROUP BY symbol\" --table ticks=data/ticks/
-  polars-adaptive serve --table ticks='data/ticks/*.parquet' --token s3cret --memory-budget 2GiB")]
+  polars-adaptive serve --table ticks='data/ticks/*.parquet' --token s3cret --memory-budget 2GiB"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -270,10 +273,16 @@ fn main() -> ExitCode {
                 }
             }
             let server = FlightSqlServer::try_new(engine, options)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async move {
                 let (listener, addr) = bind(&listen).await?;
-                let scheme = if tls_cert.is_some() { "grpc+tls" } else { "grpc" };
+                let scheme = if tls_cert.is_some() {
+                    "grpc+tls"
+                } else {
+                    "grpc"
+                };
                 eprintln!("polars-adaptive: serving Flight SQL on {scheme}://{addr}");
                 serve(server, listener, shutdown_signal()).await?;
                 Ok::<(), Box<dyn std::error::Error>>(())
@@ -317,16 +326,33 @@ mod tests {
     fn the_command_line_parses_as_documented() {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from([
-            "polars-adaptive", "query", "SELECT 1", "--table", "t=a.parquet", "--table", "t=b/",
-            "--format", "csv", "--memory-budget", "64MiB",
+            "polars-adaptive",
+            "query",
+            "SELECT 1",
+            "--table",
+            "t=a.parquet",
+            "--table",
+            "t=b/",
+            "--format",
+            "csv",
+            "--memory-budget",
+            "64MiB",
         ])
         .unwrap();
-        let Command::Query { tables, memory_budget, .. } = cli.command else {
+        let Command::Query {
+            tables,
+            memory_budget,
+            ..
+        } = cli.command
+        else {
             panic!("not a query")
         };
         assert_eq!(tables.tables.len(), 2);
         assert_eq!(memory_budget, Some(64 << 20));
-        assert!(Cli::try_parse_from(["polars-adaptive", "query", "SELECT 1", "--table", "nopath"]).is_err());
+        assert!(
+            Cli::try_parse_from(["polars-adaptive", "query", "SELECT 1", "--table", "nopath"])
+                .is_err()
+        );
     }
 
     use clap::CommandFactory;

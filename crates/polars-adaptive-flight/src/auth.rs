@@ -86,7 +86,9 @@ impl Auth {
                 Some(signed) if self.users.iter().any(|(u, _)| *u == signed.body) => {
                     Ok(Caller::User(signed.body))
                 }
-                _ => Err(unauthenticated("the bearer token is not valid (unknown, expired or altered)")),
+                _ => Err(unauthenticated(
+                    "the bearer token is not valid (unknown, expired or altered)",
+                )),
             };
         }
         if let Some(encoded) = strip_scheme(header, "basic") {
@@ -94,12 +96,15 @@ impl Auth {
                 .decode(encoded)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| unauthenticated("the Basic credentials are not base64 of user:password"))?;
+                .ok_or_else(|| {
+                    unauthenticated("the Basic credentials are not base64 of user:password")
+                })?;
             let (user, password) = decoded
                 .split_once(':')
                 .ok_or_else(|| unauthenticated("the Basic credentials are not user:password"))?;
             let matched = self.users.iter().fold(0u8, |acc, (u, p)| {
-                let same = u.as_bytes().ct_eq(user.as_bytes()) & p.as_bytes().ct_eq(password.as_bytes());
+                let same =
+                    u.as_bytes().ct_eq(user.as_bytes()) & p.as_bytes().ct_eq(password.as_bytes());
                 acc | same.unwrap_u8()
             });
             return if matched == 1 {
@@ -108,7 +113,9 @@ impl Auth {
                 Err(unauthenticated("wrong user name or password"))
             };
         }
-        Err(unauthenticated("the authorization header is neither Bearer nor Basic"))
+        Err(unauthenticated(
+            "the authorization header is neither Bearer nor Basic",
+        ))
     }
 
     /// A bearer token for `user`, valid for the session lifetime.
@@ -119,7 +126,10 @@ impl Auth {
             parts: 0,
             body: user.to_string(),
         };
-        URL_SAFE_NO_PAD.encode(self.signer.sign(Kind::Session, &message, Some(self.session_ttl)))
+        URL_SAFE_NO_PAD.encode(
+            self.signer
+                .sign(Kind::Session, &message, Some(self.session_ttl)),
+        )
     }
 
     /// The interceptor that refuses calls without valid credentials.
@@ -162,9 +172,15 @@ mod tests {
         let auth = auth();
         assert_eq!(auth.check(&with("Bearer t0ken")).unwrap(), Caller::Token);
         let basic = format!("Basic {}", STANDARD.encode("ann:pw"));
-        assert_eq!(auth.check(&with(&basic)).unwrap(), Caller::User("ann".into()));
+        assert_eq!(
+            auth.check(&with(&basic)).unwrap(),
+            Caller::User("ann".into())
+        );
         let session = format!("Bearer {}", auth.session_token("ann"));
-        assert_eq!(auth.check(&with(&session)).unwrap(), Caller::User("ann".into()));
+        assert_eq!(
+            auth.check(&with(&session)).unwrap(),
+            Caller::User("ann".into())
+        );
     }
 
     #[test]
@@ -190,7 +206,12 @@ mod tests {
 
     #[test]
     fn a_server_without_credentials_serves_anyone() {
-        let open = Auth::new(vec![], vec![], Arc::new(Signer::new().unwrap()), Duration::ZERO);
+        let open = Auth::new(
+            vec![],
+            vec![],
+            Arc::new(Signer::new().unwrap()),
+            Duration::ZERO,
+        );
         assert_eq!(open.check(&MetadataMap::new()).unwrap(), Caller::Anyone);
     }
 }

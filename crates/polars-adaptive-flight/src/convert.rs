@@ -100,7 +100,9 @@ fn import_field(field: &polars_arrow::datatypes::Field) -> Result<Field, FlightS
     // SAFETY: polars-arrow's `ArrowSchema` and arrow-rs's `FFI_ArrowSchema` are both the
     // `#[repr(C)]` struct of the Arrow C data interface; ownership (the release callback)
     // moves to `imported`, which releases it once.
-    let imported: arrow_schema::ffi::FFI_ArrowSchema = unsafe { std::mem::transmute(exported) };
+    let imported = unsafe {
+        std::mem::transmute::<ffi::ArrowSchema, arrow_schema::ffi::FFI_ArrowSchema>(exported)
+    };
     Field::try_from(&imported).map_err(|e| FlightSqlError::Internal(e.to_string()))
 }
 
@@ -109,17 +111,17 @@ fn import_array(
     array: Box<dyn polars_arrow::array::Array>,
     field: &Field,
 ) -> Result<ArrayRef, FlightSqlError> {
-    let pl_field = polars_arrow::datatypes::Field::new(
-        "".into(),
-        array.dtype().clone(),
-        true,
-    );
+    let pl_field = polars_arrow::datatypes::Field::new("".into(), array.dtype().clone(), true);
     let schema = ffi::export_field_to_c(&pl_field);
     let exported = ffi::export_array_to_c(array);
     // SAFETY: as in `import_field`, for `ArrowArray` / `FFI_ArrowArray` and the schema; the
     // buffers stay alive through the release callback the imported array now owns.
-    let (array, schema): (arrow_array::ffi::FFI_ArrowArray, arrow_schema::ffi::FFI_ArrowSchema) =
-        unsafe { (std::mem::transmute(exported), std::mem::transmute(schema)) };
+    let (array, schema) = unsafe {
+        (
+            std::mem::transmute::<ffi::ArrowArray, arrow_array::ffi::FFI_ArrowArray>(exported),
+            std::mem::transmute::<ffi::ArrowSchema, arrow_schema::ffi::FFI_ArrowSchema>(schema),
+        )
+    };
     // SAFETY: the array and schema were just exported together by polars-arrow.
     let data = unsafe { arrow_array::ffi::from_ffi(array, &schema) }
         .map_err(|e| FlightSqlError::Internal(e.to_string()))?;
@@ -152,16 +154,30 @@ mod tests {
         .lazy()
         .with_columns([
             col("i").cast(DataType::Date).alias("d"),
-            col("s").cast(DataType::from_categories(Categories::global())).alias("c"),
+            col("s")
+                .cast(DataType::from_categories(Categories::global()))
+                .alias("c"),
             col("s").cast(DataType::Binary).alias("bin"),
         ])
         .collect()
         .unwrap();
         let schema = FlightSchema::try_new(df.schema()).unwrap();
-        let types: Vec<_> = schema.arrow().fields().iter().map(|f| f.data_type().clone()).collect();
+        let types: Vec<_> = schema
+            .arrow()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
         assert_eq!(
             types,
-            [A::LargeUtf8, A::Int64, A::Boolean, A::Date32, A::LargeUtf8, A::LargeBinary]
+            [
+                A::LargeUtf8,
+                A::Int64,
+                A::Boolean,
+                A::Date32,
+                A::LargeUtf8,
+                A::LargeBinary
+            ]
         );
         let batches = schema.batches(df.clone()).unwrap();
         assert_eq!(batches.len(), 1);
@@ -172,7 +188,12 @@ mod tests {
 
     #[test]
     fn wide_integers_are_refused_with_the_column_named() {
-        let df = df!("x" => [1i64]).unwrap().lazy().select([col("x").cast(DataType::Int128)]).collect().unwrap();
+        let df = df!("x" => [1i64])
+            .unwrap()
+            .lazy()
+            .select([col("x").cast(DataType::Int128)])
+            .collect()
+            .unwrap();
         let err = FlightSchema::try_new(df.schema()).unwrap_err().to_string();
         assert!(err.contains("'x'") && err.contains("CAST"), "{err}");
     }

@@ -87,9 +87,10 @@ fn polars_code(e: &PolarsError) -> Code {
     match e {
         // The budget's refusals: state or slices too large, a plan that cannot stream.
         PolarsError::OutOfBounds(_) | PolarsError::InvalidOperation(_) => Code::ResourceExhausted,
-        PolarsError::ColumnNotFound(_) | PolarsError::SchemaMismatch(_) | PolarsError::SQLInterface(_) | PolarsError::SQLSyntax(_) => {
-            Code::InvalidArgument
-        }
+        PolarsError::ColumnNotFound(_)
+        | PolarsError::SchemaMismatch(_)
+        | PolarsError::SQLInterface(_)
+        | PolarsError::SQLSyntax(_) => Code::InvalidArgument,
         e if e.to_string().contains("the query was cancelled") => Code::Cancelled,
         _ => Code::Internal,
     }

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder};
-use arrow_flight::sql::{
-    Nullable, Searchable, SqlInfo, SqlSupportedCaseSensitivity, XdbcDataType,
+use arrow_flight::sql::metadata::{
+    SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
 };
+use arrow_flight::sql::{Nullable, Searchable, SqlInfo, SqlSupportedCaseSensitivity, XdbcDataType};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 /// The one catalog tables are listed in.

@@ -20,14 +20,13 @@ use arrow_flight::sql::{
     ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
     CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys,
     CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes,
-    CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
-    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandStatementQuery,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
-    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
-    IpcMessage, SchemaAsIpc, Ticket,
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
 };
 use arrow_ipc::writer::IpcWriteOptions;
 use arrow_schema::SchemaRef;
@@ -59,7 +58,10 @@ pub struct FlightSqlServer {
 impl std::fmt::Debug for FlightSqlServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FlightSqlServer")
-            .field("tables", &self.shared.engine.tables().keys().collect::<Vec<_>>())
+            .field(
+                "tables",
+                &self.shared.engine.tables().keys().collect::<Vec<_>>(),
+            )
             .field("options", &self.shared.options)
             .finish()
     }
@@ -114,7 +116,11 @@ impl FlightSqlServer {
     }
 
     /// Plans `sql` (reading footers only) to learn its schema and whether it splits by file.
-    fn plan(&self, sql: &str, options: &QueryOptions) -> Result<(Query, FlightSchema), FlightSqlError> {
+    fn plan(
+        &self,
+        sql: &str,
+        options: &QueryOptions,
+    ) -> Result<(Query, FlightSchema), FlightSqlError> {
         let query = self.shared.engine.plan(sql, options)?;
         let schema = FlightSchema::try_new(query.schema())?;
         Ok((query, schema))
@@ -147,10 +153,11 @@ impl FlightSqlServer {
                 parts,
                 body: sql.to_string(),
             };
-            let handle = self
-                .shared
-                .signer
-                .sign(Kind::Ticket, &message, Some(self.shared.options.ticket_ttl));
+            let handle = self.shared.signer.sign(
+                Kind::Ticket,
+                &message,
+                Some(self.shared.options.ticket_ttl),
+            );
             let ticket = TicketStatementQuery {
                 statement_handle: handle.into(),
             };
@@ -177,7 +184,12 @@ impl FlightSqlServer {
 
     /// The files part `part` of `parts` of a result over `table` reads: consecutive groups of
     /// as equal a count as can be.
-    fn part_files(&self, table: &str, part: u32, parts: u32) -> Result<Vec<PathBuf>, FlightSqlError> {
+    fn part_files(
+        &self,
+        table: &str,
+        part: u32,
+        parts: u32,
+    ) -> Result<Vec<PathBuf>, FlightSqlError> {
         let files = self.shared.engine.table(table)?.files()?;
         let (part, parts) = (part as usize, parts as usize);
         if parts == 0 || part >= parts || files.len() < parts {
@@ -194,25 +206,32 @@ impl FlightSqlServer {
     }
 
     /// Runs the statement a ticket carries and streams its batches.
-    async fn run(&self, handle: &[u8]) -> Result<BoxStream<arrow_flight::FlightData>, FlightSqlError> {
+    async fn run(
+        &self,
+        handle: &[u8],
+    ) -> Result<BoxStream<arrow_flight::FlightData>, FlightSqlError> {
         let signed = self.shared.signer.verify(Kind::Ticket, handle)?;
         let options = &self.shared.options;
         let started = Instant::now();
-        let permit = tokio::time::timeout(options.queue_timeout, self.shared.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| {
-                FlightSqlError::Limit(format!(
-                    "the server runs {} queries at once and none finished within {:?}; try again later",
-                    options.max_concurrent, options.queue_timeout
-                ))
-            })?
-            .map_err(|_| FlightSqlError::Internal("the server's query slots are closed".into()))?;
+        let permit = tokio::time::timeout(
+            options.queue_timeout,
+            self.shared.slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            FlightSqlError::Limit(format!(
+                "the server runs {} queries at once and none finished within {:?}; try again later",
+                options.max_concurrent, options.queue_timeout
+            ))
+        })?
+        .map_err(|_| FlightSqlError::Internal("the server's query slots are closed".into()))?;
         let cancellation = Cancellation::new();
         let mut query_options = self.query_options().with_cancellation(cancellation.clone());
         if signed.parts > 1 {
             let (query, _) = self.plan(&signed.body, &query_options)?;
             let table = query.tables()[0].clone();
-            query_options = query_options.with_files(self.part_files(&table, signed.part, signed.parts)?);
+            query_options =
+                query_options.with_files(self.part_files(&table, signed.part, signed.parts)?);
         }
         let (query, schema) = self.plan(&signed.body, &query_options)?;
         let running = Running::register(self.shared.clone(), signed.nonce, cancellation);
@@ -223,27 +242,34 @@ impl FlightSqlServer {
         };
         let producer_schema = schema.clone();
         tokio::task::spawn_blocking(move || produce(query, producer_schema, tx, limits, permit));
-        let deadline = options.query_timeout.map(|t| tokio::time::Instant::from_std(started + t));
+        let deadline = options
+            .query_timeout
+            .map(|t| tokio::time::Instant::from_std(started + t));
         let seconds = options.query_timeout.map_or(0.0, |t| t.as_secs_f64());
         // The stream owns `running`: when the client goes away and the stream is dropped, the
         // query is cancelled and its scan stops at its next batch.
-        let batches = stream::unfold((rx, running, false), move |(mut rx, running, done)| async move {
-            if done {
-                return None;
-            }
-            let next = match deadline {
-                Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => Some(Err(FlightSqlError::Deadline { seconds })),
-                },
-                None => rx.recv().await,
-            };
-            match next {
-                None => None,
-                Some(Ok(batch)) => Some((Ok(batch), (rx, running, false))),
-                Some(Err(e)) => Some((Err(FlightError::from(Status::from(e))), (rx, running, true))),
-            }
-        });
+        let batches = stream::unfold(
+            (rx, running, false),
+            move |(mut rx, running, done)| async move {
+                if done {
+                    return None;
+                }
+                let next = match deadline {
+                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => Some(Err(FlightSqlError::Deadline { seconds })),
+                    },
+                    None => rx.recv().await,
+                };
+                match next {
+                    None => None,
+                    Some(Ok(batch)) => Some((Ok(batch), (rx, running, false))),
+                    Some(Err(e)) => {
+                        Some((Err(FlightError::from(Status::from(e))), (rx, running, true)))
+                    }
+                }
+            },
+        );
         let mut ipc = IpcWriteOptions::default();
         if options.zstd {
             ipc = ipc
@@ -287,15 +313,31 @@ impl FlightSqlServer {
     }
 
     /// Cancels the queries started by `tickets`; whether any was running.
-    fn cancel_tickets<'a>(&self, tickets: impl Iterator<Item = &'a [u8]>) -> Result<bool, FlightSqlError> {
+    fn cancel_tickets<'a>(
+        &self,
+        tickets: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<bool, FlightSqlError> {
         let mut any = false;
         for ticket in tickets {
             let statement = Any::decode(ticket)
                 .ok()
                 .and_then(|any| any.unpack::<TicketStatementQuery>().ok().flatten())
-                .ok_or_else(|| FlightSqlError::BadRequest("the FlightInfo holds a ticket that is not a statement's".into()))?;
-            let signed = self.shared.signer.verify(Kind::Ticket, &statement.statement_handle)?;
-            if let Some(c) = self.shared.running.lock().unwrap_or_else(|e| e.into_inner()).get(&signed.nonce) {
+                .ok_or_else(|| {
+                    FlightSqlError::BadRequest(
+                        "the FlightInfo holds a ticket that is not a statement's".into(),
+                    )
+                })?;
+            let signed = self
+                .shared
+                .signer
+                .verify(Kind::Ticket, &statement.statement_handle)?;
+            if let Some(c) = self
+                .shared
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&signed.nonce)
+            {
                 c.cancel();
                 any = true;
             }
@@ -311,7 +353,9 @@ impl FlightSqlServer {
                 .append(CATALOG, SCHEMA, name, TABLE_TYPE, schema.arrow())
                 .map_err(|e| FlightSqlError::Internal(e.to_string()))?;
         }
-        builder.build().map_err(|e| FlightSqlError::Internal(e.to_string()))
+        builder
+            .build()
+            .map_err(|e| FlightSqlError::Internal(e.to_string()))
     }
 }
 
@@ -435,10 +479,11 @@ impl FlightSqlService for FlightSqlServer {
     ) -> Result<Response<FlightInfo>, Status> {
         let descriptor = request.into_inner();
         let server = self.clone();
-        let info = tokio::task::spawn_blocking(move || server.statement_info(&query.query, descriptor))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(status)?;
+        let info =
+            tokio::task::spawn_blocking(move || server.statement_info(&query.query, descriptor))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(status)?;
         Ok(Response::new(info))
     }
 
@@ -454,10 +499,11 @@ impl FlightSqlService for FlightSqlServer {
             .map_err(status)?;
         let descriptor = request.into_inner();
         let server = self.clone();
-        let info = tokio::task::spawn_blocking(move || server.statement_info(&signed.body, descriptor))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(status)?;
+        let info =
+            tokio::task::spawn_blocking(move || server.statement_info(&signed.body, descriptor))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(status)?;
         Ok(Response::new(info))
     }
 
@@ -489,10 +535,15 @@ impl FlightSqlService for FlightSqlServer {
             parts: 1,
             body: query.query,
         };
-        let handle = self.shared.signer.sign(Kind::Prepared, &message, Some(self.shared.options.session_ttl));
-        let IpcMessage(dataset_schema) = SchemaAsIpc::new(schema.arrow(), &IpcWriteOptions::default())
-            .try_into()
-            .map_err(|e: arrow_schema::ArrowError| Status::internal(e.to_string()))?;
+        let handle = self.shared.signer.sign(
+            Kind::Prepared,
+            &message,
+            Some(self.shared.options.session_ttl),
+        );
+        let IpcMessage(dataset_schema) =
+            SchemaAsIpc::new(schema.arrow(), &IpcWriteOptions::default())
+                .try_into()
+                .map_err(|e: arrow_schema::ArrowError| Status::internal(e.to_string()))?;
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.into(),
             dataset_schema,
@@ -524,9 +575,15 @@ impl FlightSqlService for FlightSqlServer {
         query: ActionCancelQueryRequest,
         _request: Request<Action>,
     ) -> Result<ActionCancelQueryResult, Status> {
-        let info = FlightInfo::decode(&*query.info).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let info = FlightInfo::decode(&*query.info)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let any = self
-            .cancel_tickets(info.endpoint.iter().filter_map(|e| e.ticket.as_ref()).map(|t| &*t.ticket))
+            .cancel_tickets(
+                info.endpoint
+                    .iter()
+                    .filter_map(|e| e.ticket.as_ref())
+                    .map(|t| &*t.ticket),
+            )
             .map_err(status)?;
         Ok(ActionCancelQueryResult {
             result: if any { 1 } else { 2 },
@@ -550,7 +607,12 @@ impl FlightSqlService for FlightSqlServer {
             .info
             .ok_or_else(|| Status::invalid_argument("CancelFlightInfo without a FlightInfo"))?;
         let any = self
-            .cancel_tickets(info.endpoint.iter().filter_map(|e| e.ticket.as_ref()).map(|t| &*t.ticket))
+            .cancel_tickets(
+                info.endpoint
+                    .iter()
+                    .filter_map(|e| e.ticket.as_ref())
+                    .map(|t| &*t.ticket),
+            )
             .map_err(status)?;
         let result = CancelFlightInfoResult {
             status: if any {
@@ -575,7 +637,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         Self::command_info(query, schema, request.into_inner())
     }
 
@@ -631,7 +693,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         Self::command_info(query, schema, request.into_inner())
     }
 
@@ -667,7 +729,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&self.shared.xdbc).schema();
+        let schema = query.into_builder(&self.shared.xdbc).schema();
         Self::command_info(query, schema, request.into_inner())
     }
 
@@ -692,7 +754,9 @@ impl FlightSqlService for FlightSqlServer {
         _query: CommandGetPrimaryKeys,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        Self::batch_stream(Ok::<_, FlightSqlError>(metadata::empty(metadata::primary_keys_schema())))
+        Self::batch_stream(Ok::<_, FlightSqlError>(metadata::empty(
+            metadata::primary_keys_schema(),
+        )))
     }
 
     async fn get_flight_info_exported_keys(
@@ -708,7 +772,9 @@ impl FlightSqlService for FlightSqlServer {
         _query: CommandGetExportedKeys,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        Self::batch_stream(Ok::<_, FlightSqlError>(metadata::empty(metadata::foreign_keys_schema())))
+        Self::batch_stream(Ok::<_, FlightSqlError>(metadata::empty(
+            metadata::foreign_keys_schema(),
+        )))
     }
 
     async fn get_flight_info_imported_keys(
@@ -724,7 +790,9 @@ impl FlightSqlService for FlightSqlServer {
         _query: CommandGetImportedKeys,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        Self::batch_stream(Ok::<_, FlightSqlError>(metadata::empty(metadata::foreign_keys_schema())))
+        Self::batch_stream(Ok::<_, FlightSqlError>(metadata::empty(
+            metadata::foreign_keys_schema(),
+        )))
     }
 
     async fn get_flight_info_cross_reference(
@@ -740,7 +808,9 @@ impl FlightSqlService for FlightSqlServer {
         _query: CommandGetCrossReference,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        Self::batch_stream(Ok::<_, FlightSqlError>(metadata::empty(metadata::foreign_keys_schema())))
+        Self::batch_stream(Ok::<_, FlightSqlError>(metadata::empty(
+            metadata::foreign_keys_schema(),
+        )))
     }
 
     #[allow(deprecated)]

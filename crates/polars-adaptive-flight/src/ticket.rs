@@ -167,7 +167,9 @@ mod tests {
             tampered[i] ^= 0x01;
             assert!(signer.verify(Kind::Ticket, &tampered).is_err(), "byte {i}");
         }
-        assert!(signer.verify(Kind::Ticket, &bytes[..bytes.len() - 1]).is_err());
+        assert!(signer
+            .verify(Kind::Ticket, &bytes[..bytes.len() - 1])
+            .is_err());
         assert!(Signer::new().unwrap().verify(Kind::Ticket, &bytes).is_err());
     }
 

@@ -324,7 +324,11 @@ impl Iterator for AdaptiveStream {
         if self.left == Some(0) {
             return self.end();
         }
-        if self.cancellation.as_ref().is_some_and(Cancellation::is_cancelled) {
+        if self
+            .cancellation
+            .as_ref()
+            .is_some_and(Cancellation::is_cancelled)
+        {
             self.left = Some(0);
             return Some(Err(PlanError::Cancelled.into()));
         }

@@ -195,6 +195,41 @@ pub fn patch_footer(path: &Path, from: &[u8], to: &[u8]) -> usize {
     at.len()
 }
 
+/// `files` Parquet files of ticks written by Polars' writer (`part-0.parquet`, …), each of
+/// `rows` rows in row groups of `row_group_rows`, with full statistics and nulls in `price`,
+/// `qty` and `venue`: `id` (Int64, counting across files), `symbol` (one of five), `price`
+/// (Float64), `qty` (Int32), `ts` (Datetime ms), `venue` (String). Returns the glob of the
+/// files. Used by the SQL and Flight SQL tests.
+pub fn write_ticks(dir: &Path, files: usize, rows: usize, row_group_rows: usize) -> PathBuf {
+    let syms = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA"];
+    let mix = |i: usize, s: u64| ((i as u64 ^ s).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as i64;
+    for f in 0..files {
+        let ids = f * rows..(f + 1) * rows;
+        let mut df = df!(
+            "id" => ids.clone().map(|i| i as i64).collect::<Vec<_>>(),
+            "symbol" => ids.clone().map(|i| syms[mix(i, 1) as usize % 5]).collect::<Vec<_>>(),
+            "price" => ids.clone().map(|i| (i % 17 != 3).then(|| 100.0 + (mix(i, 2) % 10_000) as f64 / 100.0)).collect::<Vec<_>>(),
+            "qty" => ids.clone().map(|i| (i % 11 != 5).then(|| (mix(i, 3) % 500) as i32)).collect::<Vec<_>>(),
+            "ts" => ids.clone().map(|i| 1_700_000_000_000i64 + i as i64 * 1_000).collect::<Vec<_>>(),
+            "venue" => ids.map(|i| (i % 7 != 0).then_some(if i % 3 == 0 { "XNAS" } else { "ARCX" })).collect::<Vec<_>>(),
+        )
+        .and_then(|df| {
+            df.lazy()
+                .with_column(col("ts").cast(DataType::Datetime(TimeUnit::Milliseconds, None)))
+                .collect()
+        })
+        .expect("the ticks frame");
+        let file = std::fs::File::create(dir.join(format!("part-{f}.parquet")))
+            .expect("a file in the test directory");
+        ParquetWriter::new(file)
+            .with_row_group_size(Some(row_group_rows))
+            .with_statistics(StatisticsOptions::full())
+            .finish(&mut df)
+            .expect("writing the ticks");
+    }
+    dir.join("part-*.parquet")
+}
+
 #[cfg(test)]
 mod tests {
     use polars::prelude::*;
@@ -230,39 +265,4 @@ mod tests {
         );
         same_frame_aggregated(&one, &many).unwrap();
     }
-}
-
-/// `files` Parquet files of ticks written by Polars' writer (`part-0.parquet`, …), each of
-/// `rows` rows in row groups of `row_group_rows`, with full statistics and nulls in `price`,
-/// `qty` and `venue`: `id` (Int64, counting across files), `symbol` (one of five), `price`
-/// (Float64), `qty` (Int32), `ts` (Datetime ms), `venue` (String). Returns the glob of the
-/// files. Used by the SQL and Flight SQL tests.
-pub fn write_ticks(dir: &Path, files: usize, rows: usize, row_group_rows: usize) -> PathBuf {
-    let syms = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA"];
-    let mix = |i: usize, s: u64| ((i as u64 ^ s).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as i64;
-    for f in 0..files {
-        let ids = f * rows..(f + 1) * rows;
-        let mut df = df!(
-            "id" => ids.clone().map(|i| i as i64).collect::<Vec<_>>(),
-            "symbol" => ids.clone().map(|i| syms[mix(i, 1) as usize % 5]).collect::<Vec<_>>(),
-            "price" => ids.clone().map(|i| (i % 17 != 3).then(|| 100.0 + (mix(i, 2) % 10_000) as f64 / 100.0)).collect::<Vec<_>>(),
-            "qty" => ids.clone().map(|i| (i % 11 != 5).then(|| (mix(i, 3) % 500) as i32)).collect::<Vec<_>>(),
-            "ts" => ids.clone().map(|i| 1_700_000_000_000i64 + i as i64 * 1_000).collect::<Vec<_>>(),
-            "venue" => ids.map(|i| (i % 7 != 0).then(|| if i % 3 == 0 { "XNAS" } else { "ARCX" })).collect::<Vec<_>>(),
-        )
-        .and_then(|df| {
-            df.lazy()
-                .with_column(col("ts").cast(DataType::Datetime(TimeUnit::Milliseconds, None)))
-                .collect()
-        })
-        .expect("the ticks frame");
-        let file = std::fs::File::create(dir.join(format!("part-{f}.parquet")))
-            .expect("a file in the test directory");
-        ParquetWriter::new(file)
-            .with_row_group_size(Some(row_group_rows))
-            .with_statistics(StatisticsOptions::full())
-            .finish(&mut df)
-            .expect("writing the ticks");
-    }
-    dir.join("part-*.parquet")
 }

@@ -9,46 +9,50 @@ fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_polars-adaptive"))
 }
 
+/// Runs `command`, which must succeed, and returns its standard output.
+fn stdout_of(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn query_writes_csv_ndjson_parquet_and_a_table() {
     let dir = tempfile::tempdir().unwrap();
     let glob = write_ticks(dir.path(), 2, 2_000, 500);
     let table = format!("ticks={}", glob.display());
-    let sql = "SELECT symbol, COUNT(*) AS n, SUM(qty) AS q FROM ticks GROUP BY symbol ORDER BY symbol";
-    let stock = polars::sql::SQLContext::new();
-    stock.register(
-        "ticks",
-        LazyFrame::scan_parquet(PlRefPath::try_from_path(&glob).unwrap(), Default::default()).unwrap(),
-    );
-    let mut stock = stock;
-    let expected = stock.execute(sql).unwrap().collect().unwrap();
+    let sql =
+        "SELECT symbol, COUNT(*) AS n, SUM(qty) AS q FROM ticks GROUP BY symbol ORDER BY symbol";
+    let expected = polars_adaptive_sql::testing::stock_sql("ticks", &glob, sql).unwrap();
 
-    let out = cli().args(["query", sql, "--table", &table, "--format", "csv"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let csv = String::from_utf8(out.stdout).unwrap();
+    let csv = stdout_of(cli().args(["query", sql, "--table", &table, "--format", "csv"]));
     assert_eq!(csv.lines().count(), expected.height() + 1);
     assert!(csv.starts_with("symbol,n,q\n"), "{csv}");
 
     let parquet = dir.path().join("out.parquet");
-    let out = cli()
-        .args(["query", sql, "--table", &table, "--format", "parquet", "--output"])
-        .arg(&parquet)
-        .args(["--memory-budget", "64MiB"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let written = LazyFrame::scan_parquet(PlRefPath::try_from_path(&parquet).unwrap(), Default::default())
-        .unwrap()
-        .collect()
-        .unwrap();
+    stdout_of(
+        cli()
+            .args([
+                "query", sql, "--table", &table, "--format", "parquet", "--output",
+            ])
+            .arg(&parquet)
+            .args(["--memory-budget", "64MiB"]),
+    );
+    let written = LazyFrame::scan_parquet(
+        PlRefPath::try_from_path(&parquet).unwrap(),
+        Default::default(),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
     same_frame(&written, &expected).unwrap();
 
-    let out = cli().args(["query", sql, "--table", &table, "--format", "ndjson"]).output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), expected.height());
+    let ndjson = stdout_of(cli().args(["query", sql, "--table", &table, "--format", "ndjson"]));
+    assert_eq!(ndjson.lines().count(), expected.height());
 
-    let out = cli().args(["query", "SHOW TABLES", "--table", &table]).output().unwrap();
-    assert!(String::from_utf8(out.stdout).unwrap().contains("ticks"));
+    let tables = stdout_of(cli().args(["query", "SHOW TABLES", "--table", &table]));
+    assert!(tables.contains("ticks"), "{tables}");
 }
 
 #[test]
@@ -61,10 +65,16 @@ fn query_errors_exit_non_zero_with_the_reason() {
         ("DROP TABLE ticks", "only SELECT"),
         ("SELECT * FROM read_parquet('x')", "table function"),
     ] {
-        let out = cli().args(["query", sql, "--table", &table]).output().unwrap();
+        let out = cli()
+            .args(["query", sql, "--table", &table])
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{sql}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.starts_with("error: ") && stderr.contains(says), "{sql}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says),
+            "{sql}: {stderr}"
+        );
     }
     let out = cli()
         .args(["query", "SELECT 1", "--table", "t=/nonexistent/*.parquet"])
@@ -88,7 +98,10 @@ fn serve_prints_its_address_and_stops_on_sigterm() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     assert!(line.contains("grpc://127.0.0.1:"), "{line}");
-    let kill = Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    let kill = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");

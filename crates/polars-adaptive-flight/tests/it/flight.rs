@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use arrow_flight::sql::{
-    CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, SqlInfo,
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, SqlInfo};
+use arrow_flight::{
+    Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightInfo, Ticket,
 };
-use arrow_flight::{Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightInfo, Ticket};
 use arrow_schema::Schema;
 use futures::{StreamExt, TryStreamExt};
 use polars::prelude::*;
-use polars::sql::SQLContext;
 use polars_adaptive::prelude::*;
 use polars_adaptive::testing::{same_frame, same_frame_aggregated, write_ticks};
 use polars_adaptive_flight::{bind, serve, FlightSqlServer, ServerOptions};
@@ -76,16 +75,8 @@ fn engine(target: &Path) -> SqlEngine {
         .unwrap()
 }
 
-/// polars-sql over stock `scan_parquet`: the reference.
 fn stock(target: &Path, sql: &str) -> DataFrame {
-    let mut ctx = SQLContext::new();
-    let lf = LazyFrame::scan_parquet(
-        PlRefPath::try_from_path(target).unwrap(),
-        ScanArgsParquet::default(),
-    )
-    .unwrap();
-    ctx.register("ticks", lf);
-    ctx.execute(sql).unwrap().collect().unwrap()
+    polars_adaptive_sql::testing::stock_sql("ticks", target, sql).unwrap()
 }
 
 /// Arrow record batches as one Polars frame, by the C data interface.
@@ -98,22 +89,27 @@ fn to_frame(schema: &Schema, batches: &[RecordBatch]) -> DataFrame {
             let chunks = batches
                 .iter()
                 .map(|b| {
-                    let (array, ffi_schema) = arrow_array::ffi::to_ffi(&b.column(i).to_data()).unwrap();
+                    let (array, ffi_schema) =
+                        arrow_array::ffi::to_ffi(&b.column(i).to_data()).unwrap();
                     // SAFETY: arrow-rs's and polars-arrow's C data interface structs have the
                     // same `#[repr(C)]` layout; ownership moves with the transmute.
                     unsafe {
                         let array: polars_arrow::ffi::ArrowArray = std::mem::transmute(array);
-                        let ffi_schema: polars_arrow::ffi::ArrowSchema = std::mem::transmute(ffi_schema);
+                        let ffi_schema: polars_arrow::ffi::ArrowSchema =
+                            std::mem::transmute(ffi_schema);
                         let field = polars_arrow::ffi::import_field_from_c(&ffi_schema).unwrap();
-                        polars_arrow::ffi::import_array_from_c(array, field.dtype().clone()).unwrap()
+                        polars_arrow::ffi::import_array_from_c(array, field.dtype().clone())
+                            .unwrap()
                     }
                 })
                 .collect::<Vec<_>>();
             let series = if chunks.is_empty() {
-                let ffi_schema = arrow_schema::ffi::FFI_ArrowSchema::try_from(field.as_ref()).unwrap();
+                let ffi_schema =
+                    arrow_schema::ffi::FFI_ArrowSchema::try_from(field.as_ref()).unwrap();
                 // SAFETY: as above, for the schema alone.
                 let field = unsafe {
-                    let ffi_schema: polars_arrow::ffi::ArrowSchema = std::mem::transmute(ffi_schema);
+                    let ffi_schema: polars_arrow::ffi::ArrowSchema =
+                        std::mem::transmute(ffi_schema);
                     polars_arrow::ffi::import_field_from_c(&ffi_schema).unwrap()
                 };
                 Series::new_empty(field.name.clone(), &DataType::from_arrow_field(&field))
@@ -127,7 +123,10 @@ fn to_frame(schema: &Schema, batches: &[RecordBatch]) -> DataFrame {
 }
 
 /// Every endpoint's batches, in endpoint order.
-async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: &FlightInfo) -> Result<Vec<RecordBatch>, tonic::Status> {
+async fn fetch(
+    client: &mut FlightSqlServiceClient<Channel>,
+    info: &FlightInfo,
+) -> Result<Vec<RecordBatch>, tonic::Status> {
     let mut out = Vec::new();
     for endpoint in &info.endpoint {
         let ticket = endpoint.ticket.clone().unwrap();
@@ -145,8 +144,14 @@ fn status(e: arrow_flight::error::FlightError) -> tonic::Status {
     }
 }
 
-async fn sql(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Result<DataFrame, tonic::Status> {
-    let info = client.execute(sql.to_string(), None).await.map_err(status)?;
+async fn sql(
+    client: &mut FlightSqlServiceClient<Channel>,
+    sql: &str,
+) -> Result<DataFrame, tonic::Status> {
+    let info = client
+        .execute(sql.to_string(), None)
+        .await
+        .map_err(status)?;
     let schema = info.clone().try_decode_schema().unwrap();
     let batches = fetch(client, &info).await?;
     Ok(to_frame(&schema, &batches))
@@ -169,7 +174,11 @@ const QUERIES: &[&str] = &[
 async fn statements_and_prepared_statements_answer_like_polars_sql() {
     let dir = tempfile::tempdir().unwrap();
     let target = ticks(dir.path());
-    let server = start(engine(&target), ServerOptions::default().with_memory_budget(256 << 20)).await;
+    let server = start(
+        engine(&target),
+        ServerOptions::default().with_memory_budget(256 << 20),
+    )
+    .await;
     let mut client = client(&server).await;
     for query in QUERIES {
         let theirs = stock(&target, query);
@@ -198,7 +207,11 @@ async fn metadata_calls_list_the_registered_tables() {
     };
     let catalogs = all(client.get_catalogs().await.unwrap()).await;
     assert_eq!(catalogs[0].num_rows(), 1);
-    let schemas = all(client.get_db_schemas(CommandGetDbSchemas::default()).await.unwrap()).await;
+    let schemas = all(client
+        .get_db_schemas(CommandGetDbSchemas::default())
+        .await
+        .unwrap())
+    .await;
     assert_eq!(schemas[0].num_rows(), 1);
     let tables = client
         .get_tables(CommandGetTables {
@@ -219,11 +232,21 @@ async fn metadata_calls_list_the_registered_tables() {
         .value(0)
         .to_vec();
     let listed = arrow_ipc::convert::try_schema_from_ipc_buffer(&encoded).unwrap();
-    let select = client.execute("SELECT * FROM ticks".into(), None).await.unwrap();
+    let select = client
+        .execute("SELECT * FROM ticks".into(), None)
+        .await
+        .unwrap();
     assert_eq!(listed, select.try_decode_schema().unwrap());
     let types = all(client.get_table_types().await.unwrap()).await;
     assert_eq!(types[0].num_rows(), 1);
-    let info = all(client.get_sql_info(vec![SqlInfo::FlightSqlServerName, SqlInfo::FlightSqlServerReadOnly]).await.unwrap()).await;
+    let info = all(client
+        .get_sql_info(vec![
+            SqlInfo::FlightSqlServerName,
+            SqlInfo::FlightSqlServerReadOnly,
+        ])
+        .await
+        .unwrap())
+    .await;
     assert_eq!(info[0].num_rows(), 2);
     let xdbc = all(client.get_xdbc_type_info(Default::default()).await.unwrap()).await;
     assert!(xdbc[0].num_rows() >= 10);
@@ -234,14 +257,21 @@ async fn metadata_calls_list_the_registered_tables() {
         })
         .await
         .unwrap();
-    assert_eq!(all(keys).await.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    assert_eq!(
+        all(keys).await.iter().map(|b| b.num_rows()).sum::<usize>(),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_local_results_split_by_file_into_unordered_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     let target = ticks(dir.path());
-    let split = start(engine(&target), ServerOptions::default().with_max_endpoints(8)).await;
+    let split = start(
+        engine(&target),
+        ServerOptions::default().with_max_endpoints(8),
+    )
+    .await;
     let single = start(engine(&target), ServerOptions::default()).await;
     let (mut a, mut b) = (client(&split).await, client(&single).await);
     let query = "SELECT id, price * qty AS notional FROM ticks WHERE venue = 'XNAS'";
@@ -253,7 +283,14 @@ async fn row_local_results_split_by_file_into_unordered_endpoints() {
     let reads = info.endpoint.iter().map(|e| {
         let mut c = a.clone();
         let ticket: Ticket = e.ticket.clone().unwrap();
-        tokio::spawn(async move { c.do_get(ticket).await.unwrap().try_collect::<Vec<_>>().await.unwrap() })
+        tokio::spawn(async move {
+            c.do_get(ticket)
+                .await
+                .unwrap()
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+        })
     });
     let mut batches = Vec::new();
     for read in reads.collect::<Vec<_>>() {
@@ -264,7 +301,10 @@ async fn row_local_results_split_by_file_into_unordered_endpoints() {
     same_frame(&parts, &whole).unwrap();
     same_frame(&whole, &stock(&target, query)).unwrap();
     // An aggregation stays one ordered endpoint.
-    let info = a.execute("SELECT COUNT(*) AS n FROM ticks".into(), None).await.unwrap();
+    let info = a
+        .execute("SELECT COUNT(*) AS n FROM ticks".into(), None)
+        .await
+        .unwrap();
     assert_eq!(info.endpoint.len(), 1);
     assert!(info.ordered);
 }
@@ -273,14 +313,22 @@ async fn row_local_results_split_by_file_into_unordered_endpoints() {
 async fn credentials_are_required_and_checked() {
     let dir = tempfile::tempdir().unwrap();
     let target = ticks(dir.path());
-    let options = ServerOptions::default().with_token("t0ken").with_user("ann", "pw");
+    let options = ServerOptions::default()
+        .with_token("t0ken")
+        .with_user("ann", "pw");
     let server = start(engine(&target), options).await;
     let query = "SELECT COUNT(*) AS n FROM ticks";
     let mut anonymous = client(&server).await;
-    assert_eq!(sql(&mut anonymous, query).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(
+        sql(&mut anonymous, query).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     let mut wrong = client(&server).await;
     wrong.set_token("t0ken-".into());
-    assert_eq!(sql(&mut wrong, query).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(
+        sql(&mut wrong, query).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     let mut bad_password = client(&server).await;
     assert!(bad_password.handshake("ann", "PW").await.is_err());
     let mut token = client(&server).await;
@@ -302,7 +350,10 @@ async fn tampered_and_expired_tickets_are_refused() {
     )
     .await;
     let mut client = client(&server).await;
-    let info = client.execute("SELECT * FROM ticks".into(), None).await.unwrap();
+    let info = client
+        .execute("SELECT * FROM ticks".into(), None)
+        .await
+        .unwrap();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
     // The statement inside the ticket, altered: another table would be read.
     let mut any = arrow_flight::sql::Any::decode(&*ticket.ticket).unwrap();
@@ -320,35 +371,78 @@ async fn tampered_and_expired_tickets_are_refused() {
     let err = status(err);
     assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
     assert!(err.message().contains("expired"), "{err}");
-    assert_eq!(sql(&mut client, "SELECT COUNT(*) AS n FROM ticks").await.unwrap().height(), 1);
+    assert_eq!(
+        sql(&mut client, "SELECT COUNT(*) AS n FROM ticks")
+            .await
+            .unwrap()
+            .height(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_statements_get_clear_statuses_and_the_server_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let target = ticks(dir.path());
-    let server = start(engine(&target), ServerOptions::default().with_memory_budget(64 << 20)).await;
+    let server = start(
+        engine(&target),
+        ServerOptions::default().with_memory_budget(64 << 20),
+    )
+    .await;
     let mut client = client(&server).await;
-    let long = format!("SELECT * FROM ticks WHERE {} id = 1", "id = 1 OR ".repeat(110_000));
+    let long = format!(
+        "SELECT * FROM ticks WHERE {} id = 1",
+        "id = 1 OR ".repeat(110_000)
+    );
     assert!(long.len() > 1 << 20);
     let cases: [(&str, Code, &str); 9] = [
         ("SELEC * FROM ticks", Code::InvalidArgument, "parse"),
         (&long, Code::InvalidArgument, "bytes long"),
         ("DROP TABLE ticks", Code::InvalidArgument, "only SELECT"),
-        ("CREATE TABLE t2 AS SELECT * FROM ticks", Code::InvalidArgument, "only SELECT"),
-        ("SELECT * FROM read_parquet('/etc/hosts')", Code::InvalidArgument, "table function"),
-        ("SELECT * FROM nope", Code::InvalidArgument, "'nope' is not registered"),
+        (
+            "CREATE TABLE t2 AS SELECT * FROM ticks",
+            Code::InvalidArgument,
+            "only SELECT",
+        ),
+        (
+            "SELECT * FROM read_parquet('/etc/hosts')",
+            Code::InvalidArgument,
+            "table function",
+        ),
+        (
+            "SELECT * FROM nope",
+            Code::InvalidArgument,
+            "'nope' is not registered",
+        ),
         ("SELECT nope FROM ticks", Code::InvalidArgument, "nope"),
-        ("SELECT CAST(id AS INT128) AS x FROM ticks", Code::InvalidArgument, "'x'"),
+        (
+            "SELECT CAST(id AS INT128) AS x FROM ticks",
+            Code::InvalidArgument,
+            "'x'",
+        ),
         // Needs all rows at once: refused under the server's budget, not run unbounded.
-        ("SELECT * FROM ticks ORDER BY price", Code::ResourceExhausted, "memory budget"),
+        (
+            "SELECT * FROM ticks ORDER BY price",
+            Code::ResourceExhausted,
+            "memory budget",
+        ),
     ];
     for (query, code, says) in cases {
         let err = sql(&mut client, query).await.unwrap_err();
         assert_eq!(err.code(), code, "{}: {err}", &query[..query.len().min(60)]);
-        assert!(err.message().contains(says), "{}: {err}", &query[..query.len().min(60)]);
+        assert!(
+            err.message().contains(says),
+            "{}: {err}",
+            &query[..query.len().min(60)]
+        );
     }
-    assert_eq!(sql(&mut client, "SELECT COUNT(*) AS n FROM ticks").await.unwrap().height(), 1);
+    assert_eq!(
+        sql(&mut client, "SELECT COUNT(*) AS n FROM ticks")
+            .await
+            .unwrap()
+            .height(),
+        1
+    );
 }
 
 /// A server over 400 000 rows read 100 rows at a time: results long enough to act on midway.
@@ -367,15 +461,48 @@ fn slow_engine(dir: &Path) -> SqlEngine {
 async fn limits_end_results_with_resource_exhausted_or_deadline_exceeded() {
     let dir = tempfile::tempdir().unwrap();
     let engine = slow_engine(dir.path());
-    let rows = start(engine.clone(), ServerOptions::default().with_max_result_rows(1_000)).await;
-    let err = sql(&mut client(&rows).await, "SELECT * FROM ticks").await.unwrap_err();
+    let rows = start(
+        engine.clone(),
+        ServerOptions::default().with_max_result_rows(1_000),
+    )
+    .await;
+    let err = sql(&mut client(&rows).await, "SELECT * FROM ticks")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
     assert!(err.message().contains("1000 rows"), "{err}");
-    let deadline = start(engine, ServerOptions::default().with_query_timeout(Duration::from_millis(1))).await;
-    let err = sql(&mut client(&deadline).await, "SELECT * FROM ticks").await.unwrap_err();
+    let deadline = start(
+        engine,
+        ServerOptions::default().with_query_timeout(Duration::from_millis(1)),
+    )
+    .await;
+    let err = sql(&mut client(&deadline).await, "SELECT * FROM ticks")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
     // Both go on serving.
-    assert_eq!(sql(&mut client(&rows).await, "SELECT COUNT(*) AS n FROM ticks").await.unwrap().height(), 1);
+    assert_eq!(
+        sql(&mut client(&rows).await, "SELECT COUNT(*) AS n FROM ticks")
+            .await
+            .unwrap()
+            .height(),
+        1
+    );
+}
+
+/// `SELECT * FROM ticks`: its `FlightInfo` and the stream of its one endpoint, not read yet.
+async fn select_all(
+    client: &mut FlightSqlServiceClient<Channel>,
+) -> (FlightInfo, arrow_flight::decode::FlightRecordBatchStream) {
+    let info = client
+        .execute("SELECT * FROM ticks".into(), None)
+        .await
+        .unwrap();
+    let stream = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    (info, stream)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,8 +510,7 @@ async fn cancel_flight_info_stops_the_query() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(slow_engine(dir.path()), ServerOptions::default()).await;
     let mut client = client(&server).await;
-    let info = client.execute("SELECT * FROM ticks".into(), None).await.unwrap();
-    let mut stream = client.do_get(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+    let (info, mut stream) = select_all(&mut client).await;
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.num_rows() > 0);
     let request = CancelFlightInfoRequest { info: Some(info) };
@@ -423,14 +549,18 @@ async fn a_client_that_goes_away_frees_its_slot() {
     let server = start(slow_engine(dir.path()), options).await;
     {
         let mut client = client(&server).await;
-        let info = client.execute("SELECT * FROM ticks".into(), None).await.unwrap();
-        let mut stream = client.do_get(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+        let (_, mut stream) = select_all(&mut client).await;
         stream.next().await.unwrap().unwrap();
         // The stream and its connection are dropped here, midway.
     }
     let mut again = client(&server).await;
-    let n = sql(&mut again, "SELECT COUNT(*) AS n FROM ticks").await.unwrap();
-    assert_eq!(n.column("n").unwrap().get(0).unwrap(), AnyValue::UInt32(400_000));
+    let n = sql(&mut again, "SELECT COUNT(*) AS n FROM ticks")
+        .await
+        .unwrap();
+    assert_eq!(
+        n.column("n").unwrap().get(0).unwrap(),
+        AnyValue::Int64(400_000)
+    );
 }
 
 /// A CA, a server certificate for localhost signed by it, and a client certificate.
@@ -447,7 +577,10 @@ fn pki() -> Pki {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let leaf = |names: Vec<String>| {
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
         (cert.pem(), key.serialize_pem())
     };
     Pki {
@@ -457,7 +590,11 @@ fn pki() -> Pki {
     }
 }
 
-async fn tls_client(server: &TestServer, pki: &Pki, with_identity: bool) -> Result<FlightSqlServiceClient<Channel>, tonic::transport::Error> {
+async fn tls_client(
+    server: &TestServer,
+    pki: &Pki,
+    with_identity: bool,
+) -> Result<FlightSqlServiceClient<Channel>, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&pki.ca))
         .domain_name("localhost");
@@ -478,17 +615,27 @@ async fn tls_and_mutual_tls_refuse_plain_and_unknown_clients() {
     let target = ticks(dir.path());
     let pki = Arc::new(pki());
     let query = "SELECT COUNT(*) AS n FROM ticks";
-    let tls = ServerOptions::default().with_tls(pki.server.0.clone().into_bytes(), pki.server.1.clone().into_bytes());
+    let tls = ServerOptions::default().with_tls(
+        pki.server.0.clone().into_bytes(),
+        pki.server.1.clone().into_bytes(),
+    );
     let server = start(engine(&target), tls.clone()).await;
     let mut secure = tls_client(&server, &pki, false).await.unwrap();
     assert_eq!(sql(&mut secure, query).await.unwrap().height(), 1);
     // Plain HTTP/2 to a TLS port: the connection or the call fails, nothing is answered.
-    let plain = Channel::from_shared(format!("http://{}", server.addr)).unwrap().connect().await;
+    let plain = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await;
     if let Ok(channel) = plain {
         let mut c = FlightSqlServiceClient::new(channel);
         assert!(sql(&mut c, query).await.is_err());
     }
-    let mutual = start(engine(&target), tls.with_client_ca(pki.ca.clone().into_bytes())).await;
+    let mutual = start(
+        engine(&target),
+        tls.with_client_ca(pki.ca.clone().into_bytes()),
+    )
+    .await;
     let refused = match tls_client(&mutual, &pki, false).await {
         Err(_) => true,
         Ok(mut c) => sql(&mut c, query).await.is_err(),
