@@ -47,6 +47,7 @@ from polars_adaptive._readers import (  # noqa: E402
 )
 from polars_adaptive._sample import first_n_per_group  # noqa: E402
 from polars_adaptive._scan import ScanMetrics, scan_adaptive  # noqa: E402
+from polars_adaptive._sql import sql  # noqa: E402
 
 
 class AdaptiveError(pl.exceptions.ComputeError):
@@ -65,5 +66,6 @@ __all__ = [
     "ScanMetrics",
     "first_n_per_group",
     "scan_adaptive",
+    "sql",
 ]
 __version__ = "0.1.0"

@@ -77,3 +77,10 @@ def first_n_per_group(
     row_group_rows: int,
     memory_budget: int | None = None,
 ) -> None: ...
+def sql(
+    query: str,
+    tables: dict[str, list[str]],
+    *,
+    memory_budget: int | None = None,
+    read_ahead: int = 2,
+) -> BatchStream: ...

@@ -98,10 +98,7 @@ pub fn wheel() -> Result<PathBuf> {
     run(crate::nested_cargo()
         .args(["build", "--release", "--workspace"])
         .current_dir(&root))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let library = target.join("release/libpolars_adaptive_native.so");
+    let library = release_dir().join("libpolars_adaptive_native.so");
     let out = root.join("target/wheels");
     if out.exists() {
         for entry in std::fs::read_dir(&out)? {
@@ -125,6 +122,14 @@ pub fn wheel() -> Result<PathBuf> {
     Ok(wheel)
 }
 
+/// The workspace's release build folder.
+fn release_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"))
+        .join("release")
+}
+
 /// Every test: `cargo test --release --workspace`, then the wheel and pytest in each
 /// environment of [`TEST_ENVS`]. `pytest_args` go to pytest.
 pub fn test(pytest_args: &[String], rust: bool) -> Result<()> {
@@ -144,7 +149,10 @@ pub fn test(pytest_args: &[String], rust: bool) -> Result<()> {
         eprintln!("pytest in {name}");
         // From the tests' folder, so that `import polars_adaptive` finds the installed
         // wheel, not the sources under python/.
+        // The command-line binary the Flight SQL tests start servers with, from the same
+        // workspace build as the wheel.
         run(Command::new(&python)
+            .env("POLARS_ADAPTIVE_BIN", release_dir().join("polars-adaptive"))
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
             .args(pytest_args)
             .arg(".")
@@ -158,16 +166,43 @@ pub fn test(pytest_args: &[String], rust: bool) -> Result<()> {
 /// writes `benchmarks-python.md` and `.svg` into `report`.
 pub fn bench(data: &Path, report: &Path, runs: usize) -> Result<()> {
     let root = project_root();
-    let wheel = wheel()?;
-    let python = venv("bench", &root.join("python/requirements-bench.txt"))?;
-    install(&python, &wheel)?;
-    run(Command::new(&python)
+    run(bench_python()?
         .arg(root.join("python/bench/bench.py"))
         .arg("--data")
         .arg(data)
         .arg("--out")
         .arg(report)
         .arg("--runs")
+        .arg(runs.max(1).to_string()))
+}
+
+/// The Flight SQL benchmark (`python/bench/bench_flight.py`) on the ticks under `data`: the
+/// server binary of the same build against the in-process front end and DuckDB; writes
+/// `benchmarks-flight.md` into `report`. Clients run for `seconds` per concurrency level.
+pub fn bench_flight(data: &Path, report: &Path, runs: usize, seconds: u32) -> Result<()> {
+    let root = project_root();
+    run(bench_python()?
+        .arg(root.join("python/bench/bench_flight.py"))
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(report)
+        .arg("--bin")
+        .arg(release_dir().join("polars-adaptive"))
+        .arg("--runs")
         .arg(runs.max(1).to_string())
-        .current_dir(std::env::temp_dir()))
+        .arg("--seconds")
+        .arg(seconds.to_string()))
+}
+
+/// The benchmark environment's Python with the fresh wheel installed, run from a folder
+/// outside the sources (so `import polars_adaptive` is the wheel).
+fn bench_python() -> Result<Command> {
+    let root = project_root();
+    let wheel = wheel()?;
+    let python = venv("bench", &root.join("python/requirements-bench.txt"))?;
+    install(&python, &wheel)?;
+    let mut command = Command::new(&python);
+    command.current_dir(std::env::temp_dir());
+    Ok(command)
 }

@@ -12,6 +12,7 @@ mod error;
 mod predicate;
 mod readers;
 mod scan;
+mod sql;
 mod stream;
 
 use pyo3::prelude::*;
@@ -22,6 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(readers::memory_figures, m)?)?;
     m.add_function(wrap_pyfunction!(readers::first_n_per_group, m)?)?;
     m.add_function(wrap_pyfunction!(pushed_predicate, m)?)?;
+    m.add_function(wrap_pyfunction!(sql::sql, m)?)?;
     m.add_class::<scan::ScanSpec>()?;
     m.add_class::<scan::PyScanMetrics>()?;
     m.add_class::<readers::NativeReader>()?;
