@@ -15,6 +15,8 @@
 //!   Parquet files through every reader in child processes; `--child FILE` is one such child.
 //! - `bench --python [--quick]`: the Python benchmark (`python/bench/bench.py`); the full run
 //!   writes `docs/benchmarks-python.md`, a quick one `target/bench-python-quick/`.
+//! - `bench --flight [--quick]`: the Flight SQL benchmark (`python/bench/bench_flight.py`);
+//!   the full run writes `docs/benchmarks-flight.md`, a quick one `target/bench-flight-quick/`.
 //! - `wheel`: the Python package's wheel, into `target/wheels/` (src/python.rs).
 //! - `test [--python-only] [PYTEST ARGS]`: every test: the workspace's, then the wheel and
 //!   pytest in a fresh virtual environment per supported Python Polars.
@@ -132,10 +134,11 @@ fn main() -> Result<()> {
         "gen" | "bench" => {
             let (mut rows, mut files, mut out, mut quick, mut runs) =
                 (None, 8usize, None::<PathBuf>, false, 5usize);
-            let mut python = false;
+            let (mut python, mut flight) = (false, false);
             while let Some(arg) = args.next()? {
                 match arg {
                     lexopt::Arg::Long("python") => python = true,
+                    lexopt::Arg::Long("flight") => flight = true,
                     lexopt::Arg::Long("rows") => rows = Some(args.value()?.parse()?),
                     lexopt::Arg::Long("files") => files = args.value()?.parse()?,
                     lexopt::Arg::Long("out") => out = Some(args.value()?.into()),
@@ -158,6 +161,18 @@ fn main() -> Result<()> {
             if command == "gen" {
                 gen::all(&opts)?;
                 Ok(())
+            } else if flight {
+                let data = gen::ensure(&opts)?;
+                let (report, seconds) = match quick {
+                    true => (project_root().join("target/bench-flight-quick"), 3),
+                    false => (project_root().join("docs"), 10),
+                };
+                xtask::python::bench_flight(
+                    data.ticks.parent().unwrap(),
+                    &report,
+                    runs.min(3),
+                    seconds,
+                )
             } else if python {
                 let data = gen::ensure(&opts)?;
                 let report = match quick {
