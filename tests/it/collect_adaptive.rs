@@ -765,3 +765,30 @@ fn a_cancelled_scan_stops_with_an_error_mid_aggregation_and_mid_stream() {
         .unwrap_err();
     assert!(err.to_string().contains("cancelled"), "{err}");
 }
+
+#[test]
+fn a_limit_without_a_budget_streams_its_rows_as_they_come() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dataset(dir.path());
+    let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(100));
+    let mut batches = Vec::new();
+    LazyFrame::scan_adaptive(&target, args)
+        .unwrap()
+        .slice(150, 1000)
+        .sink_batches_adaptive(
+            |df| {
+                batches.push(df);
+                Ok(false)
+            },
+            None,
+            true,
+        )
+        .unwrap();
+    // Held until the end, the slice would arrive as one frame.
+    assert!(batches.len() > 5, "{} batches", batches.len());
+    let mut all = batches.remove(0);
+    for b in &batches {
+        all.vstack_mut(b).unwrap();
+    }
+    same_frame(&all, &stock(&target).slice(150, 1000).collect().unwrap()).unwrap();
+}

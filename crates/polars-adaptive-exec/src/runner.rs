@@ -361,6 +361,37 @@ impl Runner {
                 }
                 Ok(())
             }
+            Reduction::Slice { node, offset, len }
+                if *node == self.split.plan.lp_top && budget.is_none() =>
+            {
+                // Nothing above the slice and no budget to count its rows against: they leave
+                // as they come (a `LIMIT` streamed to a client), none are held. Under a budget
+                // they are held and counted below, so that collecting too many is refused.
+                let (mut skip, mut left) = (*offset, *len);
+                let mut emitted = false;
+                for batch in stream {
+                    if left == 0 {
+                        break;
+                    }
+                    let out = batch?;
+                    if skip >= out.height() {
+                        skip -= out.height();
+                        continue;
+                    }
+                    let out = out.slice(skip as i64, left);
+                    (skip, left) = (0, left - out.height());
+                    if out.height() > 0 {
+                        emitted = true;
+                        if emit(out)? {
+                            return Ok(());
+                        }
+                    }
+                }
+                if !emitted {
+                    emit(empty)?;
+                }
+                Ok(())
+            }
             Reduction::Slice { node, offset, len } => {
                 // Only the slice's own rows are held, counted like aggregation state: rows
                 // before the offset are dropped batch by batch.

@@ -319,11 +319,24 @@ impl Query {
     /// The whole result, run batch by batch by `collect_adaptive` (so aggregates may come from
     /// statistics, top-k skips row groups and aggregation streams).
     pub fn collect(self) -> Result<DataFrame, SqlError> {
+        let reads = self.reads_tables();
         let lf = self.lf;
         guard(
-            || lf.collect_adaptive().map_err(SqlError::Execution),
+            || {
+                // `EXPLAIN`, `SHOW TABLES`, `DESCRIBE` and `SELECT 1` are small frames of
+                // their own: Polars runs them, `collect_adaptive` would only warn.
+                match reads {
+                    true => lf.collect_adaptive(),
+                    false => lf.collect(),
+                }
+                .map_err(SqlError::Execution)
+            },
             "running the query",
         )
+    }
+
+    fn reads_tables(&self) -> bool {
+        self.kind == StatementKind::Query && !self.tables.is_empty()
     }
 
     /// Hands the result to `callback` batch by batch, in order, as the scan produces it;
@@ -338,6 +351,11 @@ impl Query {
     where
         F: FnMut(DataFrame) -> PolarsResult<bool> + Send,
     {
+        if !self.reads_tables() {
+            let mut callback = callback;
+            let df = self.collect()?;
+            return callback(df).map(|_| ()).map_err(SqlError::Execution);
+        }
         let (lf, schema) = (self.lf, self.schema);
         let mut callback = callback;
         let mut called = false;
