@@ -291,6 +291,7 @@ def test_sixteen_clients_at_once_get_right_answers_within_the_budget(
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(client, range(16)))
         peak = server.peak_rss()
+        print(f"16 clients: server peak RSS {peak >> 20} MiB, budget {budget >> 20} MiB")
         assert peak <= budget + (64 << 20), f"peak RSS {peak >> 20} MiB, budget {budget >> 20} MiB"
     finally:
         server.stop()

@@ -74,3 +74,10 @@ def test_an_empty_result_keeps_its_schema(ticks: str) -> None:
     out = pa.sql("SELECT id, venue FROM ticks WHERE id < 0", {"ticks": ticks})
     assert out.height == 0
     assert out.schema == pl.Schema({"id": pl.Int64, "venue": pl.String})
+
+
+def test_a_timestamp_literal_with_a_space_reads_as_python_polars_2_reads_it(ticks: str) -> None:
+    query = "SELECT COUNT(*) AS n FROM ticks WHERE ts < CAST('{}' AS TIMESTAMP)"
+    with_space = pa.sql(query.format("2023-11-14 22:15:00"), {"ticks": ticks})
+    with_t = pa.sql(query.format("2023-11-14T22:15:00"), {"ticks": ticks})
+    assert with_space["n"].to_list() == with_t["n"].to_list() == [100]

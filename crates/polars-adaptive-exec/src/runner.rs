@@ -70,12 +70,14 @@ struct Split {
 /// Runs `lf`, handing its output to `emit` in batches.
 pub(crate) fn run(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
     let plan = lf.clone().to_alp_optimized()?;
+    let reads_budgeted = scans_budget(&plan);
     let (source, split) = match split(plan) {
         Ok(found) => found,
         Err(Unstreamable { operation, budget }) => {
             // A join or union of budgeted scans has no one scan to read the budget from; any
-            // budget in the plan forbids running it unbounded.
-            if let Some(budget) = budget.or(plan_budget(&lf)?) {
+            // budget of a scan the optimized plan still reads forbids running it unbounded
+            // (a `LIMIT 0` the optimizer turned into an empty frame reads none).
+            if let Some(budget) = budget.or(reads_budgeted) {
                 return Err(ExecError::Unstreamable { operation, budget }.into());
             }
             warn_once(&operation);
@@ -512,6 +514,27 @@ pub(crate) fn for_each_scan(
         }
     }
     Ok(())
+}
+
+/// The smallest hard memory budget of the adaptive scans an optimized plan reads, if any has
+/// one.
+fn scans_budget(plan: &IRPlan) -> Option<usize> {
+    let mut budget: Option<usize> = None;
+    let mut stack = vec![plan.lp_top];
+    while let Some(node) = stack.pop() {
+        let ir = plan.lp_arena.get(node);
+        if let IR::Scan { scan_type, .. } = ir {
+            if let FileScanIR::Anonymous { function, .. } = &**scan_type {
+                if let Some(b) =
+                    AdaptiveSource::of(&**function).and_then(|s| s.args().memory_budget)
+                {
+                    budget = Some(budget.map_or(b, |prev| prev.min(b)));
+                }
+            }
+        }
+        stack.extend(ir.inputs());
+    }
+    budget
 }
 
 /// The smallest hard memory budget of the plan's adaptive scans, if any has one.

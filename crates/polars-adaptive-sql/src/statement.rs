@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     visit_expressions_mut, CastKind, DataType, DescribeAlias, Expr, ObjectName, Query, Select,
-    Statement, TableFactor, Visit, Visitor,
+    Statement, TableFactor, TypedString, Value, ValueWithSpan, Visit, Visitor,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -33,7 +33,7 @@ pub(crate) struct Checked {
     pub(crate) kind: StatementKind,
     /// Names the statement reads as tables, common table expressions left out.
     pub(crate) tables: BTreeSet<String>,
-    /// The statement to plan, when it differs from the text given (see [`count_as_bigint`]).
+    /// The statement to plan, when it differs from the text given (see [`align_with_python_polars`]).
     pub(crate) rewritten: Option<String>,
 }
 
@@ -77,7 +77,7 @@ pub(crate) fn check(sql: &str) -> Result<Checked, SqlError> {
         return Err(err);
     }
     let tables = walk.relations.difference(&walk.ctes).cloned().collect();
-    let rewritten = count_as_bigint(statement).then(|| statement.to_string());
+    let rewritten = align_with_python_polars(statement).then(|| statement.to_string());
     Ok(Checked {
         kind,
         tables,
@@ -85,17 +85,21 @@ pub(crate) fn check(sql: &str) -> Result<Checked, SqlError> {
     })
 }
 
-/// Wraps every `COUNT(…)` in `CAST(… AS BIGINT)`; whether there was one.
+/// Brings the statement to what Python Polars' SQL (1.44 and 2.x) answers, where polars-sql
+/// 0.55.2 answers otherwise; whether anything changed. Python Polars is the reference of
+/// `polars_adaptive.sql` and of the Flight SQL clients.
 ///
-/// Python Polars' SQL (1.44 and 2.x), the reference of `polars_adaptive.sql` and of Flight SQL
-/// clients, returns counts as Int64, the SQL standard's BIGINT; polars-sql 0.55.2 returns
-/// UInt32, which JDBC cannot even represent. The cast keeps the column's name.
-fn count_as_bigint(statement: &mut Statement) -> bool {
+/// - `COUNT(…)` becomes `CAST(COUNT(…) AS BIGINT)`: Python returns counts as Int64 (SQL's
+///   BIGINT), polars-sql 0.55.2 as UInt32, which JDBC cannot even hold. The name stays.
+/// - A timestamp written `'YYYY-MM-DD HH:MM:SS…'` in `CAST(… AS TIMESTAMP)` or
+///   `TIMESTAMP '…'` gets ISO 8601's `T`: Python parses both forms, 0.55.2's cast only the
+///   `T` form (RFC 3339). Bare strings compared with a timestamp column are left alone.
+fn align_with_python_polars(statement: &mut Statement) -> bool {
     let mut changed = false;
     let _ = visit_expressions_mut(statement, |expr| {
-        if let Expr::Function(f) = expr {
-            if f.name.to_string().eq_ignore_ascii_case("count") {
-                let count = std::mem::replace(expr, Expr::value(sqlparser::ast::Value::Null));
+        match expr {
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("count") => {
+                let count = std::mem::replace(expr, Expr::value(Value::Null));
                 *expr = Expr::Cast {
                     kind: CastKind::Cast,
                     expr: Box::new(count),
@@ -105,10 +109,51 @@ fn count_as_bigint(statement: &mut Statement) -> bool {
                 };
                 changed = true;
             }
+            Expr::Cast {
+                expr: inner,
+                data_type: DataType::Timestamp(..) | DataType::Datetime(_),
+                ..
+            } => {
+                if let Expr::Value(ValueWithSpan {
+                    value: Value::SingleQuotedString(text),
+                    ..
+                }) = inner.as_mut()
+                {
+                    changed |= iso_timestamp(text);
+                }
+            }
+            Expr::TypedString(TypedString {
+                data_type: DataType::Timestamp(..) | DataType::Datetime(_),
+                value:
+                    ValueWithSpan {
+                        value: Value::SingleQuotedString(text),
+                        ..
+                    },
+                ..
+            }) => changed |= iso_timestamp(text),
+            _ => {}
         }
         ControlFlow::<()>::Continue(())
     });
     changed
+}
+
+/// `YYYY-MM-DD HH:…` to `YYYY-MM-DDTHH:…`; whether it changed.
+fn iso_timestamp(text: &mut String) -> bool {
+    let b = text.as_bytes();
+    let date = b.len() > 13
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if date && b[10] == b' ' && b[11].is_ascii_digit() {
+        text.replace_range(10..11, "T");
+        return true;
+    }
+    false
 }
 
 fn not_read_only(statement: &Statement) -> SqlError {
@@ -221,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn counts_are_cast_to_bigint_and_other_statements_kept_as_written() {
+    fn counts_and_timestamp_literals_are_written_as_python_polars_reads_them() {
         let checked =
             check("SELECT s, COUNT(*), count(DISTINCT x) AS k FROM t GROUP BY s").unwrap();
         assert_eq!(
@@ -229,6 +274,18 @@ mod tests {
             Some("SELECT s, CAST(COUNT(*) AS BIGINT), CAST(count(DISTINCT x) AS BIGINT) AS k FROM t GROUP BY s")
         );
         assert_eq!(check("SELECT a FROM t").unwrap().rewritten, None);
+        let checked = check(
+            "SELECT * FROM t WHERE ts > CAST('2000-01-01 10:00:00' AS TIMESTAMP) \
+             AND ts < TIMESTAMP '2000-01-02 00:00:00.5' AND s = '2000-01-01 10:00:00'",
+        )
+        .unwrap();
+        assert_eq!(
+            checked.rewritten.as_deref(),
+            Some(
+                "SELECT * FROM t WHERE ts > CAST('2000-01-01T10:00:00' AS TIMESTAMP) \
+                 AND ts < TIMESTAMP '2000-01-02T00:00:00.5' AND s = '2000-01-01 10:00:00'"
+            )
+        );
     }
 
     #[test]

@@ -261,6 +261,36 @@ async fn metadata_calls_list_the_registered_tables() {
         all(keys).await.iter().map(|b| b.num_rows()).sum::<usize>(),
         0
     );
+    let exported = client
+        .get_exported_keys(arrow_flight::sql::CommandGetExportedKeys {
+            table: "ticks".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let imported = client
+        .get_imported_keys(arrow_flight::sql::CommandGetImportedKeys {
+            table: "ticks".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let cross = client
+        .get_cross_reference(arrow_flight::sql::CommandGetCrossReference {
+            pk_table: "ticks".into(),
+            fk_table: "ticks".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for info in [exported, imported, cross] {
+        let schema = info.clone().try_decode_schema().unwrap();
+        assert_eq!(schema.field(0).name(), "pk_catalog_name");
+        assert_eq!(
+            all(info).await.iter().map(|b| b.num_rows()).sum::<usize>(),
+            0
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
