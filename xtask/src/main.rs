@@ -167,12 +167,7 @@ fn main() -> Result<()> {
                     true => (project_root().join("target/bench-flight-quick"), 3),
                     false => (project_root().join("docs"), 10),
                 };
-                xtask::python::bench_flight(
-                    data.ticks.parent().unwrap(),
-                    &report,
-                    runs.min(3),
-                    seconds,
-                )
+                xtask::python::bench_flight(data.ticks.parent().unwrap(), &report, runs, seconds)
             } else if python {
                 let data = gen::ensure(&opts)?;
                 let report = match quick {

@@ -536,6 +536,24 @@ async fn select_all(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_batches_read_the_same_and_a_byte_limit_ends_a_large_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = ticks(dir.path());
+    let zstd = start(engine(&target), ServerOptions::default().with_zstd(true)).await;
+    let query = "SELECT * FROM ticks WHERE qty > 100";
+    let ours = sql(&mut client(&zstd).await, query).await.unwrap();
+    same_frame(&ours, &stock(&target, query)).unwrap();
+    let small = start(
+        engine(&target),
+        ServerOptions::default().with_max_result_bytes(64 << 10),
+    )
+    .await;
+    let err = sql(&mut client(&small).await, query).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(err.message().contains("65536 bytes"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_flight_info_stops_the_query() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(slow_engine(dir.path()), ServerOptions::default()).await;
