@@ -82,12 +82,14 @@ STATEMENTS = [
     "ORDER BY symbol, venue",
     "WITH big AS (SELECT symbol, qty FROM ticks WHERE qty > 400) "
     "SELECT symbol, COUNT(*) AS n FROM big GROUP BY symbol ORDER BY n DESC, symbol",
+    "SELECT DISTINCT symbol FROM ticks ORDER BY symbol",
+    "SELECT DISTINCT venue, symbol FROM ticks WHERE qty > 100 ORDER BY venue NULLS FIRST, symbol",
     "SELECT * FROM ticks WHERE id < 0",
 ]
 
-# Statements whose plans do not stream (``unique`` needs all rows at once): answered without
+# Statements whose plans do not stream (a full sort needs all rows at once): answered without
 # a memory budget, refused under one.
-UNSTREAMABLE = ["SELECT DISTINCT symbol FROM ticks ORDER BY symbol"]
+UNSTREAMABLE = ["SELECT id, price FROM ticks ORDER BY price, id"]
 
 
 def stock_sql(glob: str, query: str):

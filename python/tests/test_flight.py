@@ -9,6 +9,7 @@ import random
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -216,6 +217,21 @@ def test_pyarrow_flight_refusals_and_the_server_goes_on(server: Server) -> None:
     client.close()
     assert server.alive()
     assert adbc_query(server, "SELECT COUNT(*) AS n FROM ticks")["n"].to_list() == [200_000]
+
+
+def test_an_expired_ticket_is_refused_and_a_new_one_works(ticks: str) -> None:
+    short = Server(["--table", f"ticks={ticks}", "--token", TOKEN, "--ticket-ttl", "0.2"])
+    try:
+        client, options = flight_client(short)
+        descriptor = flight.FlightDescriptor.for_command(command("SELECT COUNT(*) AS n FROM ticks"))
+        ticket = client.get_flight_info(descriptor, options).endpoints[0].ticket
+        time.sleep(0.5)
+        with pytest.raises((flight.FlightError, pa_arrow.ArrowException), match="expired"):
+            client.do_get(ticket, options).read_all()
+        fresh = client.get_flight_info(descriptor, options).endpoints[0].ticket
+        assert client.do_get(fresh, options).read_all().to_pylist() == [{"n": 200_000}]
+    finally:
+        short.stop()
 
 
 def mutations(seed: int, count: int) -> Iterator[str]:

@@ -165,6 +165,22 @@ fn shapes() -> Vec<(&'static str, Order, Query)> {
                 - col("i32").has_nulls().cast(DataType::UInt32))
             .alias("k")])
         }),
+        // Unique over every column (SQL's DISTINCT): a group_by of all of them.
+        ("unique", ByKeys(&["s", "b"]), |lf| {
+            lf.select([col("s"), col("b")])
+                .unique(None, UniqueKeepStrategy::Any)
+        }),
+        ("unique in first-seen order", Exact, |lf| {
+            lf.filter(col("i32").gt(lit(0)))
+                .select([col("b"), col("i8")])
+                .unique_stable(None, UniqueKeepStrategy::First)
+        }),
+        // SQL's `SELECT DISTINCT … ORDER BY`, as polars-sql writes it: unique of a sort.
+        ("unique of a sort", Exact, |lf| {
+            lf.select([col("b"), col("i8")])
+                .sort(["i8", "b"], SortMultipleOptions::default())
+                .unique_stable(None, UniqueKeepStrategy::Any)
+        }),
         ("two keys", ByKeys(&["b", "i8"]), |lf| {
             lf.group_by([col("b"), col("i8")])
                 .agg([col("f64").sum(), len()])
@@ -345,9 +361,10 @@ fn unstreamable() -> Vec<(&'static str, Query)> {
                 col("i16").sum().over([col("b")]).unwrap().alias("w"),
             ])
         }),
+        // Unique on some columns keeps whole rows chosen among differing ones.
         ("unique", |lf| {
-            lf.select([col("s")])
-                .unique_stable(None, UniqueKeepStrategy::First)
+            lf.select([col("s"), col("id")])
+                .unique_stable(Some(cols(["s"])), UniqueKeepStrategy::First)
         }),
     ]
 }

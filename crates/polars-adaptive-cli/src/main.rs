@@ -87,6 +87,15 @@ enum Command {
         /// Compress result batches with zstd.
         #[arg(long)]
         zstd: bool,
+        /// Seconds a ticket stays valid after its FlightInfo.
+        #[arg(long, default_value_t = 300.0)]
+        ticket_ttl: f64,
+        /// Seconds a query waits for a slot before RESOURCE_EXHAUSTED.
+        #[arg(long, default_value_t = 30.0)]
+        queue_timeout: f64,
+        /// The longest statement accepted, in bytes.
+        #[arg(long, value_parser = parse_bytes)]
+        max_sql_bytes: Option<usize>,
     },
 }
 
@@ -241,17 +250,25 @@ fn main() -> ExitCode {
             max_result_bytes,
             max_endpoints,
             zstd,
+            ticket_ttl,
+            queue_timeout,
+            max_sql_bytes,
         } => (|| {
             let engine = engine(tables)?;
             let mut options = ServerOptions::default()
                 .with_max_concurrent(max_concurrent)
                 .with_max_endpoints(max_endpoints)
-                .with_zstd(zstd);
+                .with_zstd(zstd)
+                .with_ticket_ttl(Duration::try_from_secs_f64(ticket_ttl)?)
+                .with_queue_timeout(Duration::try_from_secs_f64(queue_timeout)?);
+            if let Some(b) = max_sql_bytes {
+                options = options.with_max_sql_bytes(b);
+            }
             if let Some(b) = memory_budget {
                 options = options.with_memory_budget(b);
             }
             if let Some(s) = query_timeout {
-                options = options.with_query_timeout(Duration::from_secs_f64(s));
+                options = options.with_query_timeout(Duration::try_from_secs_f64(s)?);
             }
             if let Some(r) = max_result_rows {
                 options = options.with_max_result_rows(r);

@@ -27,6 +27,7 @@ use polars_mem_engine::create_physical_plan;
 use polars_plan::dsl::FileScanIR;
 use polars_plan::plans::expr_ir::ExprIR;
 use polars_plan::plans::{is_elementwise_rec, AExpr, IRPlan, IR};
+use polars_plan::prelude::DistinctOptionsIR;
 use polars_plan::prelude::{Arena, Node};
 use polars_streaming_adaptive::{BatchMap, MemoryManager};
 
@@ -595,7 +596,24 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
         .get(chain_top)
         .schema(&plan.lp_arena)
         .into_owned();
-    let reduction = if i == 0 {
+    // Every-column `unique` over a `sort` (SQL's `SELECT DISTINCT … ORDER BY`, which
+    // polars-sql sorts first): the distinct rows are few, so they are found by streaming and
+    // the sort and the (then idle) `unique` run on them alone. The order is the same: a stable
+    // sort of the distinct rows in first-seen order ties them as the sorted input would.
+    let distinct_over_sort = i >= 2
+        && matches!(plan.lp_arena.get(path[i - 1]), IR::Sort { slice: None, .. })
+        && matches!(plan.lp_arena.get(path[i - 2]), IR::Distinct { options, .. }
+            if distinct_on_every_column(options, &input_schema));
+    let reduction = if distinct_over_sort {
+        let keys = input_schema.iter_names().cloned().map(col).collect();
+        let plan = AggPlan::new(keys, vec![], input_schema.clone(), input_schema.clone())
+            .map_err(|op| unstreamable(op, budget))?
+            .with_maintain_order(true);
+        Reduction::Aggregate {
+            node: chain_top,
+            plan,
+        }
+    } else if i == 0 {
         Reduction::None
     } else {
         let node = path[i - 1];
@@ -620,6 +638,17 @@ fn split(plan: IRPlan) -> Result<(Arc<dyn AnonymousScan>, Split), Unstreamable> 
                     .map_err(|op| unstreamable(op, budget))?
                     .with_slice(options.slice)
                     .with_maintain_order(*maintain_order);
+                Reduction::Aggregate { node, plan }
+            }
+            // `unique` over every column (SQL's DISTINCT): a group_by of every column without
+            // aggregates. Duplicates are then identical rows, so which one a strategy keeps
+            // does not matter, only `keep="none"` (drop every duplicated row) differs.
+            IR::Distinct { options, .. } if distinct_on_every_column(options, &input_schema) => {
+                let keys = input_schema.iter_names().cloned().map(col).collect();
+                let plan = AggPlan::new(keys, vec![], input_schema.clone(), input_schema.clone())
+                    .map_err(|op| unstreamable(op, budget))?
+                    .with_slice(options.slice)
+                    .with_maintain_order(options.maintain_order);
                 Reduction::Aggregate { node, plan }
             }
             IR::Select { expr, schema, .. } => {
@@ -736,6 +765,15 @@ pub fn is_row_local_plan(lf: &LazyFrame) -> PolarsResult<bool> {
             _ => return Ok(false),
         }
     }
+}
+
+/// Whether a `unique` compares every column and keeps one row of each (any, first or last:
+/// the duplicates are identical rows).
+fn distinct_on_every_column(options: &DistinctOptionsIR, input: &Schema) -> bool {
+    options.keep_strategy != UniqueKeepStrategy::None
+        && options.subset.as_ref().is_none_or(|subset| {
+            subset.len() == input.len() && subset.iter().all(|c| input.contains(c))
+        })
 }
 
 fn is_row_local(ir: &IR, expr_arena: &Arena<AExpr>) -> bool {

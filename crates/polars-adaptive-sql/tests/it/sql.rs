@@ -93,9 +93,19 @@ const QUERIES: &[(&str, Compare, bool)] = &[
         Compare::Exact,
         true,
     ),
-    // `unique` does not stream in collect_adaptive: refused under a budget.
     (
         "SELECT DISTINCT symbol FROM ticks ORDER BY symbol",
+        Compare::Exact,
+        true,
+    ),
+    (
+        "SELECT DISTINCT venue, symbol FROM ticks WHERE qty > 100 ORDER BY venue, symbol",
+        Compare::Exact,
+        true,
+    ),
+    // A full sort needs every row: refused under a budget.
+    (
+        "SELECT id, price FROM ticks ORDER BY price, id",
         Compare::Exact,
         false,
     ),
