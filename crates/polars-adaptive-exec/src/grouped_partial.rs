@@ -29,10 +29,11 @@ use crate::streaming_agg::AggPlan;
 /// `get_ideal_morsel_size`, 100,000), rounded to a power of two.
 const MORSEL_ROWS: usize = 1 << 17;
 
-/// One aggregation: its output name, its compiled input and an empty reduction to clone.
+/// One aggregation: its output name, its input (an index into `GroupedPartial::inputs`) and
+/// an empty reduction to clone.
 struct Leaf {
     name: PlSmallStr,
-    input: Arc<dyn PhysicalExpr>,
+    input: usize,
     reduction: Box<dyn GroupedReduction>,
 }
 
@@ -49,6 +50,8 @@ pub(crate) struct GroupedPartial {
     keys: Vec<Arc<dyn PhysicalExpr>>,
     key_schema: Arc<Schema>,
     grouper: Box<dyn Grouper>,
+    /// The aggregations' distinct inputs, each evaluated once per morsel.
+    inputs: Vec<Arc<dyn PhysicalExpr>>,
     leaves: Vec<Leaf>,
     random_state: PlRandomState,
     /// The most groups a state has had so far: a new state's grouper is sized for them
@@ -86,7 +89,14 @@ impl GroupedPartial {
     /// cover.
     pub fn try_new(plan: &AggPlan) -> Option<Self> {
         let lf = DataFrame::empty_with_arc_schema(plan.input_schema().clone()).lazy();
-        let mut ir = plan.partial(lf).to_alp_optimized().ok()?;
+        // Without common-subexpression elimination: it would compute a repeated input (SQL's
+        // `SUM(x)` is `sum`, `null_count` and `len` of one `x`) in a projection below the
+        // group_by, which this does not read; repeated inputs are evaluated once below.
+        let mut ir = plan
+            .partial(lf)
+            .with_comm_subexpr_elim(false)
+            .to_alp_optimized()
+            .ok()?;
         let IR::GroupBy {
             keys,
             aggs,
@@ -121,6 +131,7 @@ impl GroupedPartial {
                 .collect(),
         );
         let mut leaves = Vec::with_capacity(aggs.len());
+        let (mut compiled, mut compiled_keys) = (Vec::new(), Vec::<String>::new());
         for agg in &aggs {
             let covered = match arena.get(agg.node()) {
                 AExpr::Agg(a) => matches!(
@@ -147,10 +158,19 @@ impl GroupedPartial {
             if !is_elementwise_rec(*input, arena) {
                 return None;
             }
-            let input = compile(&ExprIR::from_node(*input, arena), arena)?;
+            let input = ExprIR::from_node(*input, arena);
+            let key = format!("{:?}", input.to_expr(arena));
+            let index = match compiled_keys.iter().position(|k| *k == key) {
+                Some(i) => i,
+                None => {
+                    compiled.push(compile(&input, arena)?);
+                    compiled_keys.push(key);
+                    compiled.len() - 1
+                }
+            };
             leaves.push(Leaf {
                 name: agg.output_name().clone(),
-                input,
+                input: index,
                 reduction,
             });
         }
@@ -159,6 +179,7 @@ impl GroupedPartial {
             keys,
             grouper: new_hash_grouper(key_schema.clone()),
             key_schema,
+            inputs: compiled,
             leaves,
             random_state: PlRandomState::default(),
             groups_seen: AtomicUsize::new(0),
@@ -289,12 +310,17 @@ impl GroupedPartial {
             group_idxs.clear();
             // SAFETY: `subset` holds the indices of `hash_keys`, which has `len` keys.
             unsafe { grouper.insert_keys_subset(&hash_keys, &subset, Some(&mut group_idxs)) };
+            let values = self
+                .inputs
+                .iter()
+                .map(|input| Ok(full(input.evaluate(&morsel, &exec_state)?).rechunk()))
+                .collect::<PolarsResult<Vec<_>>>()?;
             for (leaf, reduction) in self.leaves.iter().zip(reductions.iter_mut()) {
-                let values = full(leaf.input.evaluate(&morsel, &exec_state)?).rechunk();
                 reduction.resize(grouper.num_groups());
+                let values = &values[leaf.input];
                 // SAFETY: `values` has `len` rows (one chunk), `subset` indexes them, and
                 // `group_idxs` holds one group below `num_groups` per row of `subset`.
-                unsafe { reduction.update_groups_subset(&[&values], &subset, &group_idxs, 0)? };
+                unsafe { reduction.update_groups_subset(&[values], &subset, &group_idxs, 0)? };
             }
         }
         Ok(())
@@ -333,5 +359,33 @@ fn dtype_bytes(dtype: &DataType) -> usize {
     match dtype.is_primitive_numeric() || dtype.is_temporal() || dtype.is_bool() {
         true => 8,
         false => 16,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_sums_are_covered_and_their_repeated_input_is_evaluated_once() {
+        let input: SchemaRef = Arc::new(Schema::from_iter([
+            Field::new("k".into(), DataType::String),
+            Field::new("a".into(), DataType::Float64),
+            Field::new("b".into(), DataType::Int64),
+        ]));
+        // polars-sql's `SUM(a * b)`: null when every value is null.
+        let x = col("a") * col("b").cast(DataType::Float64);
+        let sql_sum = when(x.clone().null_count().lt(x.clone().len()))
+            .then(x.sum())
+            .otherwise(lit(NULL).cast(DataType::Float64))
+            .alias("s");
+        let schema: SchemaRef = Arc::new(Schema::from_iter([
+            Field::new("k".into(), DataType::String),
+            Field::new("s".into(), DataType::Float64),
+        ]));
+        let plan = AggPlan::new(vec![col("k")], vec![sql_sum], schema, input).unwrap();
+        let partial = GroupedPartial::try_new(&plan).expect("covered by the grouped reductions");
+        assert_eq!(partial.leaves.len(), 3);
+        assert_eq!(partial.inputs.len(), 1);
     }
 }
