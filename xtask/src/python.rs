@@ -62,32 +62,29 @@ pub fn venv(name: &str, requirements: &Path) -> Result<PathBuf> {
     }
     eprintln!("creating {} from {}", dir.display(), requirements.display());
     run(Command::new(base_python()).args(["-m", "venv"]).arg(&dir))?;
-    run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(requirements))?;
+    run(pip_install(&python).arg("-r").arg(requirements))?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }
 
 /// Installs `wheel` into the environment of `python`, over any earlier build of it.
 fn install(python: &Path, wheel: &Path) -> Result<()> {
-    run(Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
+    run(pip_install(python)
         .args(["--force-reinstall", "--no-deps"])
         .arg(wheel))
+}
+
+/// `pip install`, quietly, in the environment of `python`.
+fn pip_install(python: &Path) -> Command {
+    let mut command = Command::new(python);
+    command.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    command
 }
 
 /// Builds the abi3 wheel into `target/wheels/` and returns its path: the workspace's build

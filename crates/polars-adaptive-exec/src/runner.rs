@@ -364,40 +364,14 @@ impl Runner {
                 }
                 Ok(())
             }
-            Reduction::Slice { node, offset, len }
-                if *node == self.split.plan.lp_top && budget.is_none() =>
-            {
-                // Nothing above the slice and no budget to count its rows against: they leave
-                // as they come (a `LIMIT` streamed to a client), none are held. Under a budget
-                // they are held and counted below, so that collecting too many is refused.
-                let (mut skip, mut left) = (*offset, *len);
-                let mut emitted = false;
-                for batch in stream {
-                    if left == 0 {
-                        break;
-                    }
-                    let out = batch?;
-                    if skip >= out.height() {
-                        skip -= out.height();
-                        continue;
-                    }
-                    let out = out.slice(skip as i64, left);
-                    (skip, left) = (0, left - out.height());
-                    if out.height() > 0 {
-                        emitted = true;
-                        if emit(out)? {
-                            return Ok(());
-                        }
-                    }
-                }
-                if !emitted {
-                    emit(empty)?;
-                }
-                Ok(())
-            }
             Reduction::Slice { node, offset, len } => {
-                // Only the slice's own rows are held, counted like aggregation state: rows
-                // before the offset are dropped batch by batch.
+                // With nothing above the slice and no budget to count its rows against, they
+                // leave as they come (a `LIMIT` streamed to a client). Otherwise only the
+                // slice's own rows are held, counted like aggregation state, so that
+                // collecting too many under a budget is refused. Rows before the offset are
+                // dropped batch by batch either way.
+                let top = self.split.plan.lp_top;
+                let streamed = *node == top && budget.is_none();
                 let (mut skip, mut left) = (*offset, *len);
                 let mut frames = vec![empty];
                 let (mut held, mut bytes) = (Vec::new(), 0usize);
@@ -413,6 +387,12 @@ impl Runner {
                     }
                     let out = out.slice(skip as i64, left);
                     (skip, left) = (0, left - out.height());
+                    if streamed {
+                        if out.height() > 0 && emit(out)? {
+                            return Ok(());
+                        }
+                        continue;
+                    }
                     let guard = memory.track_usage(out.estimated_size());
                     bytes += guard.bytes();
                     held.push(guard);
@@ -426,8 +406,15 @@ impl Runner {
                     }
                     frames.push(out);
                 }
+                if streamed {
+                    // No row kept, none emitted: the empty frame carries the schema.
+                    if left == *len {
+                        emit(frames.swap_remove(0))?;
+                    }
+                    return Ok(());
+                }
                 let df = concat(frames);
-                emit(self.execute_above(*node, df, self.split.plan.lp_top)?)?;
+                emit(self.execute_above(*node, df, top)?)?;
                 Ok(())
             }
             Reduction::Aggregate { node, plan } => {

@@ -4,7 +4,6 @@
 //! share of the budget, and its batches stream out as the scan produces them.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -182,29 +181,6 @@ impl FlightSqlServer {
         Ok(files.len().min(max).max(1) as u32)
     }
 
-    /// The files part `part` of `parts` of a result over `table` reads: consecutive groups of
-    /// as equal a count as can be.
-    fn part_files(
-        &self,
-        table: &str,
-        part: u32,
-        parts: u32,
-    ) -> Result<Vec<PathBuf>, FlightSqlError> {
-        let files = self.shared.engine.table(table)?.files()?;
-        let (part, parts) = (part as usize, parts as usize);
-        if parts == 0 || part >= parts || files.len() < parts {
-            return Err(FlightSqlError::Sql(polars_adaptive_sql::SqlError::Table {
-                name: table.to_string(),
-                source: polars::prelude::polars_err!(ComputeError:
-                    "its files changed since the FlightInfo was made ({} files for {parts} parts); ask for a new FlightInfo",
-                    files.len()),
-            }));
-        }
-        let start = part * files.len() / parts;
-        let end = (part + 1) * files.len() / parts;
-        Ok(files[start..end].to_vec())
-    }
-
     /// Runs the statement a ticket carries and streams its batches.
     async fn run(
         &self,
@@ -228,10 +204,7 @@ impl FlightSqlServer {
         let cancellation = Cancellation::new();
         let mut query_options = self.query_options().with_cancellation(cancellation.clone());
         if signed.parts > 1 {
-            let (query, _) = self.plan(&signed.body, &query_options)?;
-            let table = query.tables()[0].clone();
-            query_options =
-                query_options.with_files(self.part_files(&table, signed.part, signed.parts)?);
+            query_options = query_options.with_part(signed.part as usize, signed.parts as usize);
         }
         let (query, schema) = self.plan(&signed.body, &query_options)?;
         let running = Running::register(self.shared.clone(), signed.nonce, cancellation);

@@ -82,6 +82,19 @@ impl Table {
         Ok(files)
     }
 
+    /// Part `part` of `parts` of the table's files: consecutive groups of as equal a count as
+    /// can be, so the parts' results, concatenated in order, are the whole table's.
+    pub fn part_files(&self, part: usize, parts: usize) -> PolarsResult<Vec<PathBuf>> {
+        let files = self.files().map_err(PolarsError::from)?;
+        polars_ensure!(
+            part < parts && files.len() >= parts,
+            ComputeError: "its files changed since the parts were planned ({} files for {parts} parts); plan again",
+            files.len()
+        );
+        let (start, end) = (part * files.len() / parts, (part + 1) * files.len() / parts);
+        Ok(files[start..end].to_vec())
+    }
+
     fn scan(&self, options: &QueryOptions) -> PolarsResult<LazyFrame> {
         let mut args = self.args.clone();
         if let Some(budget) = options.memory_budget {
@@ -90,8 +103,10 @@ impl Table {
         if let Some(cancellation) = &options.cancellation {
             args.cancellation = Some(cancellation.clone());
         }
-        match &options.files {
-            Some(files) => LazyFrame::scan_adaptive_sources(files, args),
+        match options.part {
+            Some((part, parts)) => {
+                LazyFrame::scan_adaptive_sources(&self.part_files(part, parts)?, args)
+            }
             None => LazyFrame::scan_adaptive_sources(&self.targets, args),
         }
     }
@@ -101,7 +116,7 @@ impl Table {
 #[derive(Debug, Clone, Default)]
 pub struct QueryOptions {
     pub(crate) memory_budget: Option<usize>,
-    pub(crate) files: Option<Vec<PathBuf>>,
+    pub(crate) part: Option<(usize, usize)>,
     pub(crate) cancellation: Option<Cancellation>,
 }
 
@@ -119,9 +134,10 @@ impl QueryOptions {
         self
     }
 
-    /// Reads only these files of the statement's one table (one part of a partitioned result).
-    pub fn with_files(mut self, files: Vec<PathBuf>) -> Self {
-        self.files = Some(files);
+    /// Reads only part `part` of `parts` of the statement's one table ([`Table::part_files`]):
+    /// one part of a result split by file.
+    pub fn with_part(mut self, part: usize, parts: usize) -> Self {
+        self.part = Some((part, parts));
         self
     }
 }
@@ -227,7 +243,7 @@ impl SqlEngine {
             }
             StatementKind::Describe(name) => describe(self.table(name)?.schema())?.lazy(),
             StatementKind::Query | StatementKind::Explain => {
-                if options.files.is_some() && checked.tables.len() != 1 {
+                if options.part.is_some() && checked.tables.len() != 1 {
                     return Err(SqlError::Internal(
                         "a part of a result is planned over exactly one table".into(),
                     ));
