@@ -19,10 +19,13 @@ pub use polars_streaming_adaptive::testing;
 /// The public API in one import.
 pub mod prelude {
     pub use polars_adaptive_exec::{
-        first_n_per_group, AdaptiveExecExt, AdaptivePipeline, BatchOperator,
+        first_n_per_group, AdaptiveExecExt, AdaptivePipeline, BatchOperator, PartsPlan,
         SinkParquetAdaptiveOptions,
     };
-    pub use polars_adaptive_plan::{Cancellation, ScanAdaptiveExt, ScanArgsAdaptive};
+    pub use polars_adaptive_plan::{
+        plan_splits, Cancellation, ScanAdaptiveExt, ScanArgsAdaptive, Split, SplitOptions,
+        SplitPart,
+    };
     pub use polars_streaming_adaptive::{
         AdaptiveChunkStrategy, AdaptiveStreamingReader, AndPredicate, ChunkPolicy, ChunkStrategy,
         CmpOp, ColumnFilterPredicate, ColumnStats, ComparisonPredicate, ExprPredicate,

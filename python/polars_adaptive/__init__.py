@@ -47,6 +47,7 @@ from polars_adaptive._readers import (  # noqa: E402
 )
 from polars_adaptive._sample import first_n_per_group  # noqa: E402
 from polars_adaptive._scan import ScanMetrics, scan_adaptive  # noqa: E402
+from polars_adaptive._splits import Split, SplitPart, plan_splits  # noqa: E402
 from polars_adaptive._sql import sql  # noqa: E402
 
 
@@ -64,7 +65,10 @@ __all__ = [
     "MemoryManager",
     "ParallelStreamReader",
     "ScanMetrics",
+    "Split",
+    "SplitPart",
     "first_n_per_group",
+    "plan_splits",
     "scan_adaptive",
     "sql",
 ]

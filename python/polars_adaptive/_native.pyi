@@ -3,6 +3,11 @@ from collections.abc import Iterator
 from os import PathLike
 from typing import Any
 
+# (path, first row group, end row group, file length, modified ns)
+PartTuple = tuple[str, int, int, int, int | None]
+# (seq, parts, first row, rows, compressed bytes, decoded bytes)
+SplitTuple = tuple[int, list[PartTuple], int, int, int, int]
+
 POLARS_VERSION: str
 
 class ArrowBatch:
@@ -36,6 +41,7 @@ class ScanSpec:
         row_index_offset: int = 0,
         include_file_paths: str | None = None,
         metrics: ScanMetrics | None = None,
+        split: SplitTuple | None = None,
     ) -> None: ...
     def empty(self) -> ArrowBatch: ...
     def open(
@@ -84,3 +90,29 @@ def sql(
     memory_budget: int | None = None,
     read_ahead: int = 2,
 ) -> BatchStream: ...
+def plan_splits(
+    sources: list[str],
+    *,
+    predicate: str | None = None,
+    columns: list[str] | None = None,
+    target_split_bytes: int = ...,
+    use_statistics: bool = True,
+    mmap_mode: str = "auto",
+) -> list[SplitTuple]: ...
+def sql_plan_splits(
+    query: str, tables: dict[str, list[str]], *, target_split_bytes: int = ...
+) -> tuple[str, list[str] | None, list[SplitTuple]]: ...
+def sql_partial(
+    query: str,
+    tables: dict[str, list[str]],
+    split: SplitTuple,
+    *,
+    memory_budget: int | None = None,
+) -> ArrowBatch: ...
+def sql_merge(
+    query: str,
+    tables: dict[str, list[str]],
+    partials: list[Any],
+    *,
+    compact_only: bool = False,
+) -> ArrowBatch: ...

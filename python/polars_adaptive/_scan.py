@@ -128,6 +128,12 @@ def scan_adaptive(
         include_file_paths=include_file_paths,
         metrics=metrics._native if metrics is not None else None,
     )
+    shown = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
+    return lazy_frame(spec, shown)
+
+
+def lazy_frame(spec: _native.ScanSpec, shown: str) -> pl.LazyFrame:
+    """``spec`` as a Python Polars IO source; ``shown`` names it in ``explain()``."""
     schema = pl.DataFrame(spec.empty()).schema
 
     def io_source(
@@ -140,7 +146,6 @@ def scan_adaptive(
 
     extra = {}
     if _EXPLAIN:
-        shown = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
         extra = {"explain_name": "ADAPTIVE PARQUET", "explain_detail": shown}
     return register_io_source(io_source, schema=schema, is_pure=True, **extra)
 

@@ -54,6 +54,9 @@ def metadata(project: dict) -> str:
         "Requires-Python: " + project["requires-python"],
     ]
     lines += ["Requires-Dist: " + d for d in project["dependencies"]]
+    for extra, deps in project.get("optional-dependencies", {}).items():
+        lines.append("Provides-Extra: " + extra)
+        lines += [f"Requires-Dist: {d} ; extra == '{extra}'" for d in deps]
     lines += ["Classifier: " + c for c in project.get("classifiers", [])]
     readme = (ROOT / project["readme"]).read_text()
     return "\n".join(lines) + "\nDescription-Content-Type: text/markdown\n\n" + readme

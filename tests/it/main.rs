@@ -11,4 +11,5 @@ mod scan_adaptive;
 mod scan_adaptive_corpus;
 mod several_scans;
 mod sinks_adaptive;
+mod splits;
 mod top_k;

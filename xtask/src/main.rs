@@ -17,6 +17,8 @@
 //!   writes `docs/benchmarks-python.md`, a quick one `target/bench-python-quick/`.
 //! - `bench --flight [--quick]`: the Flight SQL benchmark (`python/bench/bench_flight.py`);
 //!   the full run writes `docs/benchmarks-flight.md`, a quick one `target/bench-flight-quick/`.
+//! - `bench --ray [--quick]`: the Ray benchmark (`python/bench/bench_ray.py`); the full run
+//!   writes `docs/benchmarks-ray.md`, a quick one `target/bench-ray-quick/`.
 //! - `wheel`: the Python package's wheel, into `target/wheels/` (src/python.rs).
 //! - `test [--python-only] [PYTEST ARGS]`: every test: the workspace's, then the wheel and
 //!   pytest in a fresh virtual environment per supported Python Polars.
@@ -134,11 +136,12 @@ fn main() -> Result<()> {
         "gen" | "bench" => {
             let (mut rows, mut files, mut out, mut quick, mut runs) =
                 (None, 8usize, None::<PathBuf>, false, 5usize);
-            let (mut python, mut flight) = (false, false);
+            let (mut python, mut flight, mut ray) = (false, false, false);
             while let Some(arg) = args.next()? {
                 match arg {
                     lexopt::Arg::Long("python") => python = true,
                     lexopt::Arg::Long("flight") => flight = true,
+                    lexopt::Arg::Long("ray") => ray = true,
                     lexopt::Arg::Long("rows") => rows = Some(args.value()?.parse()?),
                     lexopt::Arg::Long("files") => files = args.value()?.parse()?,
                     lexopt::Arg::Long("out") => out = Some(args.value()?.into()),
@@ -161,6 +164,13 @@ fn main() -> Result<()> {
             if command == "gen" {
                 gen::all(&opts)?;
                 Ok(())
+            } else if ray {
+                let data = gen::ensure(&opts)?;
+                let report = match quick {
+                    true => project_root().join("target/bench-ray-quick"),
+                    false => project_root().join("docs"),
+                };
+                xtask::python::bench_ray(data.ticks.parent().unwrap(), &report, runs.min(3))
             } else if flight {
                 let data = gen::ensure(&opts)?;
                 let (report, seconds) = match quick {

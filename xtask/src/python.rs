@@ -192,6 +192,21 @@ pub fn bench_flight(data: &Path, report: &Path, runs: usize, seconds: u32) -> Re
         .arg(seconds.to_string()))
 }
 
+/// The Ray benchmark (`python/bench/bench_ray.py`) on the ticks under `data`: SQL split by
+/// split on a local Ray against one process and Ray Data's own reader; writes
+/// `benchmarks-ray.md` into `report`.
+pub fn bench_ray(data: &Path, report: &Path, runs: usize) -> Result<()> {
+    let root = project_root();
+    run(bench_python()?
+        .arg(root.join("python/bench/bench_ray.py"))
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(report)
+        .arg("--runs")
+        .arg(runs.max(1).to_string()))
+}
+
 /// The benchmark environment's Python with the fresh wheel installed, run from a folder
 /// outside the sources (so `import polars_adaptive` is the wheel).
 fn bench_python() -> Result<Command> {

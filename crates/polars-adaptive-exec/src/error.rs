@@ -12,6 +12,9 @@ pub enum ExecError {
     /// The plan needs all of its input at once and the scan has a hard memory budget.
     #[error("collect_adaptive: {operation} needs all of its input at once and cannot run within the memory budget of {budget} bytes; remove the budget to run it in Polars' in-memory engine")]
     Unstreamable { operation: String, budget: usize },
+    /// A plan cannot run on parts of its input and merge: `operation` needs all of it at once.
+    #[error("collect_partial_adaptive: {operation} needs all of its input at once; the plan cannot run split by split and merge")]
+    NotSplittable { operation: String },
     /// The streaming aggregation's state outgrew its share of the budget.
     #[error("collect_adaptive: the aggregation state ({groups} groups, {bytes} bytes) exceeds its share of the memory budget ({limit} bytes)")]
     AggregationStateTooLarge {
@@ -55,6 +58,7 @@ impl From<ExecError> for PolarsError {
                 msg: Some(msg.into()),
             },
             ExecError::Unstreamable { .. }
+            | ExecError::NotSplittable { .. }
             | ExecError::InvalidTarget { .. }
             | ExecError::TargetIsInput { .. } => PolarsError::InvalidOperation(msg.into()),
             ExecError::AggregationStateTooLarge { .. }

@@ -8,7 +8,7 @@ use polars::prelude::*;
 
 use crate::error::ExecError;
 use crate::operator::BatchOperator;
-use crate::runner::{self, Emit};
+use crate::runner::{self, Emit, PartsPlan};
 use crate::sinks::{sink_file, BatchSink, Rebatch, SinkParquetAdaptiveOptions};
 
 /// Bounded-memory execution of a plan over `scan_adaptive`.
@@ -49,6 +49,48 @@ pub trait AdaptiveExecExt {
 
     /// Writes the plan's output as newline-delimited JSON, batch by batch.
     fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()>;
+
+    /// Runs the plan over one part of its input (a scan of one [`Split`]) and returns the
+    /// part's partial answer: its rows, its first rows for a slice, an aggregation's partial
+    /// state, or a top-k's rows. [`merge_partials_adaptive`](Self::merge_partials_adaptive) on
+    /// the same plan over the whole input turns the parts' partial answers into the plan's
+    /// answer. A plan that needs its whole input at once (a join, a full sort, a window) is
+    /// refused, naming the operation.
+    ///
+    /// ```no_run
+    /// use polars::prelude::*;
+    /// use polars_adaptive_exec::AdaptiveExecExt;
+    /// use polars_adaptive_plan::{plan_splits, ScanAdaptiveExt, ScanArgsAdaptive, SplitOptions};
+    ///
+    /// # fn main() -> PolarsResult<()> {
+    /// let query = |lf: LazyFrame| lf.group_by([col("symbol")]).agg([col("price").mean()]);
+    /// let args = ScanArgsAdaptive::default();
+    /// let mut partials = Vec::new();
+    /// for split in plan_splits(&["ticks/"], &SplitOptions::default())? {
+    ///     // Elsewhere: one task per split.
+    ///     let part = LazyFrame::scan_split(&split, args.clone())?;
+    ///     partials.push(query(part).collect_partial_adaptive()?);
+    /// }
+    /// let whole = LazyFrame::scan_adaptive("ticks/", args)?;
+    /// let answer = query(whole).merge_partials_adaptive(partials)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Split`]: polars_adaptive_plan::Split
+    fn collect_partial_adaptive(self) -> PolarsResult<DataFrame>;
+
+    /// The plan's answer from the partial answers of its parts, in part order (see
+    /// [`collect_partial_adaptive`](Self::collect_partial_adaptive)).
+    fn merge_partials_adaptive(self, partials: Vec<DataFrame>) -> PolarsResult<DataFrame>;
+
+    /// Partial answers merged into one partial answer (an aggregation's rows of each group
+    /// into one), for merges spread over several places: with the partial rows shuffled by
+    /// [`PartsPlan::group_keys`], each place merges its groups and
+    /// `merge_partials_adaptive` finishes the plan on their concatenation.
+    fn compact_partials_adaptive(self, partials: Vec<DataFrame>) -> PolarsResult<DataFrame>;
+
+    /// What the plan reads and how its partial answers merge (see [`PartsPlan`]).
+    fn parts_plan(self) -> PolarsResult<PartsPlan>;
 }
 
 impl AdaptiveExecExt for LazyFrame {
@@ -85,6 +127,23 @@ impl AdaptiveExecExt for LazyFrame {
     }
     fn sink_ndjson_adaptive(self, path: impl AsRef<Path>) -> PolarsResult<()> {
         self.adaptive().sink_ndjson_adaptive(path)
+    }
+    fn collect_partial_adaptive(self) -> PolarsResult<DataFrame> {
+        let mut out = Vec::new();
+        runner::run_partial(self, &mut |df| {
+            out.push(df);
+            Ok(false)
+        })?;
+        Ok(polars_core::utils::accumulate_dataframes_vertical_unchecked(out))
+    }
+    fn merge_partials_adaptive(self, partials: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+        runner::merge_partials(self, partials, false)
+    }
+    fn compact_partials_adaptive(self, partials: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+        runner::merge_partials(self, partials, true)
+    }
+    fn parts_plan(self) -> PolarsResult<PartsPlan> {
+        runner::parts_plan(self)
     }
 }
 

@@ -18,5 +18,5 @@ mod top_k;
 pub use error::ExecError;
 pub use lazy_ext::{AdaptiveExecExt, AdaptivePipeline};
 pub use operator::{first_n_per_group, BatchOperator, FirstNPerGroup};
-pub use runner::is_row_local_plan;
+pub use runner::{is_row_local_plan, PartsPlan};
 pub use sinks::SinkParquetAdaptiveOptions;

@@ -89,8 +89,105 @@ pub(crate) fn run(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
     Runner {
         source,
         split: Arc::new(split),
+        partial: false,
     }
     .run(emit)
+}
+
+/// Runs `lf` over one part of its input (a split), handing `emit` the part's partial answer,
+/// which [`merge_partials`] turns, with the other parts', into the plan's answer:
+///
+/// | plan above the row-local chain | a part's partial answer | merged by |
+/// | --- | --- | --- |
+/// | nothing | its rows | concatenation in part order |
+/// | a slice of `len` rows from `offset` | its first `offset + len` rows | concatenation, then the slice |
+/// | an aggregation | the aggregation's partial state, compacted | the streaming aggregation's merge |
+/// | a sort with a slice (top-k) | its top `offset + len` rows, sorted | the top-k of them |
+///
+/// and then the rest of the plan. A plan with anything else is refused, naming it.
+pub(crate) fn run_partial(lf: LazyFrame, emit: &mut Emit<'_>) -> PolarsResult<()> {
+    let (source, split) = split_for_parts(lf)?;
+    Runner {
+        source,
+        split: Arc::new(split),
+        partial: true,
+    }
+    .run(emit)
+}
+
+/// The plan's answer from its parts' partial answers (see [`run_partial`]), given in part
+/// order. With `compact_only`, the merged partial state instead (an aggregation's partial rows
+/// of one group merged into one; other plans' parts concatenated): a step of a merge done in
+/// several places, such as a shuffle by group.
+pub(crate) fn merge_partials(
+    lf: LazyFrame,
+    parts: Vec<DataFrame>,
+    compact_only: bool,
+) -> PolarsResult<DataFrame> {
+    let (source, split) = split_for_parts(lf)?;
+    let runner = Runner {
+        source,
+        split: Arc::new(split),
+        partial: false,
+    };
+    runner.merge(parts, compact_only)
+}
+
+/// What a plan run in parts (see [`run_partial`]) reads and how its parts merge.
+#[derive(Debug, Clone)]
+pub struct PartsPlan {
+    /// The key columns of the partial answers when they may be merged group by group in
+    /// several places (an aggregation by keys whose result has no defined order); `None`
+    /// when the parts must be merged together, in order.
+    pub group_keys: Option<Vec<PlSmallStr>>,
+    /// The predicate the optimizer pushed into the scan: parts may be planned with it.
+    pub scan_predicate: Option<Expr>,
+    /// The columns the scan reads.
+    pub scan_columns: Vec<PlSmallStr>,
+}
+
+pub(crate) fn parts_plan(lf: LazyFrame) -> PolarsResult<PartsPlan> {
+    let (source, split) = split_for_parts(lf)?;
+    let group_keys = match &split.reduction {
+        Reduction::Aggregate { plan, .. } if !plan.ordered() && !plan.key_names().is_empty() => {
+            Some(plan.key_names())
+        }
+        _ => None,
+    };
+    let runner = Runner {
+        source,
+        split: Arc::new(split),
+        partial: true,
+    };
+    let request = runner.scan_request()?;
+    Ok(PartsPlan {
+        group_keys,
+        scan_predicate: request.predicate,
+        scan_columns: request.columns,
+    })
+}
+
+fn split_for_parts(lf: LazyFrame) -> PolarsResult<(Arc<dyn AnonymousScan>, Split)> {
+    let plan = lf.to_alp_optimized()?;
+    let (source, split) = split(plan).map_err(|Unstreamable { operation, .. }| {
+        PolarsError::from(ExecError::NotSplittable { operation })
+    })?;
+    // A row limit in the scan under a predicate (`n_rows`) counts the dataset's first rows,
+    // which no part but the first knows.
+    if let IR::Scan {
+        predicate: Some(_),
+        unified_scan_args,
+        ..
+    } = split.plan.lp_arena.get(split.scan)
+    {
+        if unified_scan_args.pre_slice.is_some() {
+            return Err(ExecError::NotSplittable {
+                operation: "a row limit applied before the filter (n_rows)".into(),
+            }
+            .into());
+        }
+    }
+    Ok((source, split))
 }
 
 /// How a batch's partial aggregate is computed.
@@ -109,6 +206,8 @@ struct Unstreamable {
 struct Runner {
     source: Arc<dyn AnonymousScan>,
     split: Arc<Split>,
+    /// Hand out a partial answer (`run_partial`), not the plan's answer.
+    partial: bool,
 }
 
 impl Runner {
@@ -118,7 +217,7 @@ impl Runner {
 
     fn run(self, emit: &mut Emit<'_>) -> PolarsResult<()> {
         let Some(answer) = self.statistics_answer() else {
-            return self.read(emit, None);
+            return self.read(emit, None, self.partial);
         };
         let mut decoded = None;
         self.read(
@@ -127,12 +226,105 @@ impl Runner {
                 Ok(false)
             },
             Some(&answer),
+            false,
         )?;
         let decoded = decoded.ok_or_else(
             || polars_err!(ComputeError: "the aggregation of the decoded row groups gave no answer"),
         )?;
-        emit(answer.combine(decoded)?)?;
+        let answer = answer.combine(decoded)?;
+        if self.partial {
+            emit(self.as_partial_state(answer)?)?;
+        } else {
+            emit(answer)?;
+        }
         Ok(())
+    }
+
+    /// A global aggregation's answer from statistics, as the partial state `run_partial` hands
+    /// out: each of its aggregates (min, max, len, count) is one leaf whose partial is the
+    /// aggregate itself, in order.
+    fn as_partial_state(&self, answer: DataFrame) -> PolarsResult<DataFrame> {
+        let Reduction::Aggregate { plan, .. } = &self.split.reduction else {
+            unreachable!("statistics answer only aggregations")
+        };
+        let schema = plan
+            .partial(DataFrame::empty_with_arc_schema(plan.input_schema().clone()).lazy())
+            .collect_schema()?;
+        if schema.len() != answer.width() {
+            return Err(ExecError::Internal(format!(
+                "a statistics answer of {} columns for a partial state of {}",
+                answer.width(),
+                schema.len()
+            ))
+            .into());
+        }
+        let columns = answer
+            .columns()
+            .iter()
+            .zip(schema.iter())
+            .map(|(c, (name, dtype))| Ok(c.cast(dtype)?.with_name(name.clone())))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        DataFrame::new(answer.height(), columns)
+    }
+
+    /// See [`merge_partials`].
+    fn merge(&self, parts: Vec<DataFrame>, compact_only: bool) -> PolarsResult<DataFrame> {
+        let top = self.split.plan.lp_top;
+        let empty = self.chain_output_empty()?;
+        match &self.split.reduction {
+            // A limit the optimizer pushed into the scan: each part kept its first rows.
+            Reduction::None => Ok(match self.scan_request()?.limit {
+                Some(n) => concat_or(parts, empty).head(Some(n)),
+                None => concat_or(parts, empty),
+            }),
+            Reduction::Slice { node, offset, len } => {
+                let df = concat_or(parts, empty);
+                if compact_only {
+                    return Ok(df);
+                }
+                self.execute_above(*node, df.slice(*offset as i64, *len), top)
+            }
+            Reduction::Aggregate { node, plan } => {
+                let mut agg = StreamingAgg::new(plan.clone(), MemoryManager::new(), None);
+                for part in parts {
+                    agg.add_partial(part)?;
+                }
+                if compact_only {
+                    return agg.into_partial(empty);
+                }
+                if agg.is_empty() {
+                    agg.seed(empty)?;
+                }
+                self.execute_above(*node, agg.finish()?, top)
+            }
+            Reduction::TopK { node, plan } => {
+                let mut held =
+                    Held::new(Arc::new(plan.compile()), plan.k, MemoryManager::new(), None);
+                for part in parts {
+                    held.add(part, None)?;
+                }
+                let held = held.finish(empty);
+                if compact_only {
+                    return Ok(held);
+                }
+                self.execute_above(*node, plan.answer(held)?, top)
+            }
+        }
+    }
+
+    /// The row-local chain's output for no rows: the schema of what reaches the reduction.
+    fn chain_output_empty(&self) -> PolarsResult<DataFrame> {
+        let plan = &self.split.plan;
+        let schema = plan
+            .lp_arena
+            .get(self.split.scan)
+            .schema(&plan.lp_arena)
+            .into_owned();
+        let empty = DataFrame::empty_with_arc_schema(schema);
+        match self.compile_chain() {
+            Some(chain) => chain.run(empty),
+            None => Ok(empty),
+        }
     }
 
     /// Row groups whose statistics answer the plan (a global aggregation straight over the
@@ -170,8 +362,14 @@ impl Runner {
             .flatten()
     }
 
-    /// Streams the scan through the plan; `answer`: leave out the row groups it answers.
-    fn read(&self, emit: &mut Emit<'_>, answer: Option<&StatsAnswer>) -> PolarsResult<()> {
+    /// Streams the scan through the plan; `answer`: leave out the row groups it answers;
+    /// `partial`: hand out the partial answer (see `run_partial`).
+    fn read(
+        &self,
+        emit: &mut Emit<'_>,
+        answer: Option<&StatsAnswer>,
+        partial: bool,
+    ) -> PolarsResult<()> {
         let args = self.source().args().clone();
         let memory = match args.memory_budget {
             // A quarter of a hard budget is left for aggregation state.
@@ -197,7 +395,15 @@ impl Runner {
             Some(chain) => chain.run(empty)?,
             None => empty,
         };
-        let result = self.drive(stream, empty, emit, memory, args.memory_budget, pooled);
+        let result = self.drive(
+            stream,
+            empty,
+            emit,
+            memory,
+            args.memory_budget,
+            pooled,
+            partial,
+        );
         self.source().report(&metrics);
         result
     }
@@ -267,7 +473,12 @@ impl Runner {
             // No round ran: no row group of the files holds a row.
             None => DataFrame::empty_with_arc_schema(plan.input_schema.clone()),
         };
-        let df = plan.answer(held.finish(empty))?;
+        let held = held.finish(empty);
+        if self.partial {
+            emit(held)?;
+            return Ok(());
+        }
+        let df = plan.answer(held)?;
         emit(self.execute_above(node, df, self.split.plan.lp_top)?)?;
         Ok(())
     }
@@ -338,6 +549,8 @@ impl Runner {
 
     /// Consumes the stream of mapped batches: the chain's output, or partial aggregates (and
     /// at the end those `pooled` still holds). `empty` is the chain's output for no rows.
+    // One parameter per thing the caller prepared; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn drive(
         &self,
         stream: impl Iterator<Item = PolarsResult<DataFrame>>,
@@ -346,6 +559,7 @@ impl Runner {
         memory: MemoryManager,
         budget: Option<usize>,
         pooled: Option<Arc<GroupedPartial>>,
+        partial: bool,
     ) -> PolarsResult<()> {
         match &self.split.reduction {
             Reduction::None => {
@@ -371,8 +585,13 @@ impl Runner {
                 // collecting too many under a budget is refused. Rows before the offset are
                 // dropped batch by batch either way.
                 let top = self.split.plan.lp_top;
-                let streamed = *node == top && budget.is_none();
-                let (mut skip, mut left) = (*offset, *len);
+                let streamed = *node == top && budget.is_none() && !partial;
+                // A part keeps its first `offset + len` rows: the offset counts across parts.
+                let (offset, len) = match partial {
+                    true => (0, offset.saturating_add(*len)),
+                    false => (*offset, *len),
+                };
+                let (mut skip, mut left) = (offset, len);
                 let mut frames = vec![empty];
                 let (mut held, mut bytes) = (Vec::new(), 0usize);
                 let limit = budget.map(|b| b / 4);
@@ -398,7 +617,7 @@ impl Runner {
                     held.push(guard);
                     if let Some(limit) = limit.filter(|&l| bytes > l) {
                         return Err(ExecError::SliceTooLarge {
-                            rows: *len,
+                            rows: len,
                             bytes,
                             limit,
                         }
@@ -408,23 +627,30 @@ impl Runner {
                 }
                 if streamed {
                     // No row kept, none emitted: the empty frame carries the schema.
-                    if left == *len {
+                    if left == len {
                         emit(frames.swap_remove(0))?;
                     }
                     return Ok(());
                 }
                 let df = concat(frames);
-                emit(self.execute_above(*node, df, top)?)?;
+                match partial {
+                    true => emit(df)?,
+                    false => emit(self.execute_above(*node, df, top)?)?,
+                };
                 Ok(())
             }
             Reduction::Aggregate { node, plan } => {
                 let mut agg = StreamingAgg::new(plan.clone(), memory, budget.map(|b| b / 4));
-                for partial in stream {
-                    agg.add_partial(partial?)?;
+                for part in stream {
+                    agg.add_partial(part?)?;
                 }
                 // Every batch has run: the states they left are complete.
-                for partial in pooled.map(|p| p.drain()).transpose()?.unwrap_or_default() {
-                    agg.add_partial(partial)?;
+                for part in pooled.map(|p| p.drain()).transpose()?.unwrap_or_default() {
+                    agg.add_partial(part)?;
+                }
+                if partial {
+                    emit(agg.into_partial(empty)?)?;
+                    return Ok(());
                 }
                 if agg.is_empty() {
                     agg.seed(empty)?;
@@ -481,6 +707,14 @@ impl Runner {
 
 fn concat(frames: Vec<DataFrame>) -> DataFrame {
     polars_core::utils::accumulate_dataframes_vertical_unchecked(frames)
+}
+
+/// `parts` concatenated, or `empty` when there are none.
+fn concat_or(parts: Vec<DataFrame>, empty: DataFrame) -> DataFrame {
+    match parts.is_empty() {
+        true => empty,
+        false => concat(parts),
+    }
 }
 
 /// Calls `f` with the sources of every scan in `lf`, and the adaptive source when it is one.

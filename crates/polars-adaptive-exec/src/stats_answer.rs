@@ -64,7 +64,7 @@ impl StatsAnswer {
         for path in source.paths() {
             // A file that does not open is left to the scan, which reports it.
             let reader = MmapParquetReader::with_mode(path, source.args().mmap_mode).ok()?;
-            for rg in 0..reader.num_row_groups() {
+            for rg in (0..reader.num_row_groups()).filter(|&rg| source.selects(path, rg)) {
                 let values: Option<Vec<_>> = stats
                     .iter()
                     .map(|s| value(s, reader.row_group_statistics(rg), file_schema))

@@ -310,6 +310,15 @@ impl AggPlan {
         }
     }
 
+    /// The names of the group keys in the output (none for a global aggregation).
+    pub fn key_names(&self) -> Vec<PlSmallStr> {
+        self.schema
+            .iter_names()
+            .take(self.keys.len())
+            .cloned()
+            .collect()
+    }
+
     /// The schema of the aggregation's input.
     pub fn input_schema(&self) -> &SchemaRef {
         &self.input
@@ -412,6 +421,16 @@ impl StreamingAgg {
         }
         self.guard = Some(self.memory.track_usage(bytes));
         Ok(())
+    }
+
+    /// The state as one partial frame, compacted (one row per group); for no rows, the
+    /// partial of `empty` (the aggregation's input for no rows) without its rows.
+    pub fn into_partial(mut self, empty: DataFrame) -> PolarsResult<DataFrame> {
+        if self.parts.is_empty() {
+            return Ok(self.plan.partial(empty.lazy()).collect()?.clear());
+        }
+        let all = concat_parts(std::mem::take(&mut self.parts));
+        self.plan.aggregate(all, &self.plan.compact)
     }
 
     /// The aggregation's result, cast to the plan's output schema.

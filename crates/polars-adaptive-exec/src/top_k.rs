@@ -194,7 +194,7 @@ impl Skipping {
         let mut candidates = Vec::new();
         for path in source.paths() {
             let reader = MmapParquetReader::with_mode(path, args.mmap_mode).ok()?;
-            for rg in 0..reader.num_row_groups() {
+            for rg in (0..reader.num_row_groups()).filter(|&rg| source.selects(path, rg)) {
                 let rows = reader.row_group_num_rows(rg);
                 if rows > 0 {
                     let stats = reader.row_group_statistics(rg);

@@ -20,6 +20,12 @@ pub enum PlanError {
     /// The scan's [`Cancellation`](crate::Cancellation) was cancelled.
     #[error("scan_adaptive: the query was cancelled")]
     Cancelled,
+    /// A file of a split changed or went away after the split was planned.
+    #[error("{}: changed since the splits were planned ({detail}); plan the splits again", path.display())]
+    SplitStale {
+        path: std::path::PathBuf,
+        detail: String,
+    },
 }
 
 impl From<PlanError> for PolarsError {
@@ -29,6 +35,7 @@ impl From<PlanError> for PolarsError {
             PlanError::PredicateDtype { source } => source.context(msg.into()),
             PlanError::PredicateNotEvaluable { .. } => PolarsError::InvalidOperation(msg.into()),
             PlanError::Cancelled => PolarsError::ComputeError(msg.into()),
+            PlanError::SplitStale { .. } => PolarsError::ComputeError(msg.into()),
         }
     }
 }

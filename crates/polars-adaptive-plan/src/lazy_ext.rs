@@ -7,6 +7,7 @@ use polars::prelude::*;
 
 use crate::scan_args::ScanArgsAdaptive;
 use crate::source::AdaptiveSource;
+use crate::splits::Split;
 
 /// Adds [`scan_adaptive`](ScanAdaptiveExt::scan_adaptive) to `LazyFrame`.
 pub trait ScanAdaptiveExt {
@@ -34,11 +35,21 @@ pub trait ScanAdaptiveExt {
         targets: &[impl AsRef<Path>],
         args: ScanArgsAdaptive,
     ) -> PolarsResult<LazyFrame>;
+
+    /// The row groups of one [`Split`] of [`crate::plan_splits`], read as `scan_adaptive`
+    /// reads files: the answer of a plan over it is the plan's answer over those row groups.
+    /// Fails, naming the file, when a file changed or went away since planning.
+    fn scan_split(split: &Split, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame>;
 }
 
 impl ScanAdaptiveExt for LazyFrame {
     fn scan_adaptive(path: impl AsRef<Path>, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
         Self::scan_adaptive_sources(&[path], args)
+    }
+
+    fn scan_split(split: &Split, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
+        split.ensure_unchanged()?;
+        Self::scan_adaptive_sources(&split.paths(), args.with_split(split.clone()))
     }
 
     fn scan_adaptive_sources(

@@ -10,8 +10,10 @@ mod error;
 mod lazy_ext;
 mod scan_args;
 mod source;
+mod splits;
 
 pub use error::{PlanError, PREDICATE_DTYPE_ERROR};
 pub use lazy_ext::ScanAdaptiveExt;
 pub use scan_args::{Cancellation, ScanArgsAdaptive};
 pub use source::{AdaptiveSource, AdaptiveStream, ScanRequest};
+pub use splits::{plan_splits, Split, SplitOptions, SplitPart};

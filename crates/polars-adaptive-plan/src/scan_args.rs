@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::splits::Split;
 use polars::prelude::*;
 use polars_streaming_adaptive::{
     ChunkPolicy, ChunkStrategy, MmapMode, ScanMetrics, ScanMetricsSnapshot,
@@ -56,6 +57,9 @@ pub struct ScanArgsAdaptive {
     pub metrics: Arc<ScanMetrics>,
     /// Stops every scan with these arguments at its next batch once cancelled.
     pub cancellation: Option<Cancellation>,
+    /// Read only this split's row groups ([`crate::plan_splits`]); statistics answers and
+    /// top-k skipping see only them too.
+    pub split: Option<Arc<Split>>,
 }
 
 /// A handle that stops scans: once [`cancel`](Self::cancel) is called, each scan holding a
@@ -96,6 +100,7 @@ impl Default for ScanArgsAdaptive {
             mmap_mode: MmapMode::Auto,
             metrics: Arc::default(),
             cancellation: None,
+            split: None,
         }
     }
 }
@@ -159,6 +164,13 @@ impl ScanArgsAdaptive {
         self
     }
     /// Stops the scans at their next batch once `cancellation` is cancelled.
+    /// Reads only `split`'s row groups (of the files the scan is given: see
+    /// [`crate::ScanAdaptiveExt::scan_split`]).
+    pub fn with_split(mut self, split: Split) -> Self {
+        self.split = Some(Arc::new(split));
+        self
+    }
+
     pub fn with_cancellation(mut self, cancellation: Cancellation) -> Self {
         self.cancellation = Some(cancellation);
         self

@@ -78,6 +78,15 @@ impl AdaptiveSource {
         &self.paths
     }
 
+    /// Whether the scan reads row group `rg` of `path`: all of them, unless the arguments
+    /// name a split.
+    pub fn selects(&self, path: &std::path::Path, rg: usize) -> bool {
+        self.args
+            .split
+            .as_ref()
+            .is_none_or(|s| s.contains(path, rg))
+    }
+
     /// The first file's schema, which every file matches.
     pub fn file_schema(&self) -> &SchemaRef {
         &self.file_schema
@@ -138,6 +147,13 @@ impl AdaptiveSource {
         if let Some(memory) = memory {
             reader = reader.with_memory_manager(memory);
         }
+        let row_groups = match (row_groups, self.args.split.clone()) {
+            (None, None) => None,
+            (Some(f), None) => Some(f),
+            (f, Some(split)) => Some(RowGroupFilter(Arc::new(move |path, rg| {
+                split.contains(path, rg) && f.as_ref().is_none_or(|RowGroupFilter(f)| f(path, rg))
+            }))),
+        };
         if let Some(filter) = row_groups {
             reader = reader.with_row_group_filter(filter);
         }

@@ -12,6 +12,7 @@ mod error;
 mod predicate;
 mod readers;
 mod scan;
+mod splits;
 mod sql;
 mod stream;
 
@@ -24,6 +25,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(readers::first_n_per_group, m)?)?;
     m.add_function(wrap_pyfunction!(pushed_predicate, m)?)?;
     m.add_function(wrap_pyfunction!(sql::sql, m)?)?;
+    m.add_function(wrap_pyfunction!(splits::plan_splits, m)?)?;
+    m.add_function(wrap_pyfunction!(splits::sql_plan_splits, m)?)?;
+    m.add_function(wrap_pyfunction!(splits::sql_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(splits::sql_merge, m)?)?;
     m.add_class::<scan::ScanSpec>()?;
     m.add_class::<scan::PyScanMetrics>()?;
     m.add_class::<readers::NativeReader>()?;

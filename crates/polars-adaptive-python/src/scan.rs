@@ -13,6 +13,7 @@ use pyo3::types::PyDict;
 use crate::arrow::ArrowBatch;
 use crate::error::{error, guarded, to_py};
 use crate::predicate::parse_predicate;
+use crate::splits::{from_tuple, SplitTuple};
 use crate::stream::BatchStream;
 
 /// A metrics handle the user keeps: every query of the scans it was given to counts into it.
@@ -95,7 +96,7 @@ impl ScanSpec {
     #[pyo3(signature = (
         sources, *, memory_budget=None, use_statistics=true, use_bloom_filters=true,
         use_page_index=true, mmap_mode="auto", max_open_files=None, row_index_name=None,
-        row_index_offset=0, include_file_paths=None, metrics=None,
+        row_index_offset=0, include_file_paths=None, metrics=None, split=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -111,6 +112,7 @@ impl ScanSpec {
         row_index_offset: IdxSize,
         include_file_paths: Option<String>,
         metrics: Option<PyRef<'_, PyScanMetrics>>,
+        split: Option<SplitTuple>,
     ) -> PyResult<Self> {
         let mut args = ScanArgsAdaptive::default()
             .with_statistics(use_statistics)
@@ -134,7 +136,12 @@ impl ScanSpec {
         }
         py.detach(|| {
             guarded(|| {
-                let mut lf = LazyFrame::scan_adaptive_sources(&sources, args).map_err(to_py)?;
+                // A split reads its own files' row groups; `sources` are the dataset's.
+                let mut lf = match split {
+                    Some(split) => LazyFrame::scan_split(&from_tuple(split), args),
+                    None => LazyFrame::scan_adaptive_sources(&sources, args),
+                }
+                .map_err(to_py)?;
                 let schema = lf.collect_schema().map_err(to_py)?;
                 let count_column = narrowest(&schema)
                     .ok_or_else(|| error("scan_adaptive: the files have no columns".into()))?;

@@ -103,6 +103,9 @@ impl Table {
         if let Some(cancellation) = &options.cancellation {
             args.cancellation = Some(cancellation.clone());
         }
+        if let Some(split) = &options.split {
+            return LazyFrame::scan_split(split, args);
+        }
         match options.part {
             Some((part, parts)) => {
                 LazyFrame::scan_adaptive_sources(&self.part_files(part, parts)?, args)
@@ -117,6 +120,7 @@ impl Table {
 pub struct QueryOptions {
     pub(crate) memory_budget: Option<usize>,
     pub(crate) part: Option<(usize, usize)>,
+    pub(crate) split: Option<Split>,
     pub(crate) cancellation: Option<Cancellation>,
 }
 
@@ -138,6 +142,13 @@ impl QueryOptions {
     /// one part of a result split by file.
     pub fn with_part(mut self, part: usize, parts: usize) -> Self {
         self.part = Some((part, parts));
+        self
+    }
+
+    /// Reads only `split` (of [`plan_splits`] over the statement's one table): with
+    /// `collect_partial_adaptive`, one task of a query run split by split.
+    pub fn with_split(mut self, split: Split) -> Self {
+        self.split = Some(split);
         self
     }
 }
@@ -243,7 +254,8 @@ impl SqlEngine {
             }
             StatementKind::Describe(name) => describe(self.table(name)?.schema())?.lazy(),
             StatementKind::Query | StatementKind::Explain => {
-                if options.part.is_some() && checked.tables.len() != 1 {
+                if (options.part.is_some() || options.split.is_some()) && checked.tables.len() != 1
+                {
                     return Err(SqlError::Internal(
                         "a part of a result is planned over exactly one table".into(),
                     ));

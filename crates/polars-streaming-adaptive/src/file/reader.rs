@@ -229,6 +229,40 @@ impl MmapParquetReader {
             .sum()
     }
 
+    /// The file's length when it was opened.
+    pub fn file_len(&self) -> u64 {
+        self.stamp.len
+    }
+
+    /// The file's modification time when it was opened, where the filesystem keeps one.
+    pub fn modified(&self) -> Option<std::time::SystemTime> {
+        self.stamp.modified
+    }
+
+    /// Compressed and estimated decoded bytes of `columns` (all when `None`) in row group
+    /// `rg`, from the footer: what reading them costs on disk and holds in memory.
+    pub fn row_group_bytes(&self, rg: usize, columns: Option<&[PlSmallStr]>) -> (u64, u64) {
+        let indices: Vec<usize> = match columns {
+            None => (0..self.schema.len()).collect(),
+            Some(names) => names
+                .iter()
+                .filter_map(|n| self.schema.index_of(n))
+                .collect(),
+        };
+        let compressed = indices
+            .iter()
+            .map(|&c| {
+                let name = self.schema.get_at_index(c).unwrap().0;
+                self.metadata.row_groups[rg]
+                    .columns_under_root_iter(name)
+                    .map(|it| it.map(|m| m.compressed_size().max(0) as u64).sum())
+                    .unwrap_or(0)
+            })
+            .sum();
+        let decoded = self.estimate_decoded_bytes(rg, &indices) as u64;
+        (compressed, decoded)
+    }
+
     /// Fails when the file's length or modification time changed since it was mapped.
     pub(crate) fn ensure_unchanged(&self) -> AdaptiveResult<()> {
         let now = FileStamp::of(&self.file, &self.path)?;
@@ -278,11 +312,6 @@ impl MmapParquetReader {
     /// The footer as arrow-rs parses it (page index locations), when it could.
     pub(crate) fn parquet_metadata(&self) -> Option<&ParquetMetaData> {
         self.footer_statistics().parquet.as_deref()
-    }
-
-    /// The file's length when it was opened.
-    pub(crate) fn file_len(&self) -> u64 {
-        self.stamp.len
     }
 
     /// Bytes `range` of the file (a slice of the mapping when mapped), for structures a read can
