@@ -211,6 +211,32 @@ fn queries() -> BTreeMap<&'static str, Box<dyn Fn(LazyFrame) -> LazyFrame>> {
                 .select([col("i32").sum(), len()])
         }),
     );
+    // `id` is sorted: statistics alone leave out all but the last row groups.
+    q.insert(
+        "top-k of a sorted key",
+        Box::new(|lf| {
+            lf.sort(
+                ["id"],
+                SortMultipleOptions::default().with_order_descending(true),
+            )
+            .slice(0, 150)
+        }),
+    );
+    q.insert(
+        "top-k, nulls last, filtered",
+        Box::new(|lf| {
+            lf.filter(col("i32").gt(lit(0)))
+                .sort(
+                    ["d"],
+                    // Ties (ten rows per date) in input order: an answer stock defines.
+                    SortMultipleOptions::default()
+                        .with_order_descending(true)
+                        .with_nulls_last(true)
+                        .with_maintain_order(true),
+                )
+                .slice(0, 40)
+        }),
+    );
     q.insert(
         "top-k",
         Box::new(|lf| {
@@ -240,6 +266,9 @@ fn partial_answers_of_splits_merge_to_the_stock_answer() {
                 .with_columns(plan.scan_columns.clone());
             if let Some(p) = plan.scan_predicate.clone() {
                 options = options.with_predicate(p);
+            }
+            if let Some(needed) = plan.row_groups.clone() {
+                options = options.with_row_groups(needed);
             }
             let partials: Vec<DataFrame> = plan_splits(&[&target], &options)
                 .unwrap()
@@ -356,4 +385,47 @@ fn plans_that_need_their_whole_input_are_not_split() {
         .sort(["u64"], Default::default());
     let err = lf.collect_partial_adaptive().unwrap_err().to_string();
     assert!(err.contains("cannot run split by split"), "{err}");
+}
+
+#[test]
+fn a_top_k_is_planned_on_the_row_groups_its_statistics_leave_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dataset(dir.path());
+    let top = |lf: LazyFrame| {
+        lf.sort(
+            ["id"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
+        .slice(0, 150)
+    };
+    let plan = top(LazyFrame::scan_adaptive(&target, Default::default()).unwrap())
+        .parts_plan()
+        .unwrap();
+    let options = SplitOptions::default()
+        .with_target_bytes(1)
+        .with_row_groups(plan.row_groups.expect("a sorted key bounds the top-k"));
+    let splits = plan_splits(&[&target], &options).unwrap();
+    // The 37 rows of part-3 and part-2's last two row groups (ids 5800..6000) hold at least
+    // 150 rows ranked at or above 5800; every other row group's best id is below it.
+    let kept: Vec<(String, std::ops::Range<usize>)> = splits
+        .iter()
+        .flat_map(|s| &s.parts)
+        .map(|p| {
+            let name = p.path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, p.row_groups.clone())
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("part-2.parquet".to_string(), 18..19),
+            ("part-2.parquet".to_string(), 19..20),
+            ("part-3.parquet".to_string(), 0..1),
+        ]
+    );
+    // A filter between scan and sort: row counts no longer bound the top-k's rows.
+    let filtered = top(LazyFrame::scan_adaptive(&target, Default::default())
+        .unwrap()
+        .filter(col("i32").gt(lit(0))));
+    assert!(filtered.parts_plan().unwrap().row_groups.is_none());
 }

@@ -29,14 +29,14 @@ use polars_plan::plans::expr_ir::ExprIR;
 use polars_plan::plans::{is_elementwise_rec, AExpr, IRPlan, IR};
 use polars_plan::prelude::DistinctOptionsIR;
 use polars_plan::prelude::{Arena, Node};
-use polars_streaming_adaptive::{BatchMap, MemoryManager};
+use polars_streaming_adaptive::{BatchMap, MemoryManager, RowGroupFilter};
 
 use crate::batch_exec::{BatchExec, BatchExecPool};
 use crate::error::ExecError;
 use crate::grouped_partial::GroupedPartial;
 use crate::stats_answer::StatsAnswer;
 use crate::streaming_agg::{AggPlan, StreamingAgg};
-use crate::top_k::{Held, Skipping, TopKPlan};
+use crate::top_k::{needed_row_groups, Held, Skipping, TopKPlan};
 
 /// Output batches go here; `Ok(true)` stops the run.
 pub(crate) type Emit<'a> = dyn FnMut(DataFrame) -> PolarsResult<bool> + 'a;
@@ -144,6 +144,9 @@ pub struct PartsPlan {
     pub scan_predicate: Option<Expr>,
     /// The columns the scan reads.
     pub scan_columns: Vec<PlSmallStr>,
+    /// The row groups the plan can need, when statistics alone narrow them (a top-k over
+    /// unfiltered rows): splits of the others would answer nothing.
+    pub row_groups: Option<RowGroupFilter>,
 }
 
 pub(crate) fn parts_plan(lf: LazyFrame) -> PolarsResult<PartsPlan> {
@@ -160,10 +163,17 @@ pub(crate) fn parts_plan(lf: LazyFrame) -> PolarsResult<PartsPlan> {
         partial: true,
     };
     let request = runner.scan_request()?;
+    let row_groups = match &runner.split.reduction {
+        Reduction::TopK { plan, .. } if request.predicate.is_none() && !runner.chain_filters() => {
+            needed_row_groups(plan, runner.source())
+        }
+        _ => None,
+    };
     Ok(PartsPlan {
         group_keys,
         scan_predicate: request.predicate,
         scan_columns: request.columns,
+        row_groups,
     })
 }
 
@@ -310,6 +320,20 @@ impl Runner {
                 self.execute_above(*node, plan.answer(held)?, top)
             }
         }
+    }
+
+    /// Whether the row-local chain drops rows (a filter in it).
+    fn chain_filters(&self) -> bool {
+        let arena = &self.split.plan.lp_arena;
+        let mut node = self.split.chain_top;
+        while node != self.split.scan {
+            let ir = arena.get(node);
+            if matches!(ir, IR::Filter { .. }) {
+                return true;
+            }
+            node = ir.inputs().next().expect("a chain node has one input");
+        }
+        false
     }
 
     /// The row-local chain's output for no rows: the schema of what reaches the reduction.

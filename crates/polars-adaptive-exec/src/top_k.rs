@@ -301,6 +301,58 @@ impl Skipping {
     }
 }
 
+/// The row groups a top-k over unfiltered rows can need, from statistics alone, before any
+/// row is read (for planning splits): once row groups holding at least k rows all rank at or
+/// above a bar (their worst keys), a row group whose best key ranks below the bar holds none
+/// of the k rows, whatever breaks ties. `None` when nothing is known to be left out.
+pub(crate) fn needed_row_groups(
+    plan: &TopKPlan,
+    source: &AdaptiveSource,
+) -> Option<RowGroupFilter> {
+    let key = plan.key.clone()?;
+    if !source.args().use_statistics || plan.k == 0 {
+        return None;
+    }
+    let dtype = source.file_schema().get(&key)?.clone();
+    let order = plan.order();
+    // The worst key a row can have is the best one in the reversed order.
+    let reversed = KeyOrder {
+        descending: !order.descending,
+        nulls_last: !order.nulls_last,
+    };
+    let mut groups = Vec::new();
+    for path in source.paths() {
+        let reader = MmapParquetReader::with_mode(path, source.args().mmap_mode).ok()?;
+        for rg in (0..reader.num_row_groups()).filter(|&rg| source.selects(path, rg)) {
+            let stats = reader.row_group_statistics(rg);
+            groups.push((
+                (path.clone(), rg),
+                reader.row_group_num_rows(rg),
+                best_key(stats, &key, &dtype, order),
+                best_key(stats, &key, &dtype, reversed),
+            ));
+        }
+    }
+    let mut known: Vec<(usize, Key)> = groups
+        .iter()
+        .filter_map(|(_, rows, _, worst)| worst.map(|w| (*rows, w)))
+        .collect();
+    known.sort_by(|a, b| order.cmp(a.1, b.1));
+    let mut rows = 0;
+    let bar = known.into_iter().find_map(|(n, worst)| {
+        rows += n;
+        (rows >= plan.k).then_some(worst)
+    })?;
+    let needed: PlHashSet<(PathBuf, usize)> = groups
+        .into_iter()
+        .filter(|(_, _, best, _)| best.is_none_or(|b| order.cmp(b, bar) != Ordering::Greater))
+        .map(|(at, ..)| at)
+        .collect();
+    Some(RowGroupFilter(Arc::new(move |path, rg| {
+        needed.contains(&(path.to_path_buf(), rg))
+    })))
+}
+
 /// The best-ranked key a row of a row group can have, from its statistics.
 fn best_key(
     stats: &polars_streaming_adaptive::RowGroupStats,

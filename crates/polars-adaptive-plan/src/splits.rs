@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use polars::prelude::*;
 use polars_streaming_adaptive::{
-    expand_paths, ExprPredicate, MmapMode, MmapParquetReader, PredicatePushdown,
+    expand_paths, ExprPredicate, MmapMode, MmapParquetReader, PredicatePushdown, RowGroupFilter,
 };
 use rayon::prelude::*;
 
@@ -113,6 +113,9 @@ pub struct SplitOptions {
     /// Prune by statistics (with a predicate).
     pub use_statistics: bool,
     pub mmap_mode: MmapMode,
+    /// Row groups the query can need at all (a top-k's, from statistics); the others are
+    /// left out of every split.
+    pub row_groups: Option<RowGroupFilter>,
 }
 
 impl Default for SplitOptions {
@@ -123,6 +126,7 @@ impl Default for SplitOptions {
             columns: None,
             use_statistics: true,
             mmap_mode: MmapMode::Auto,
+            row_groups: None,
         }
     }
 }
@@ -153,6 +157,11 @@ impl SplitOptions {
 
     pub fn with_mmap_mode(mut self, mode: MmapMode) -> Self {
         self.mmap_mode = mode;
+        self
+    }
+
+    pub fn with_row_groups(mut self, row_groups: RowGroupFilter) -> Self {
+        self.row_groups = Some(row_groups);
         self
     }
 }
@@ -226,7 +235,14 @@ fn plan_file(
     predicate: Option<&ExprPredicate>,
 ) -> PolarsResult<Planned> {
     let reader = MmapParquetReader::with_mode(path, options.mmap_mode)?;
+    let wanted = |rg: usize| {
+        options
+            .row_groups
+            .as_ref()
+            .is_none_or(|RowGroupFilter(f)| f(path, rg))
+    };
     let row_groups = (0..reader.num_row_groups())
+        .filter(|&rg| wanted(rg))
         .filter(|&rg| {
             predicate.is_none_or(|p| !p.should_skip_row_group(reader.row_group_statistics(rg)))
         })

@@ -148,6 +148,9 @@ pub fn sql_plan_splits(
             if let Some(p) = parts.scan_predicate {
                 options = options.with_predicate(p);
             }
+            if let Some(needed) = parts.row_groups {
+                options = options.with_row_groups(needed);
+            }
             let splits =
                 polars_adaptive::plan::plan_splits(&tables[table], &options).map_err(to_py)?;
             let keys = parts

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import signal
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,6 +15,7 @@ from ray.data.datasource import Datasource, ReadTask
 from polars_adaptive._scan import Source
 from polars_adaptive._splits import DEFAULT_SPLIT_BYTES, Split, plan_splits
 from polars_adaptive.ray._expr import to_polars
+from polars_adaptive.ray._tasks import TASK_ENV, kill_once
 
 
 class AdaptiveDatasource(Datasource):
@@ -135,16 +134,6 @@ def _to_arrow(df: pl.DataFrame) -> pa.Table:
     return df.to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
-def kill_once(marker: str | None) -> None:
-    """Test hook: the first task to find ``marker`` missing creates it and kills its own
-    worker process, as a node failure would (Ray then retries the task)."""
-    if marker is None or os.path.exists(marker):
-        return
-    with open(marker, "x"):
-        pass
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _read_split(
     split: Split,
     columns: list[str] | None,
@@ -214,4 +203,4 @@ def read_adaptive(
         target_split_bytes=target_split_bytes,
         _fault_marker=_fault_marker,
     )
-    return read_datasource(datasource)
+    return read_datasource(datasource, runtime_env=TASK_ENV)

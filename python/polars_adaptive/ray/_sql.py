@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import polars as pl
 import pyarrow as pa
 import ray
@@ -10,11 +11,17 @@ import ray
 from polars_adaptive import _native
 from polars_adaptive._batches import to_frame
 from polars_adaptive._scan import Source, source_paths
-from polars_adaptive._splits import DEFAULT_SPLIT_BYTES, Split
-from polars_adaptive.ray._datasource import kill_once
+from polars_adaptive._splits import Split
+from polars_adaptive.ray._tasks import TASK_ENV, kill_once
 
 PARTITION = "__pa_partition"
 """The column the partial rows are shuffled by: a hash of their group keys."""
+
+SQL_SPLIT_BYTES = 512 << 20
+"""Decoded bytes per split of ``sql``: a task's fixed cost (Ray's dispatch, planning the
+statement again, opening its files; about 13 ms measured, docs/scale-out.md) stays near 5 % of
+its decoding at this size, while Ray Data's 128 MiB blocks would make it a fifth. Partial
+answers are small, so a task's output does not grow with it."""
 
 DRIVER_MERGE_ROWS = 1_000_000
 """Partial rows merged on the driver at most, unless ``num_partitions`` asks for a shuffle."""
@@ -26,7 +33,7 @@ def sql(
     *,
     num_partitions: int | None = None,
     memory_budget: int | None = None,
-    target_split_bytes: int = DEFAULT_SPLIT_BYTES,
+    target_split_bytes: int = SQL_SPLIT_BYTES,
     _fault_marker: str | None = None,
 ) -> pl.DataFrame:
     """Run one SQL statement over one Parquet table on Ray, one task per split.
@@ -53,7 +60,8 @@ def sql(
     memory_budget
         Bytes each task's scan may hold.
     target_split_bytes
-        Decoded bytes per split (and so per task).
+        Decoded bytes of the statement's columns per split (and so per task); 512 MiB by
+        default (see ``docs/scale-out.md``).
 
     Raises
     ------
@@ -73,7 +81,7 @@ def sql(
     splits = [Split.from_native(s) for s in native_splits]
     shuffle = keys is not None and num_partitions != 1
     partitions = _partitions(num_partitions) if shuffle else 1
-    task = _partial_task.options(num_returns=2)
+    task = _partial_task.options(num_returns=2, runtime_env=TASK_ENV)
     pairs = [
         task.remote(
             query,
@@ -96,6 +104,7 @@ def sql(
                 _compact_group,
                 fn_args=(query, paths),
                 batch_format="pyarrow",
+                runtime_env=TASK_ENV,
             )
         )
         partials = list(ray.get(merged.to_arrow_refs()))
