@@ -19,7 +19,7 @@ PARTITION = "__pa_partition"
 
 SQL_SPLIT_BYTES = 512 << 20
 """Decoded bytes per split of ``sql``: a task's fixed cost (Ray's dispatch, planning the
-statement again, opening its files; about 13 ms measured, docs/scale-out.md) stays near 5 % of
+statement again, opening its files; 13-20 ms measured, docs/scale-out.md) stays near 5 % of
 its decoding at this size, while Ray Data's 128 MiB blocks would make it a fifth. Partial
 answers are small, so a task's output does not grow with it."""
 
