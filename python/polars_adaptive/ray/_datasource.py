@@ -141,7 +141,6 @@ def _read_split(
     memory_budget: int | None,
     fault_marker: str | None,
 ) -> Iterable[Any]:
-    kill_once(fault_marker)
     if columns == []:
         # A count (Ray's `count()` pushes a projection of no columns).
         n = split.lazy(memory_budget=memory_budget)
@@ -153,7 +152,9 @@ def _read_split(
         import pandas as pd
 
         return [pd.DataFrame(index=pd.RangeIndex(rows))]
-    return [_to_arrow(split.scan(columns, predicate, memory_budget))]
+    table = _to_arrow(split.scan(columns, predicate, memory_budget))
+    kill_once(fault_marker)
+    return [table]
 
 
 def read_adaptive(

@@ -138,8 +138,8 @@ def _partial_task(
     fault_marker: str | None,
 ) -> tuple[pa.Table, int]:
     """One split's partial answer, as Arrow, with its partition by group when shuffled."""
-    kill_once(fault_marker)
     batch = _native.sql_partial(query, paths, split.native(), memory_budget=memory_budget)
+    kill_once(fault_marker)
     # Partial states stay in Arrow as Rust Polars wrote them; Python Polars only hashes keys.
     table = pa.table(batch)
     if keys is not None:

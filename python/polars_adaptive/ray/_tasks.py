@@ -11,8 +11,9 @@ Python's) with one thread, so two tasks on two CPUs run two decoding threads, no
 
 
 def kill_once(marker: str | None) -> None:
-    """Test hook: the first task to find ``marker`` missing creates it and kills its own
-    worker process, as a node failure would (Ray then retries the task)."""
+    """Test hook, called once a task has done its work and before it returns it: the first
+    task to find ``marker`` missing creates it and kills its own worker process, as a node
+    failure would; Ray then runs the task again."""
     if marker is None or os.path.exists(marker):
         return
     with open(marker, "x"):
