@@ -160,6 +160,29 @@ def test_ray_sql_groups_merge_on_the_driver_or_through_the_shuffle(
     assert_frame_equal(ours, stock_sql(ticks, query))
 
 
+def test_ray_sql_shuffles_by_itself_when_the_partial_rows_are_many(
+    ticks: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import polars_adaptive.ray._sql as ray_sql
+
+    shuffled = []
+    from_arrow_refs = ray_sql.ray.data.from_arrow_refs
+
+    def spy(refs: object) -> object:
+        shuffled.append(refs)
+        return from_arrow_refs(refs)
+
+    # MANY_GROUPS has 3,001 groups per split: over this threshold, under the real one.
+    monkeypatch.setattr(ray_sql, "DRIVER_MERGE_ROWS", 1000)
+    monkeypatch.setattr(ray_sql.ray.data, "from_arrow_refs", spy)
+    ours = par.sql(MANY_GROUPS, {"ticks": ticks}, target_split_bytes=60_000)
+    assert len(shuffled) == 1
+    assert_frame_equal(ours, stock_sql(ticks, MANY_GROUPS))
+    shuffled.clear()
+    par.sql(FEW_GROUPS, {"ticks": ticks}, target_split_bytes=60_000)
+    assert shuffled == [], "few partial rows merge on the driver"
+
+
 def test_ray_sql_refuses_plans_that_need_all_rows_at_once(ticks: str) -> None:
     with pytest.raises(pa.AdaptiveError, match="cannot run split by split"):
         par.sql(UNSTREAMABLE[0], {"ticks": ticks})
