@@ -114,7 +114,7 @@ def model(glob: str, small: str, split_bytes: int) -> None:
         for s in _native.sql_plan_splits(P1, paths, target_split_bytes=split_bytes)[2]
     ]
     picked = splits[:: max(1, len(splits) // 5)][:5]
-    task = [best(lambda s=s: _native.sql_partial(P1, paths, s.native()), 2) for s in picked]
+    task = [best(lambda s=s: _native.sql_partial(P1, "ticks", s.native()), 2) for s in picked]
     out["split"] = {"splits": len(splits), "rows": statistics.median(s.rows for s in splits),
                     "decoded_mib": statistics.median(s.decoded_bytes for s in splits) / 2**20,
                     "compressed_mib": statistics.median(s.compressed_bytes for s in splits) / 2**20,

@@ -104,7 +104,7 @@ def sql_plan_splits(
 ) -> tuple[str, list[str] | None, list[SplitTuple]]: ...
 def sql_partial(
     query: str,
-    tables: dict[str, list[str]],
+    table: str,
     split: SplitTuple,
     *,
     memory_budget: int | None = None,

@@ -165,19 +165,23 @@ pub fn sql_plan_splits(
     })
 }
 
-/// `query`'s partial answer over one split of its table (`collect_partial_adaptive`).
+/// `query`'s partial answer over one split of its table `table` (`collect_partial_adaptive`).
+/// The table is registered as the split's files alone: a task's work does not grow with the
+/// dataset's file count (no glob of the whole dataset, no other table opened).
 #[pyfunction]
-#[pyo3(signature = (query, tables, split, *, memory_budget=None))]
+#[pyo3(signature = (query, table, split, *, memory_budget=None))]
 pub fn sql_partial(
     py: Python<'_>,
     query: String,
-    tables: BTreeMap<String, Vec<PathBuf>>,
+    table: String,
     split: SplitTuple,
     memory_budget: Option<usize>,
 ) -> PyResult<ArrowBatch> {
     py.detach(|| {
         guarded(|| {
-            let mut options = QueryOptions::default().with_split(from_tuple(split));
+            let split = from_tuple(split);
+            let tables = BTreeMap::from([(table, split.paths())]);
+            let mut options = QueryOptions::default().with_split(split);
             if let Some(b) = memory_budget {
                 options = options.with_memory_budget(b);
             }

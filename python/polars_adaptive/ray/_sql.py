@@ -75,7 +75,7 @@ def sql(
     >>> par.sql("SELECT symbol, AVG(price) AS p FROM ticks GROUP BY symbol", {"ticks": "ticks/"})  # doctest: +SKIP
     """
     paths = {name: source_paths(source) for name, source in tables.items()}
-    _, keys, native_splits = _native.sql_plan_splits(
+    table, keys, native_splits = _native.sql_plan_splits(
         query, paths, target_split_bytes=target_split_bytes
     )
     splits = [Split.from_native(s) for s in native_splits]
@@ -85,7 +85,7 @@ def sql(
     pairs = [
         task.remote(
             query,
-            paths,
+            table,
             s,
             keys if shuffle else None,
             partitions,
@@ -130,7 +130,7 @@ def _without_partition(t: pa.Table) -> pa.Table:
 @ray.remote(max_retries=3)
 def _partial_task(
     query: str,
-    paths: dict[str, list[str]],
+    table: str,
     split: Split,
     keys: list[str] | None,
     partitions: int,
@@ -138,7 +138,7 @@ def _partial_task(
     fault_marker: str | None,
 ) -> tuple[pa.Table, int]:
     """One split's partial answer, as Arrow, with its partition by group when shuffled."""
-    batch = _native.sql_partial(query, paths, split.native(), memory_budget=memory_budget)
+    batch = _native.sql_partial(query, table, split.native(), memory_budget=memory_budget)
     kill_once(fault_marker)
     # Partial states stay in Arrow as Rust Polars wrote them; Python Polars only hashes keys.
     table = pa.table(batch)
