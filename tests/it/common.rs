@@ -92,6 +92,21 @@ impl Default for Layout {
     }
 }
 
+/// Files `part-0.parquet`, … of [`mixed`] rows, `sizes[f]` rows in file `f` (the ids continue
+/// across files), in row groups of 100; returns their glob.
+pub fn mixed_parts(dir: &Path, sizes: &[usize]) -> PathBuf {
+    let mut start = 0;
+    for (f, &rows) in sizes.iter().enumerate() {
+        write(
+            &mut mixed(start, rows),
+            &dir.join(format!("part-{f}.parquet")),
+            Layout::default(),
+        );
+        start += rows;
+    }
+    dir.join("*.parquet")
+}
+
 /// Writes `df` with Polars' writer.
 pub fn write(df: &mut DataFrame, path: &Path, layout: Layout) {
     let stats = if layout.statistics {

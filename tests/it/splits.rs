@@ -5,26 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::{mixed, same_frame, stock, write, Layout};
+use crate::common::{mixed, mixed_parts, same_frame, stock, write, Layout};
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 use polars_adaptive::testing::same_frame_aggregated;
 
 /// Three files of 2,000 rows in row groups of 100, and a small one of 37 rows.
 fn dataset(dir: &Path) -> PathBuf {
-    for f in 0..3 {
-        write(
-            &mut mixed(f * 2000, 2000),
-            &dir.join(format!("part-{f}.parquet")),
-            Layout::default(),
-        );
-    }
-    write(
-        &mut mixed(6000, 37),
-        &dir.join("part-3.parquet"),
-        Layout::default(),
-    );
-    dir.join("*.parquet")
+    mixed_parts(dir, &[2000, 2000, 2000, 37])
 }
 
 fn vstack(parts: Vec<DataFrame>) -> DataFrame {

@@ -4,21 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{mixed, same_frame, stock, write, Layout};
+use crate::common::{mixed_parts, same_frame, stock};
 use polars::prelude::*;
 use polars_adaptive::prelude::*;
 
 /// Three files of 2,000 rows in row groups of 100: `id` sorted across files, `d` (dates with
 /// nulls) sorted within each file, `ts`, `i32`, `u64` in no order.
 fn dataset(dir: &Path) -> PathBuf {
-    for f in 0..3 {
-        write(
-            &mut mixed(f * 2000, 2000),
-            &dir.join(format!("part-{f}.parquet")),
-            Layout::default(),
-        );
-    }
-    dir.join("*.parquet")
+    mixed_parts(dir, &[2000; 3])
 }
 
 fn sort_options(descending: bool, nulls_last: bool, maintain_order: bool) -> SortMultipleOptions {

@@ -162,32 +162,16 @@ pub fn test(pytest_args: &[String], rust: bool) -> Result<()> {
 /// benchmark's engines (`python/requirements-bench.txt`), then `python/bench/bench.py`, which
 /// writes `benchmarks-python.md` and `.svg` into `report`.
 pub fn bench(data: &Path, report: &Path, runs: usize) -> Result<()> {
-    let root = project_root();
-    run(bench_python()?
-        .arg(root.join("python/bench/bench.py"))
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(report)
-        .arg("--runs")
-        .arg(runs.max(1).to_string()))
+    run(&mut bench_script("bench.py", data, report, runs)?)
 }
 
 /// The Flight SQL benchmark (`python/bench/bench_flight.py`) on the ticks under `data`: the
 /// server binary of the same build against the in-process front end and DuckDB; writes
 /// `benchmarks-flight.md` into `report`. Clients run for `seconds` per concurrency level.
 pub fn bench_flight(data: &Path, report: &Path, runs: usize, seconds: u32) -> Result<()> {
-    let root = project_root();
-    run(bench_python()?
-        .arg(root.join("python/bench/bench_flight.py"))
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(report)
+    run(bench_script("bench_flight.py", data, report, runs)?
         .arg("--bin")
         .arg(release_dir().join("polars-adaptive"))
-        .arg("--runs")
-        .arg(runs.max(1).to_string())
         .arg("--seconds")
         .arg(seconds.to_string()))
 }
@@ -196,25 +180,26 @@ pub fn bench_flight(data: &Path, report: &Path, runs: usize, seconds: u32) -> Re
 /// split on a local Ray against one process and Ray Data's own reader; writes
 /// `benchmarks-ray.md` into `report`.
 pub fn bench_ray(data: &Path, report: &Path, runs: usize) -> Result<()> {
-    let root = project_root();
-    run(bench_python()?
-        .arg(root.join("python/bench/bench_ray.py"))
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(report)
-        .arg("--runs")
-        .arg(runs.max(1).to_string()))
+    run(&mut bench_script("bench_ray.py", data, report, runs)?)
 }
 
-/// The benchmark environment's Python with the fresh wheel installed, run from a folder
-/// outside the sources (so `import polars_adaptive` is the wheel).
-fn bench_python() -> Result<Command> {
+/// `python/bench/<script> --data DATA --out REPORT --runs N` in the benchmark environment: its
+/// Python with the fresh wheel installed, run from a folder outside the sources (so
+/// `import polars_adaptive` is the wheel).
+fn bench_script(script: &str, data: &Path, report: &Path, runs: usize) -> Result<Command> {
     let root = project_root();
     let wheel = wheel()?;
     let python = venv("bench", &root.join("python/requirements-bench.txt"))?;
     install(&python, &wheel)?;
     let mut command = Command::new(&python);
-    command.current_dir(std::env::temp_dir());
+    command
+        .current_dir(std::env::temp_dir())
+        .arg(root.join("python/bench").join(script))
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(report)
+        .arg("--runs")
+        .arg(runs.max(1).to_string());
     Ok(command)
 }
