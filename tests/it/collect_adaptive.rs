@@ -463,21 +463,19 @@ fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
         same_frame(&ours, &expected).unwrap();
         args.metrics().row_groups_answered_from_statistics
     };
-    // Five of the six row groups of a.parquet: the all-null one has no bounds, and its null
-    // count, from Polars' Rust writer, does not prove it all null (see below).
-    assert_eq!(answered(&bounds_of_i, ScanArgsAdaptive::default()), 5);
-    // Counts are decoded: Polars' Rust writer may count nulls more than once (see
-    // `count_of_a_polars_file_with_pages_of_a_few_rows_is_decoded`); its zero counts are exact,
-    // and i has nulls in every row group.
-    let count = |lf: LazyFrame| lf.select([col("i").count()]);
-    assert_eq!(answered(&count, ScanArgsAdaptive::default()), 0);
+    // The six row groups of a.parquet: the all-null one has no bounds, and its null count
+    // (divided by its data pages where the writer repeated it: see
+    // `null_counts_of_a_polars_dictionary_chunk_are_divided_by_its_data_pages`) proves it all
+    // null.
+    assert_eq!(answered(&bounds_of_i, ScanArgsAdaptive::default()), 6);
+    let count = |lf: LazyFrame| lf.select([col("i").count(), col("i").null_count().alias("n")]);
+    assert_eq!(answered(&count, ScanArgsAdaptive::default()), 6);
     // Float bounds are values where they are not NaN (Polars' writer makes both bounds of a
     // chunk holding NaN NaN: the row group of row 150 is decoded) nor zero (widened to both
-    // signs: `f`'s min, 0.0, is decoded in every row group); `i`'s all-null row group is
-    // decoded as above. Strings from Polars' writer, which does not flag its bounds exact (see
-    // the truncated ones below), are decoded too.
+    // signs: `f`'s min, 0.0, is decoded in every row group). Strings from Polars' writer,
+    // which does not flag its bounds exact (see the truncated ones below), are decoded too.
     let float = |lf: LazyFrame| lf.select([col("f").max(), col("i").min()]);
-    assert_eq!(answered(&float, ScanArgsAdaptive::default()), 4);
+    assert_eq!(answered(&float, ScanArgsAdaptive::default()), 5);
     let float_min = |lf: LazyFrame| lf.select([col("f").min()]);
     assert_eq!(answered(&float_min, ScanArgsAdaptive::default()), 0);
     let string = |lf: LazyFrame| lf.select([col("s").min()]);
@@ -491,15 +489,17 @@ fn global_min_max_len_count_are_answered_from_statistics_where_exact() {
     assert_eq!(answered(&bounds_of_i, off), 0);
 }
 
-/// Polars' Rust writer (0.55.2) counts nulls several times when its data pages hold a few rows
-/// each: this file (the difftest's case at seed 99, shrunk) records 25 nulls for 5 in its first
-/// row group. Its counts are upper bounds, so `count` is decoded and equals stock.
+/// Polars' writer before 2.x gives each data page of a dictionary chunk the whole chunk's
+/// statistics, so its footer counts the chunk's nulls once per page: this file (the difftest's
+/// case at seed 99, shrunk) records 42 nulls for 7, over 6 data pages. The count is divided by
+/// the pages its offset index lists, so `count` and `null_count` are answered from statistics
+/// and equal stock's; trusting the footer would answer 27 and 42.
 #[test]
-fn count_of_a_polars_file_with_pages_of_a_few_rows_is_decoded() {
+fn null_counts_of_a_polars_dictionary_chunk_are_divided_by_its_data_pages() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("small-pages.parquet");
     let mut df = df!(
-        "a" => (0..69i64).map(|i| (i % 10 != 0).then_some(i)).collect::<Vec<_>>(),
+        "a" => (0..69i64).map(|i| (i % 10 != 0).then_some(i % 20)).collect::<Vec<_>>(),
     )
     .unwrap();
     ParquetWriter::new(std::fs::File::create(&path).unwrap())
@@ -508,13 +508,17 @@ fn count_of_a_polars_file_with_pages_of_a_few_rows_is_decoded() {
         .with_statistics(StatisticsOptions::full())
         .finish(&mut df)
         .unwrap();
+    let reader = MmapParquetReader::new(&path).unwrap();
+    let stats = reader.row_group_statistics(0).column("a").unwrap();
+    assert_eq!(stats.null_count(), Some(7));
+    assert!(stats.null_count_is_exact());
     let args = ScanArgsAdaptive::default();
     let q = |lf: LazyFrame| lf.select([col("a").count(), col("a").null_count().alias("nulls")]);
     let ours = q(LazyFrame::scan_adaptive(&path, args.clone()).unwrap())
         .collect_adaptive()
         .unwrap();
     same_frame(&ours, &q(stock(&path)).collect().unwrap()).unwrap();
-    assert_eq!(args.metrics().row_groups_answered_from_statistics, 0);
+    assert_eq!(args.metrics().row_groups_answered_from_statistics, 1);
 }
 
 /// A footer's unflagged bounds are values only from writers known to write values

@@ -1,19 +1,22 @@
 //! Global aggregates answered from footer statistics.
 //!
-//! A plan whose root is a global `select` of `min(col)`, `max(col)`, `len()` and `count(col)`
-//! (the counts possibly cast to a 64-bit integer, as SQL's `COUNT` is) straight over a `scan_adaptive` without a predicate or slice needs no row of a row group
+//! A plan whose root is a global `select` of `min(col)`, `max(col)`, `len()`, `count(col)` and
+//! `null_count(col)` (the counts possibly cast to a 64-bit integer, as SQL's `COUNT` is)
+//! straight over a `scan_adaptive` without a predicate or slice needs no row of a row group
 //! whose statistics give each of those exactly: the row count, the null count, and a min/max
 //! that is a value of the column. Those row groups are answered from the footer; the others
 //! are decoded as usual; the two partial answers are combined (min of mins, max of maxes, sum
 //! of counts).
 //!
-//! **Exactness:** only integer, date, datetime, string and binary min/max are used, and only
-//! when the file flags them exact and the statistics reader kept them (it drops untrustworthy
-//! ones: unsigned values compared signed, deprecated fields, units the file does not state).
-//! A string bound a writer truncated is flagged inexact and decoded. Floats (NaN is left out
-//! of min/max by writers) and everything else are decoded. An
-//! absent null count is unknown: `count` then decodes, and so does a min/max with neither a
-//! value nor a null count equal to the row count.
+//! **Exactness** (docs/decisions.md, "Bounds taken as exact"): a min/max is used when the
+//! statistics reader marks it a value (`ColumnStats::min_is_exact`): flagged exact, or an
+//! unflagged fixed-width bound from a writer known to write values; it drops untrustworthy
+//! ones (unsigned values compared signed, deprecated fields, units the file does not state).
+//! A string bound a writer truncated is decoded; so are float bounds that are NaN or zero. A
+//! null count is used when exact (`ColumnStats::null_count_is_exact`; a writer's repeated
+//! counts are divided by the chunk's pages first); an absent one is unknown: `count` then
+//! decodes, and so does a min/max with neither a value nor a null count equal to the row
+//! count.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +33,8 @@ enum Stat {
     Len,
     /// Non-null values of a column.
     Count(PlSmallStr),
+    /// Nulls of a column.
+    NullCount(PlSmallStr),
 }
 
 /// The row groups answered from statistics and their per-row-group values.
@@ -134,7 +139,7 @@ impl StatsAnswer {
                 let e = match s {
                     Stat::Min(_) => c.min(),
                     Stat::Max(_) => c.max(),
-                    Stat::Len | Stat::Count(_) => c.sum(),
+                    Stat::Len | Stat::Count(_) | Stat::NullCount(_) => c.sum(),
                 };
                 e.strict_cast(dtype.clone()).alias(name.clone())
             })
@@ -169,7 +174,7 @@ fn stat_of(e: &Expr, schema: &Schema) -> Option<Stat> {
             if matches!(dtype.as_literal(), Some(DataType::Int64 | DataType::UInt64)) =>
         {
             match stat_of(expr, schema)? {
-                s @ (Stat::Len | Stat::Count(_)) => Some(s),
+                s @ (Stat::Len | Stat::Count(_) | Stat::NullCount(_)) => Some(s),
                 _ => None,
             }
         }
@@ -188,6 +193,13 @@ fn stat_of(e: &Expr, schema: &Schema) -> Option<Stat> {
             input,
             include_nulls: false,
         }) => Some(Stat::Count(column(input)?)),
+        Expr::Function {
+            input,
+            function: FunctionExpr::NullCount,
+        } => match &input[..] {
+            [input] => Some(Stat::NullCount(column(input)?)),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -196,7 +208,7 @@ fn stat_of(e: &Expr, schema: &Schema) -> Option<Stat> {
 fn partial_dtype(s: &Stat, schema: &Schema) -> DataType {
     match s {
         Stat::Min(c) | Stat::Max(c) => schema.get(c).unwrap().clone(),
-        Stat::Len | Stat::Count(_) => IDX_DTYPE,
+        Stat::Len | Stat::Count(_) | Stat::NullCount(_) => IDX_DTYPE,
     }
 }
 
@@ -204,13 +216,14 @@ fn partial_dtype(s: &Stat, schema: &Schema) -> DataType {
 fn value(s: &Stat, stats: &RowGroupStats, schema: &Schema) -> Option<AnyValue<'static>> {
     let rows = stats.num_rows();
     let count = |n: usize| IdxSize::try_from(n).ok().map(AnyValue::from);
+    let nulls = |c: &str| {
+        let cs = stats.column(c)?;
+        usize::try_from(cs.null_count().filter(|_| cs.null_count_is_exact())?).ok()
+    };
     match s {
         Stat::Len => count(rows),
-        Stat::Count(c) => {
-            let cs = stats.column(c)?;
-            let nulls = cs.null_count().filter(|_| cs.null_count_is_exact())?;
-            count(rows.checked_sub(usize::try_from(nulls).ok()?)?)
-        }
+        Stat::Count(c) => count(rows.checked_sub(nulls(c)?)?),
+        Stat::NullCount(c) => count(nulls(c)?),
         Stat::Min(c) | Stat::Max(c) => {
             if rows == 0 {
                 return Some(AnyValue::Null);
@@ -225,9 +238,7 @@ fn value(s: &Stat, stats: &RowGroupStats, schema: &Schema) -> Option<AnyValue<'s
                     Some(v.value().clone().into_static())
                 }
                 // No bound: exact only when every row is null.
-                None if cs.null_count_is_exact() && cs.null_count() == Some(rows as u64) => {
-                    Some(AnyValue::Null)
-                }
+                None if nulls(c) == Some(rows) => Some(AnyValue::Null),
                 _ => None,
             }
         }

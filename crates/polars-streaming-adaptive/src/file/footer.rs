@@ -17,7 +17,7 @@ use polars_parquet::read::FileMetadata;
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
 use crate::file::exact_flags::exactness_flags;
 use crate::file::statistics::{
-    inflates_null_counts, row_group_stats, writes_exact_bounds, Exactness, RowGroupStats,
+    repeats_null_counts, row_group_stats, writes_exact_bounds, Exactness, RowGroupStats,
 };
 
 const MAGIC: &[u8; 4] = b"PAR1";
@@ -187,7 +187,7 @@ pub(crate) fn read_statistics(
         Ok(Ok(pq)) if pq.num_row_groups() == metadata.row_groups.len() => {
             let exact_writer = writes_exact_bounds(metadata.created_by.as_deref());
             let flags = (!exact_writer).then(|| exactness_flags(footer)).flatten();
-            let inflated_null_counts = inflates_null_counts(metadata.created_by.as_deref());
+            let repeated_null_counts = repeats_null_counts(metadata.created_by.as_deref());
             let stats = pq
                 .row_groups()
                 .iter()
@@ -197,7 +197,7 @@ pub(crate) fn read_statistics(
                     let exactness = Exactness {
                         flags,
                         exact_writer,
-                        inflated_null_counts,
+                        repeated_null_counts,
                     };
                     row_group_stats(i, rg, schema, exactness)
                 })
@@ -211,5 +211,42 @@ pub(crate) fn read_statistics(
         Ok(Ok(_)) => unknown("row group counts disagree".into()),
         Ok(Err(e)) => unknown(e.to_string()),
         Err(_) => unknown("statistics reader panicked".into()),
+    }
+}
+
+/// Makes exact the null counts a writer repeated on each data page of a dictionary chunk
+/// (`ColumnStats::nulls_per_data_page`): the footer's count divided by the chunk's data pages,
+/// which its offset index lists (bytes read by `offset_index`; Polars' writer always writes
+/// one, next to the footer). A count the pages do not divide, or a chunk without a readable
+/// offset index, stays unknown.
+pub(crate) fn divide_repeated_null_counts(
+    statistics: &mut FooterStatistics,
+    offset_index: impl Fn(Range<u64>) -> Option<Buffer<u8>>,
+) {
+    use parquet::file::page_index::index_reader::decode_offset_index;
+
+    let Some(pq) = statistics.parquet.clone() else {
+        return;
+    };
+    for (rg, pq_rg) in statistics.row_groups.iter_mut().zip(pq.row_groups()) {
+        let rows = rg.num_rows as u64;
+        for (name, stats) in rg.columns.iter_mut() {
+            let Some(repeated) = stats.nulls_per_data_page else {
+                continue;
+            };
+            let pages = pq_rg
+                .columns()
+                .iter()
+                .find(|chunk| chunk.column_descr().path().parts() == [name.to_string()])
+                .and_then(|chunk| offset_index(chunk.offset_index_range()?))
+                .and_then(|bytes| decode_offset_index(&bytes).ok())
+                .map(|index| index.page_locations().len() as u64)
+                .filter(|&k| k > 0);
+            let Some(k) = pages else { continue };
+            if repeated % k == 0 && repeated / k <= rows {
+                stats.null_count = Some(repeated / k);
+                stats.nulls_per_data_page = None;
+            }
+        }
     }
 }

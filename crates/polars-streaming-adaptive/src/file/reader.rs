@@ -18,7 +18,9 @@ use polars_parquet::read::FileMetadata;
 use crate::decode::decompressed::KeptPages;
 use crate::decode::pages::PageCheck;
 use crate::error::{AdaptiveError, AdaptiveResult};
-use crate::file::footer::{read_statistics, row_group_starts, Footer, FooterStatistics};
+use crate::file::footer::{
+    divide_repeated_null_counts, read_statistics, row_group_starts, Footer, FooterStatistics,
+};
 use crate::file::source::{FileStamp, MmapMode, Source};
 use crate::file::statistics::RowGroupStats;
 
@@ -159,8 +161,11 @@ impl MmapParquetReader {
     }
 
     fn footer_statistics(&self) -> &FooterStatistics {
-        self.statistics
-            .get_or_init(|| read_statistics(&self.footer, &self.metadata, &self.schema))
+        self.statistics.get_or_init(|| {
+            let mut statistics = read_statistics(&self.footer, &self.metadata, &self.schema);
+            divide_repeated_null_counts(&mut statistics, |r| self.optional_bytes(r));
+            statistics
+        })
     }
 
     /// Decoded size of one row over all columns, in bytes, estimated from the footer's column

@@ -25,6 +25,10 @@ pub struct ColumnStats {
     pub(crate) min_is_exact: bool,
     pub(crate) max_is_exact: bool,
     pub(crate) null_count_is_exact: bool,
+    /// The footer's count of a chunk whose writer counted its nulls once per data page
+    /// ([`repeats_null_counts`]), while `null_count` is unknown: `divide_repeated_null_counts`
+    /// divides it by the pages the chunk's offset index lists, making `null_count` exact.
+    pub(crate) nulls_per_data_page: Option<u64>,
 }
 
 impl ColumnStats {
@@ -45,9 +49,8 @@ impl ColumnStats {
     pub fn null_count(&self) -> Option<u64> {
         self.null_count
     }
-    /// Whether `null_count` is the chunk's number of nulls rather than an upper bound: not for
-    /// a non-zero count from a writer known to count some nulls more than once
-    /// (`inflates_null_counts`).
+    /// Whether `null_count` is the chunk's number of nulls rather than an upper bound (page
+    /// index counts are bounds).
     pub fn null_count_is_exact(&self) -> bool {
         self.null_count.is_some() && self.null_count_is_exact
     }
@@ -139,12 +142,14 @@ pub(crate) fn writes_exact_bounds(created_by: Option<&str>) -> bool {
     created_by.is_some_and(|by| EXACT_BOUND_WRITERS.iter().any(|w| by.starts_with(w)))
 }
 
-/// Whether the writer named by `created_by` may record more nulls than a chunk holds: Polars'
-/// Rust writer (0.55.2 names itself "Polars", without a version) counts nulls several times
-/// when its data pages hold a few rows each (50 rows in pages of 64 bytes: 25 nulls for 5; the
-/// difftest found it, seed 99). Python Polars 2.1.0 ("Polars (python) version ...") counts
-/// right. Such counts still bound the nulls from above, and a zero is still zero.
-pub(crate) fn inflates_null_counts(created_by: Option<&str>) -> bool {
+/// Whether the writer named by `created_by` counts a dictionary chunk's nulls once per data
+/// page: Polars' writer before 2.x (Rust 0.55.2 and Python 1.44.2 name themselves "Polars",
+/// without a version) gives every data page of a dictionary-encoded chunk the statistics of
+/// the whole chunk (polars-parquet 0.55.2 `arrow/write/dictionary.rs`, `serialize_keys`), and
+/// the footer sums the pages' counts: 77 pages of a chunk with 100,000 nulls record 7,700,000.
+/// Plain chunks count each page's own slice, and Python Polars 2.1.0 ("Polars (python) version
+/// ...") counts right.
+pub(crate) fn repeats_null_counts(created_by: Option<&str>) -> bool {
     created_by == Some("Polars")
 }
 
@@ -152,7 +157,7 @@ pub(crate) fn inflates_null_counts(created_by: Option<&str>) -> bool {
 /// stores exact fixed-width bounds without flagging them ([`writes_exact_bounds`]), and the
 /// exactness flags of the chunks as the footer states them (in the footer's order), which
 /// arrow-rs does not keep for BOOLEAN, INT32, INT64, FLOAT and DOUBLE chunks; and whether the
-/// writer's null counts are exact ([`inflates_null_counts`]).
+/// writer repeats a dictionary chunk's null count on each data page ([`repeats_null_counts`]).
 ///
 /// The flags are read (`file::exact_flags`) only for writers not known to write values: a known
 /// one never flags a fixed-width bound inexact (only truncated byte arrays are), and the walk
@@ -161,7 +166,7 @@ pub(crate) fn inflates_null_counts(created_by: Option<&str>) -> bool {
 pub(crate) struct Exactness<'a> {
     pub(crate) flags: Option<&'a [ExactFlags]>,
     pub(crate) exact_writer: bool,
-    pub(crate) inflated_null_counts: bool,
+    pub(crate) repeated_null_counts: bool,
 }
 
 impl Exactness<'_> {
@@ -216,15 +221,20 @@ pub(crate) fn row_group_stats(
         let Some(mut stats) = column_stats(chunk, dtype, |s| exactness.of(j, chunk, s)) else {
             continue;
         };
-        stats.null_count_is_exact = !exactness.inflated_null_counts || stats.null_count == Some(0);
-        // More nulls than rows in a flat column is impossible: such statistics are wrong
-        // (Polars 0.55.2's writer produced them in the difftest) and prune nothing.
+        // A zero is zero however often it was counted.
+        if exactness.repeated_null_counts
+            && chunk.dictionary_page_offset().is_some()
+            && stats.null_count.is_some_and(|n| n > 0)
+        {
+            stats.nulls_per_data_page = stats.null_count.take();
+        }
+        // More nulls than rows in a flat column is impossible: such statistics are wrong and
+        // prune nothing.
         let rows = rg.num_rows().max(0) as u64;
         if stats.null_count.is_some_and(|n| n > rows) {
             continue;
         }
-        // Nor can a column with a value be all null: the count is not believed (the same
-        // writer counts nulls twice with small pages, so half-null looks all-null).
+        // Nor can a column with a value be all null: the count is not believed.
         if (stats.min.is_some() || stats.max.is_some()) && stats.null_count == Some(rows) {
             stats.null_count = None;
         }
@@ -276,6 +286,7 @@ fn column_stats(
         min_is_exact: exact.0 && min_is_value,
         max_is_exact: exact.1 && max_is_value,
         null_count_is_exact: true,
+        nulls_per_data_page: None,
     })
 }
 

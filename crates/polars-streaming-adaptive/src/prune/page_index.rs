@@ -151,6 +151,7 @@ fn page_stats(
             min_is_exact: false,
             max_is_exact: false,
             null_count_is_exact: false,
+            nulls_per_data_page: None,
         };
         let mut columns = PlIndexMap::default();
         columns.insert(name.clone(), stats);
