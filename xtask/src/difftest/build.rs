@@ -189,6 +189,12 @@ pub fn write_dataset(spec: &DatasetSpec, dir: &Path) -> Result<PathBuf> {
             Writer::Polars => write_polars(spec, &part, &path)?,
             Writer::ArrowRs => write_arrow_rs(spec, &part, &path)?,
         }
+        // polars-parquet-format, which rewrites the footer, does not know the float column
+        // order arrow-rs writes; arrow-rs flags its bounds exact anyway, so Polars' files
+        // (unflagged) are the ones whose lies the writer's name alone must reveal.
+        if spec.planted_lies && spec.writer == Writer::Polars {
+            plant_lies(&path, &part)?;
+        }
     }
     Ok(dir.join("part-*.parquet"))
 }
@@ -343,7 +349,7 @@ pub fn build_query(q: &QuerySpec, data: &DatasetSpec, lf: LazyFrame) -> LazyFram
         }
         Tail::Summary => {
             let per_column = current.iter().flat_map(|c| {
-                [Agg::Min, Agg::Max, Agg::Count]
+                [Agg::Min, Agg::Max, Agg::Count, Agg::NullCount]
                     .map(|a| aggregation(a, col(c.as_str())).alias(format!("{c}_{a:?}")))
             });
             lf.select(per_column.chain([len()]).collect::<Vec<_>>())
@@ -386,6 +392,7 @@ fn aggregation(a: Agg, e: Expr) -> Expr {
         Agg::First => e.first(),
         Agg::Last => e.last(),
         Agg::NUnique => e.n_unique(),
+        Agg::NullCount => e.null_count(),
     }
 }
 
@@ -485,4 +492,129 @@ pub fn predicate(p: &Pred, names: &[String], kinds: &[Kind]) -> Expr {
         Pred::Or(a, b) => predicate(a, names, kinds).or(predicate(b, names, kinds)),
         Pred::Not(a) => predicate(a, names, kinds).not(),
     }
+}
+
+/// The name a footer with planted lies gives its writer: one no table of trusted writers holds.
+pub const UNKNOWN_WRITER: &str = "a writer nobody knows";
+
+/// Rewrites the footer of `path` (whose columns hold `cols`) as a writer we know nothing of
+/// could have written it: `created_by` names [`UNKNOWN_WRITER`], and every integer, float and
+/// boolean chunk's `min_value`/`max_value` become the extremes of the column's type, without
+/// exactness flags. They are bounds still (a min at or below and a max at or above every
+/// value), so pruning stays right; they are not values, so no answer may change. Null counts
+/// are set to the chunk's true count: the lie planted is in the bounds alone (Polars' writer
+/// repeats a dictionary chunk's count per page, a lie of its own that only its name reveals).
+/// Decimals are left alone: their extremes depend on the precision.
+pub fn plant_lies(path: &Path, cols: &[ColumnSpec]) -> Result<()> {
+    use polars_parquet_format::thrift::protocol::{
+        TCompactInputProtocol, TCompactOutputProtocol, TOutputProtocol,
+    };
+    use polars_parquet_format::{ConvertedType, FileMetaData, LogicalType, Type};
+
+    let bytes = std::fs::read(path)?;
+    let n = bytes.len();
+    anyhow::ensure!(
+        n >= 12 && &bytes[n - 4..] == b"PAR1",
+        "{} is not Parquet",
+        path.display()
+    );
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into()?) as usize;
+    let start = n - 8 - len;
+    let mut footer = &bytes[start..n - 8];
+    let mut md =
+        FileMetaData::read_from_in_protocol(&mut TCompactInputProtocol::new(&mut footer, len * 8))
+            .map_err(|e| anyhow::anyhow!("reading the footer of {}: {e:?}", path.display()))?;
+    md.created_by = Some(UNKNOWN_WRITER.into());
+    // A flat schema: its leaves are the columns, in the chunks' order.
+    let leaves: Vec<_> = md.schema.iter().skip(1).cloned().collect();
+    let mut first_row = 0usize;
+    for rg in &mut md.row_groups {
+        let rows = first_row..first_row + rg.num_rows as usize;
+        first_row = rows.end;
+        for ((chunk, leaf), values) in rg.columns.iter_mut().zip(&leaves).zip(cols) {
+            let Some(meta) = chunk.meta_data.as_mut() else {
+                continue;
+            };
+            let Some(stats) = meta.statistics.as_mut() else {
+                continue;
+            };
+            let unsigned = matches!(
+                leaf.converted_type,
+                Some(
+                    ConvertedType::UINT_8
+                        | ConvertedType::UINT_16
+                        | ConvertedType::UINT_32
+                        | ConvertedType::UINT_64
+                )
+            ) || matches!(&leaf.logical_type, Some(LogicalType::INTEGER(t)) if !t.is_signed);
+            let narrow = |bits: u32| {
+                let (lo, hi) = match unsigned {
+                    true => (0i64, (1i64 << bits) - 1),
+                    false => (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1),
+                };
+                // Stored in 32 bits, read unsigned where the column is (u32::MAX is -1).
+                (
+                    (lo as i32).to_le_bytes().to_vec(),
+                    (hi as i32).to_le_bytes().to_vec(),
+                )
+            };
+            let bits = match (leaf.converted_type, &leaf.logical_type) {
+                (Some(ConvertedType::INT_8 | ConvertedType::UINT_8), _) => 8,
+                (Some(ConvertedType::INT_16 | ConvertedType::UINT_16), _) => 16,
+                (_, Some(LogicalType::INTEGER(t))) => t.bit_width as u32,
+                _ => 64,
+            };
+            let extremes = match meta.type_ {
+                _ if leaf.converted_type == Some(ConvertedType::DECIMAL)
+                    || matches!(leaf.logical_type, Some(LogicalType::DECIMAL(_))) =>
+                {
+                    continue
+                }
+                Type::BOOLEAN => (vec![0u8], vec![1u8]),
+                Type::INT32 => narrow(bits.min(32)),
+                Type::INT64 if unsigned => {
+                    (0u64.to_le_bytes().to_vec(), u64::MAX.to_le_bytes().to_vec())
+                }
+                Type::INT64 => (
+                    i64::MIN.to_le_bytes().to_vec(),
+                    i64::MAX.to_le_bytes().to_vec(),
+                ),
+                Type::FLOAT => (
+                    f32::NEG_INFINITY.to_le_bytes().to_vec(),
+                    f32::INFINITY.to_le_bytes().to_vec(),
+                ),
+                Type::DOUBLE => (
+                    f64::NEG_INFINITY.to_le_bytes().to_vec(),
+                    f64::INFINITY.to_le_bytes().to_vec(),
+                ),
+                _ => continue,
+            };
+            let nulls = values.values[rows.clone()]
+                .iter()
+                .filter(|v| v.is_none())
+                .count();
+            let all_null = nulls == rows.len();
+            // An all-null chunk has no bounds to lie about.
+            (stats.min_value, stats.max_value) = match all_null {
+                true => (None, None),
+                false => (Some(extremes.0), Some(extremes.1)),
+            };
+            (stats.min, stats.max) = (None, None);
+            (stats.is_min_value_exact, stats.is_max_value_exact) = (None, None);
+            stats.null_count = Some(nulls as i64);
+        }
+    }
+    let mut out = Vec::with_capacity(len);
+    {
+        let mut protocol = TCompactOutputProtocol::new(&mut out);
+        md.write_to_out_protocol(&mut protocol)
+            .map_err(|e| anyhow::anyhow!("writing the footer of {}: {e:?}", path.display()))?;
+        protocol.flush()?;
+    }
+    let mut file = bytes[..start].to_vec();
+    file.extend_from_slice(&out);
+    file.extend_from_slice(&(out.len() as u32).to_le_bytes());
+    file.extend_from_slice(b"PAR1");
+    std::fs::write(path, file)?;
+    Ok(())
 }

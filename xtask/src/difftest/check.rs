@@ -153,6 +153,9 @@ pub struct CaseReport {
     pub mechanisms: Vec<&'static str>,
 }
 
+/// The mechanism of row groups answered from their statistics.
+pub const ANSWERED_FROM_STATISTICS: &str = "answers from statistics";
+
 /// The pruning mechanisms a run's counters show at work.
 fn mechanisms_used(m: &ScanMetricsSnapshot) -> Vec<&'static str> {
     [
@@ -160,7 +163,7 @@ fn mechanisms_used(m: &ScanMetricsSnapshot) -> Vec<&'static str> {
         ("bloom filters", m.row_groups_skipped_by_bloom_filter),
         ("page index", m.pages_skipped_by_page_index),
         (
-            "answers from statistics",
+            ANSWERED_FROM_STATISTICS,
             m.row_groups_answered_from_statistics,
         ),
         ("top-k", m.row_groups_skipped_by_top_k),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 
+use check::ANSWERED_FROM_STATISTICS;
 use spec::Case;
 
 /// Options of one run.
@@ -32,6 +33,17 @@ pub struct Report {
     pub forms: BTreeMap<String, u64>,
     /// Pruning mechanism -> cases in which it skipped something in `collect_adaptive`.
     pub mechanisms: BTreeMap<String, u64>,
+    /// Writer (planted lies apart) -> (cases, cases with a row group answered from statistics).
+    pub answered_by_writer: BTreeMap<&'static str, (u64, u64)>,
+}
+
+/// The writer of a dataset's files as the report counts them.
+fn writer_label(data: &spec::DatasetSpec) -> &'static str {
+    match (data.writer, data.planted_lies) {
+        (spec::Writer::Polars, false) => "Polars",
+        (spec::Writer::Polars, true) => "Polars, planted lies",
+        (spec::Writer::ArrowRs, _) => "arrow-rs",
+    }
 }
 
 /// A shrunk failure.
@@ -59,6 +71,10 @@ impl std::fmt::Display for Report {
         )?;
         for (mechanism, n) in &self.mechanisms {
             writeln!(f, "  {mechanism:<28} {n}")?;
+        }
+        writeln!(f, "cases answered from statistics, per writer:")?;
+        for (writer, (cases, answered)) in &self.answered_by_writer {
+            writeln!(f, "  {writer:<28} {answered} of {cases}")?;
         }
         Ok(())
     }
@@ -147,6 +163,13 @@ fn run_cases(options: &Options, scratch: &Path) -> Result<Report, Box<Failure>> 
         for form in case_report.forms {
             *r.forms.entry(form.into()).or_default() += 1;
         }
+        let answered = case_report.mechanisms.contains(&ANSWERED_FROM_STATISTICS);
+        let by_writer = r
+            .answered_by_writer
+            .entry(writer_label(&case.data))
+            .or_default();
+        by_writer.0 += 1;
+        by_writer.1 += answered as u64;
         for mechanism in case_report.mechanisms {
             *r.mechanisms.entry(mechanism.into()).or_default() += 1;
         }
@@ -192,6 +215,7 @@ fn spec_placeholder() -> Case {
             files: 1,
             writer: spec::Writer::Polars,
             truncated_statistics: false,
+            planted_lies: false,
         },
         query: spec::QuerySpec {
             filters: vec![],

@@ -88,6 +88,11 @@ pub struct DatasetSpec {
     /// absent in cases saved before it existed.
     #[serde(default)]
     pub truncated_statistics: bool,
+    /// Polars-written footers name a writer nobody knows and give the extremes of each
+    /// fixed-width type as bounds (`build::plant_lies`); absent in cases saved before it
+    /// existed.
+    #[serde(default)]
+    pub planted_lies: bool,
 }
 
 impl DatasetSpec {
@@ -162,6 +167,7 @@ pub enum Agg {
     First,
     Last,
     NUnique,
+    NullCount,
 }
 
 /// What comes after the filters.
@@ -251,6 +257,7 @@ fn dataset() -> impl Strategy<Value = DatasetSpec> {
         1usize..5,
         prop::sample::select(vec![Writer::Polars, Writer::ArrowRs]),
         any::<bool>(),
+        any::<bool>(),
         0..=MAX_ROWS,
     )
         .prop_map(
@@ -264,6 +271,7 @@ fn dataset() -> impl Strategy<Value = DatasetSpec> {
                 files,
                 writer,
                 truncated_statistics,
+                planted_lies,
                 rows,
             )| {
                 columns.iter_mut().for_each(|c| c.values.truncate(rows));
@@ -277,6 +285,7 @@ fn dataset() -> impl Strategy<Value = DatasetSpec> {
                     files,
                     writer,
                     truncated_statistics,
+                    planted_lies,
                 }
             },
         )
@@ -322,6 +331,7 @@ fn tail() -> impl Strategy<Value = Tail> {
         Agg::First,
         Agg::Last,
         Agg::NUnique,
+        Agg::NullCount,
     ]);
     prop_oneof![
         3 => Just(Tail::None),
