@@ -89,6 +89,7 @@ def sql(
     *,
     memory_budget: int | None = None,
     read_ahead: int = 2,
+    metrics: ScanMetrics | None = None,
 ) -> BatchStream: ...
 def plan_splits(
     sources: list[str],

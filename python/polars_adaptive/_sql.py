@@ -8,7 +8,7 @@ import polars as pl
 
 from polars_adaptive import _native
 from polars_adaptive._batches import to_frame
-from polars_adaptive._scan import Source, source_paths
+from polars_adaptive._scan import ScanMetrics, Source, source_paths
 
 
 def sql(
@@ -16,6 +16,7 @@ def sql(
     tables: Mapping[str, Source],
     *,
     memory_budget: int | None = None,
+    metrics: ScanMetrics | None = None,
 ) -> pl.DataFrame:
     """Run one SQL statement over Parquet tables and return its result.
 
@@ -37,6 +38,9 @@ def sql(
     memory_budget
         Bytes the query may hold. A plan that cannot stream within it (a full sort, a join)
         raises instead of running unbounded; without a budget such plans run in memory.
+    metrics
+        A :class:`ScanMetrics` handle that counts what the tables' scans did (row groups
+        pruned, answered from statistics, rows decoded).
 
     Raises
     ------
@@ -60,7 +64,8 @@ def sql(
     └─────┴─────┘
     """
     paths = {name: source_paths(source) for name, source in tables.items()}
-    stream = _native.sql(query, paths, memory_budget=memory_budget)
+    native_metrics = None if metrics is None else metrics._native
+    stream = _native.sql(query, paths, memory_budget=memory_budget, metrics=native_metrics)
     frames = [to_frame(batch) for batch in stream]
     if len(frames) == 1:
         return frames[0]

@@ -97,6 +97,19 @@ def statements(draw: st.DrawFn, df: pl.DataFrame) -> str:
     return f"SELECT * FROM t{filt} LIMIT {draw(st.integers(0, 20))}"
 
 
+def stock_or_refused(
+    query: str, paths: list[str], budget: int | None = None
+) -> pl.DataFrame | None:
+    """``pl.SQLContext``'s answer to ``query`` over table ``t`` of ``paths``; None when stock
+    refuses it, after checking that ``pa.sql`` refuses it too."""
+    try:
+        return pl.SQLContext({"t": pl.scan_parquet(paths)}).execute(query).collect()
+    except pl.exceptions.PolarsError:
+        with pytest.raises(pl.exceptions.PolarsError):
+            pa.sql(query, {"t": paths}, memory_budget=budget)
+        return None
+
+
 @settings(max_examples=200)
 @given(data=st.data())
 def test_sql_answers_equal_sqlcontext_over_scan_parquet(data: st.DataObject) -> None:
@@ -108,12 +121,8 @@ def test_sql_answers_equal_sqlcontext_over_scan_parquet(data: st.DataObject) -> 
     budget = data.draw(st.sampled_from([None, 64 << 20]), label="memory_budget")
     with tempfile.TemporaryDirectory() as tmp:
         paths = _write(df, Path(tmp), writer, files, rows)
-        try:
-            expected = pl.SQLContext({"t": pl.scan_parquet(paths)}).execute(query).collect()
-        except pl.exceptions.PolarsError:
-            # A statement stock refuses is refused here too.
-            with pytest.raises(pl.exceptions.PolarsError):
-                pa.sql(query, {"t": paths}, memory_budget=budget)
+        expected = stock_or_refused(query, paths, budget)
+        if expected is None:
             return
         got = pa.sql(query, {"t": paths}, memory_budget=budget)
         assert_stock_answer(
