@@ -72,6 +72,12 @@ pub fn queries() -> Vec<Query> {
             four.clone(),
         ),
         (
+            "P11",
+            "max(b), min(a), len(), null_count(d), count(d) over P9's rows written by Polars (footer statistics)",
+            "giant-polars",
+            four.clone(),
+        ),
+        (
             "P10",
             "sort(timestamp, descending).head(100): top-k",
             "ticks",
@@ -97,6 +103,7 @@ fn dataset_dir(data: &Datasets, name: &str) -> PathBuf {
         "ticks" => data.ticks.clone(),
         "pyarrow" => data.post.clone(),
         "giant" => data.giant.clone(),
+        "giant-polars" => data.giant_polars.clone(),
         _ => data.small.clone(),
     }
 }
@@ -169,6 +176,13 @@ pub fn child(
                     "P3" => lf.filter(col("trade_id").eq(lit(trade_id_of(rows / 3)))),
                     "P7" => lf.select([col("a").max()]),
                     "P9" => lf.select([col("b").max(), col("a").min(), len()]),
+                    "P11" => lf.select([
+                        col("b").max(),
+                        col("a").min(),
+                        len(),
+                        col("d").null_count().alias("d_nulls"),
+                        col("d").count().alias("d_count"),
+                    ]),
                     "P8" => lf.group_by([col("symbol")]).agg([len()]),
                     "P10" => lf
                         .sort(
@@ -349,16 +363,6 @@ pub struct Measured {
     pub skips: Option<Skips>,
 }
 
-/// Runs every query; `runs` measured rounds after one warm-up round.
-pub fn run(
-    data: &Datasets,
-    rows: usize,
-    input_rows: &BTreeMap<&str, usize>,
-    runs: usize,
-) -> Result<Vec<(String, String, String, Measured)>> {
-    run_queries(data, rows, input_rows, runs, queries())
-}
-
 /// Runs `queries`; `runs` measured rounds after one warm-up round.
 pub fn run_queries(
     data: &Datasets,
@@ -518,6 +522,7 @@ pub fn input_rows(data: &Datasets) -> Result<BTreeMap<&'static str, usize>> {
         ("ticks", count(&data.ticks)?),
         ("pyarrow", count(&data.post)?),
         ("giant", count(&data.giant)?),
+        ("giant-polars", count(&data.giant_polars)?),
         ("small", count(&data.small)?),
     ]))
 }

@@ -5,6 +5,9 @@
 //!   have page-level statistics (page indexes) and bloom filters on trade_id and symbol.
 //! - `pyarrow/`: the PyArrow streaming post's (group, id, row) data: groups × ids × rows.
 //! - `giant/`: two row groups of about 1 GiB decoded each (four 8-byte columns).
+//! - `giant-polars/`: the same rows written by Polars' own `ParquetWriter` with its default
+//!   statistics (bounds unflagged, as Polars users' files are), `d` of few values with nulls
+//!   (dictionary-encoded: the footer repeats its null counts on every page).
 //! - `small/`: many small files (1,000 files of 10k rows by default).
 
 use std::path::{Path, PathBuf};
@@ -261,6 +264,54 @@ pub fn giant(opts: &GenOptions) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// `giant`'s rows written by Polars' `ParquetWriter`, a row group at a time; `d` holds 1,000
+/// distinct values and a null in every tenth row.
+pub fn giant_polars(opts: &GenOptions) -> Result<PathBuf> {
+    use polars::prelude::{
+        Column, DataFrame, Int64Chunked, IntoColumn, NewChunkedArray, ParquetWriter,
+    };
+
+    let dir = opts.out.join("giant-polars");
+    std::fs::create_dir_all(&dir)?;
+    let rows = opts.giant_row_group_rows;
+    let bar = progress(2 * rows as u64, "giant-polars");
+    let file = std::fs::File::create(dir.join("giant.parquet"))?;
+    let mut writer = None;
+    for rg in 0..2u64 {
+        let k = rg * rows as u64..(rg + 1) * rows as u64;
+        let mut columns: Vec<Column> = (0..3)
+            .map(|c| {
+                Int64Chunked::from_iter_values(
+                    ["a", "b", "c"][c as usize].into(),
+                    k.clone().map(|i| mix(i, 10 + c) as i64),
+                )
+                .into_column()
+            })
+            .collect();
+        let d: Int64Chunked = k
+            .clone()
+            .map(|i| (i % 10 != 0).then_some((mix(i, 13) % 1000) as i64))
+            .collect();
+        columns.push(d.with_name("d".into()).into_column());
+        let df = DataFrame::new(rows, columns)?;
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(
+                ParquetWriter::new(file.try_clone()?)
+                    .with_row_group_size(Some(rows))
+                    .batched(df.schema())?,
+            ),
+        };
+        w.write_batch(&df)?;
+        bar.inc(rows as u64);
+    }
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+    bar.finish();
+    Ok(dir)
+}
+
 /// Many small tick files.
 pub fn small(opts: &GenOptions) -> Result<PathBuf> {
     let dir = opts.out.join("small");
@@ -288,7 +339,12 @@ pub fn ensure(opts: &GenOptions) -> Result<Datasets> {
     let stamp = opts.out.join("GENERATED");
     let wanted = format!("{opts:?}");
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(Datasets::under(&opts.out));
+        let data = Datasets::under(&opts.out);
+        // Datasets added since the stamp was written.
+        if !data.giant_polars.join("giant.parquet").exists() {
+            giant_polars(opts)?;
+        }
+        return Ok(data);
     }
     let _ = std::fs::remove_dir_all(&opts.out);
     let data = all(opts)?;
@@ -301,6 +357,7 @@ pub fn all(opts: &GenOptions) -> Result<Datasets> {
         ticks: ticks(opts)?,
         post: post(opts)?,
         giant: giant(opts)?,
+        giant_polars: giant_polars(opts)?,
         small: small(opts)?,
     })
 }
@@ -310,6 +367,7 @@ pub struct Datasets {
     pub ticks: PathBuf,
     pub post: PathBuf,
     pub giant: PathBuf,
+    pub giant_polars: PathBuf,
     pub small: PathBuf,
 }
 
@@ -319,6 +377,7 @@ impl Datasets {
             ticks: out.join("ticks"),
             post: out.join("pyarrow"),
             giant: out.join("giant"),
+            giant_polars: out.join("giant-polars"),
             small: out.join("small"),
         }
     }

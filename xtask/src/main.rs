@@ -137,8 +137,13 @@ fn main() -> Result<()> {
             let (mut rows, mut files, mut out, mut quick, mut runs) =
                 (None, 8usize, None::<PathBuf>, false, 5usize);
             let (mut python, mut flight, mut ray) = (false, false, false);
+            let mut only: Option<Vec<String>> = None;
             while let Some(arg) = args.next()? {
                 match arg {
+                    lexopt::Arg::Long("only") => {
+                        let list: String = args.value()?.parse()?;
+                        only = Some(list.split(',').map(str::to_string).collect());
+                    }
                     lexopt::Arg::Long("python") => python = true,
                     lexopt::Arg::Long("flight") => flight = true,
                     lexopt::Arg::Long("ray") => ray = true,
@@ -186,7 +191,7 @@ fn main() -> Result<()> {
                 };
                 xtask::python::bench(data.ticks.parent().unwrap(), &report, runs.min(3))
             } else {
-                run_bench(&opts, quick, runs)
+                run_bench(&opts, quick, runs, only.as_deref())
             }
         }
         "rfc" => {
@@ -266,26 +271,48 @@ fn fuzz(options: &xtask::fuzz::Options) -> Result<()> {
 
 /// Generates the datasets unless a previous run with the same options left them, runs every
 /// query, and writes the report.
-fn run_bench(opts: &gen::GenOptions, quick: bool, runs: usize) -> Result<()> {
+/// `only`: run just these queries (by id), reported under `target/bench-only/`: a partial run
+/// never replaces the committed report.
+fn run_bench(
+    opts: &gen::GenOptions,
+    quick: bool,
+    runs: usize,
+    only: Option<&[String]>,
+) -> Result<()> {
     let data = gen::ensure(opts)?;
     let input_rows = bench::input_rows(&data)?;
     let t = Instant::now();
-    let results = bench::run(&data, opts.rows, &input_rows, runs.max(1))?;
+    let mut queries = bench::queries();
+    if let Some(ids) = only {
+        queries.retain(|q| ids.iter().any(|id| id == q.0));
+        anyhow::ensure!(
+            !queries.is_empty(),
+            "--only {}: no such query",
+            ids.join(",")
+        );
+    }
+    let results = bench::run_queries(&data, opts.rows, &input_rows, runs.max(1), queries)?;
     let (date, machine) = (procfs::today(), procfs::machine());
     let header = format!(
         "# Benchmarks\n\n{} run of `cargo xtask bench{}` on {date}: {machine}. Polars 0.55.2.\n\
          Each (query, engine) ran in its own process, engines alternating, one warm-up round then {runs} measured rounds; \
          median and min–max wall time of the query (including planning and reading), peak RSS as the OS reports it (VmHWM, the largest of the runs). \
-         Datasets: ticks {} rows, pyarrow {} rows, giant {} rows (two row groups), small {} rows in {} files.\n",
-        if quick { "Quick" } else { "Full" },
-        if quick { " --quick" } else { "" },
+         Datasets: ticks {} rows, pyarrow {} rows, giant and giant-polars {} rows (two row groups), small {} rows in {} files.\n",
+        match (quick, only) { (_, Some(_)) => "Partial", (true, _) => "Quick", _ => "Full" },
+        match only {
+            Some(ids) => format!("{} --only {}", if quick { " --quick" } else { "" }, ids.join(",")),
+            None if quick => " --quick".to_string(),
+            None => String::new(),
+        },
         input_rows["ticks"], input_rows["pyarrow"], input_rows["giant"], input_rows["small"], opts.small_files,
     );
     let md = bench::markdown(&results, &input_rows, &header);
-    // Only the full run updates the committed report; a quick run writes beside its data.
-    let docs = match quick {
-        true => project_root().join("target/bench-quick"),
-        false => project_root().join("docs"),
+    // Only the full run updates the committed report; a quick or partial run writes under
+    // target/.
+    let docs = match (quick, only) {
+        (_, Some(_)) => project_root().join("target/bench-only"),
+        (true, _) => project_root().join("target/bench-quick"),
+        (false, None) => project_root().join("docs"),
     };
     std::fs::create_dir_all(&docs)?;
     std::fs::write(docs.join("benchmarks.svg"), bench::svg(&results))?;
