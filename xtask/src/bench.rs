@@ -98,7 +98,53 @@ pub fn queries() -> Vec<Query> {
     ]
 }
 
-fn dataset_dir(data: &Datasets, name: &str) -> PathBuf {
+/// Whether the children allocate with jemalloc rather than glibc's malloc (`--allocator`).
+pub static JEMALLOC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The children's allocator, for the reports.
+pub fn allocator() -> &'static str {
+    match JEMALLOC.get() {
+        Some(true) => "jemalloc (tikv-jemallocator 0.6)",
+        _ => "glibc's malloc",
+    }
+}
+
+/// The engine of stock's in-memory run under an address-space cap of [`CAP`]: on the scale
+/// dataset it fails, which is what the benchmark reports.
+pub const CAPPED_IN_MEMORY: &str = "stock in-memory, 16 GiB cap";
+
+/// The address space a `CAPPED_IN_MEMORY` run may take.
+const CAP: u64 = 16 << 30;
+
+/// The layouts benchmark (`cargo xtask bench --layouts`): P1 on each layout (`gen::layouts`),
+/// and on the scale dataset P4 and stock in-memory under the cap too.
+pub fn layout_queries(layouts: &[(&'static str, PathBuf)]) -> Vec<Query> {
+    let ours_and_stock = vec!["adaptive collect_adaptive", "stock streaming"];
+    let mut queries: Vec<Query> = layouts
+        .iter()
+        .map(|(name, _)| {
+            (
+                "P1",
+                "VWAP by symbol where side = 'BUY' (full scan)",
+                *name,
+                ours_and_stock.clone(),
+            )
+        })
+        .collect();
+    if layouts.iter().any(|(name, _)| *name == "scale") {
+        queries.push((
+            "P1",
+            "VWAP by symbol where side = 'BUY' (full scan)",
+            "scale",
+            vec![CAPPED_IN_MEMORY],
+        ));
+        queries.push(("P4", "P1 with a 256 MiB budget", "scale", ours_and_stock));
+    }
+    queries
+}
+
+/// The directory of the main benchmark's dataset `name`.
+pub fn dataset_dir(data: &Datasets, name: &str) -> PathBuf {
     match name {
         "ticks" => data.ticks.clone(),
         "pyarrow" => data.post.clone(),
@@ -229,7 +275,7 @@ pub fn child(
                 | "Engine::Streaming, 2 threads" => adaptive()?
                     .collect_with_engine(Engine::Streaming)?
                     .unwrap_single(),
-                "stock in-memory" => stock()?
+                "stock in-memory" | CAPPED_IN_MEMORY => stock()?
                     .collect_with_engine(Engine::InMemory)?
                     .unwrap_single(),
                 "stock streaming" => stock()?
@@ -310,12 +356,15 @@ fn p5_stock_plan(src: impl Fn() -> PolarsResult<LazyFrame>, out: &Path) -> Resul
 }
 
 /// One measured run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Run {
+    /// The query's time, or for a failed run the child's wall time until it ended.
     secs: f64,
     rss_kib: u64,
     rows_out: usize,
     skips: Option<Skips>,
+    /// Why a capped run failed (its last line of stderr).
+    failed: Option<String>,
 }
 
 fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
@@ -328,15 +377,32 @@ fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
     } else if engine.ends_with(", 2 threads") {
         cmd.env("POLARS_MAX_THREADS", "2");
     }
+    if JEMALLOC.get() == Some(&true) {
+        cmd.env(crate::alloc::ENV, "jemalloc");
+    }
+    let capped = engine == CAPPED_IN_MEMORY;
+    if capped {
+        crate::procfs::limit_address_space(&mut cmd, CAP);
+    }
+    let t = Instant::now();
     let out = cmd.output()?;
     if !out.status.success() {
-        bail!(
-            "{query} / {engine} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or("").to_string();
+        // Under the cap, failing is the outcome measured, not an error of the benchmark: its
+        // first line (an allocation failure, a panic's message) and how the child ended.
+        if capped {
+            let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let why = format!("{first} ({})", out.status);
+            return Ok(Run {
+                secs: t.elapsed().as_secs_f64(),
+                rss_kib: 0,
+                rows_out: 0,
+                skips: None,
+                failed: Some(why),
+            });
+        }
+        bail!("{query} / {engine} failed: {last}");
     }
     let line = String::from_utf8(out.stdout)?;
     let mut it = line.split_whitespace();
@@ -348,6 +414,7 @@ fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
         rss_kib,
         rows_out,
         skips: rest.try_into().ok(),
+        failed: None,
     })
 }
 
@@ -361,11 +428,14 @@ pub struct Measured {
     pub rows_out: usize,
     /// What the adaptive scan skipped (first measured run), for our engines.
     pub skips: Option<Skips>,
+    /// Why the runs failed, when they all did (only under `CAPPED_IN_MEMORY`'s cap).
+    pub failed: Option<String>,
 }
 
-/// Runs `queries`; `runs` measured rounds after one warm-up round.
+/// Runs `queries` on the datasets `dir_of` locates by name; `runs` measured rounds after one
+/// warm-up round.
 pub fn run_queries(
-    data: &Datasets,
+    dir_of: &dyn Fn(&str) -> PathBuf,
     rows: usize,
     input_rows: &BTreeMap<&str, usize>,
     runs: usize,
@@ -373,7 +443,7 @@ pub fn run_queries(
 ) -> Result<Vec<(String, String, String, Measured)>> {
     let mut out = Vec::new();
     for (id, what, dataset, engines) in queries {
-        let dir = dataset_dir(data, dataset);
+        let dir = dir_of(dataset);
         let mut all: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
         for round in 0..=runs {
             for engine in &engines {
@@ -394,6 +464,12 @@ pub fn run_queries(
                 rss_mib: rs.iter().map(|r| r.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
                 rows_out: rs[0].rows_out,
                 skips: rs[0].skips,
+                failed: rs.iter().all(|r| r.failed.is_some()).then(|| {
+                    rs.iter()
+                        .filter_map(|r| r.failed.clone())
+                        .next()
+                        .unwrap_or_default()
+                }),
             };
             eprintln!(
                 "{id} {engine:<30} median {:.3} s ({:.3}..{:.3}), peak RSS {:.0} MiB, {} rows out, {:.1} M rows/s",
@@ -427,8 +503,19 @@ pub fn markdown(
         let dataset = what.rsplit('[').next().unwrap_or("").trim_end_matches(']');
         let stock = results
             .iter()
-            .find(|(i, _, e, _)| i == id && e == "stock streaming")
+            .find(|(i, w, e, _)| i == id && w == what && e == "stock streaming")
             .map(|(_, _, _, m)| m.median);
+        if let Some(why) = &m.failed {
+            let _ = writeln!(
+                s,
+                "| {id}: {what} | {engine} | fails after {:.1} s | {:.1}–{:.1} s | fails: {} | – | – |",
+                m.median,
+                m.min,
+                m.max,
+                why.replace('|', "/")
+            );
+            continue;
+        }
         let ratio = stock.map_or("–".to_string(), |s| format!("{:.2}×", m.median / s));
         let _ = writeln!(
             s,
@@ -449,19 +536,34 @@ pub fn markdown(
         "| query | engine | row groups | pruned by statistics | skipped by bloom filters | answered from statistics | skipped by top-k | pages skipped by page index |"
     );
     let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (id, _, engine, m) in results {
+    for (id, what, engine, m) in results {
         if let Some([total, pruned, bloom, answered, top_k, pages]) = m.skips {
+            let dataset = what.rsplit('[').next().unwrap_or("").trim_end_matches(']');
             let _ = writeln!(
                 s,
-                "| {id} | {engine} | {total} | {pruned} | {bloom} | {answered} | {top_k} | {pages} |"
+                "| {id} [{dataset}] | {engine} | {total} | {pruned} | {bloom} | {answered} | {top_k} | {pages} |"
             );
         }
     }
     s
 }
 
-/// A bar chart of median time and of peak RSS per (query, engine), as SVG.
+/// A bar chart of median time and of peak RSS per (query, engine), as SVG; failed runs are
+/// left out, and a query run on several datasets is labelled with each.
 pub fn svg(results: &[(String, String, String, Measured)]) -> String {
+    let results: Vec<_> = results.iter().filter(|r| r.3.failed.is_none()).collect();
+    let label = |id: &str, what: &str, engine: &str| {
+        let several = results
+            .iter()
+            .filter(|r| r.0 == id && r.2 == engine)
+            .count()
+            > 1;
+        let dataset = what.rsplit('[').next().unwrap_or("").trim_end_matches(']');
+        match several {
+            true => format!("{id} {dataset} {engine}"),
+            false => format!("{id} {engine}"),
+        }
+    };
     let bar_h = 14.0;
     let label_w = 330.0;
     let panel_w = 300.0;
@@ -485,7 +587,8 @@ pub fn svg(results: &[(String, String, String, Measured)]) -> String {
         r#"<text x="{label_w}" y="14">median time (s)</text><text x="{}" y="14">peak RSS (MiB)</text>"#,
         label_w + panel_w + 30.0
     );
-    for (i, (id, _, engine, m)) in results.iter().enumerate() {
+    for (i, (id, what, engine, m)) in results.iter().copied().enumerate() {
+        let label = label(id, what, engine);
         let y = 24.0 + i as f64 * (bar_h + 4.0);
         let color = match engine.as_str() {
             e if e.starts_with("stock") => "#999999",
@@ -497,7 +600,7 @@ pub fn svg(results: &[(String, String, String, Measured)]) -> String {
         let x2 = label_w + panel_w + 30.0;
         let _ = write!(
             s,
-            r#"<text x="4" y="{ty}">{id} {engine}</text><rect x="{label_w}" y="{y}" width="{tw:.1}" height="{bar_h}" fill="{color}"/><text x="{tx:.1}" y="{ty}">{:.3}</text><rect x="{x2}" y="{y}" width="{mw:.1}" height="{bar_h}" fill="{color}"/><text x="{mx:.1}" y="{ty}">{:.0}</text>"#,
+            r#"<text x="4" y="{ty}">{label}</text><rect x="{label_w}" y="{y}" width="{tw:.1}" height="{bar_h}" fill="{color}"/><text x="{tx:.1}" y="{ty}">{:.3}</text><rect x="{x2}" y="{y}" width="{mw:.1}" height="{bar_h}" fill="{color}"/><text x="{mx:.1}" y="{ty}">{:.0}</text>"#,
             m.median,
             m.rss_mib,
             ty = y + bar_h - 3.0,

@@ -382,3 +382,139 @@ impl Datasets {
         }
     }
 }
+
+/// The layouts of the full-scan benchmark (`cargo xtask bench --layouts`): ticks as Polars
+/// users' files are (Polars' `ParquetWriter`), in several row-group sizes, one layout with the
+/// symbol strings plain (arrow-rs, dictionary off: Polars' writer has no such switch), and the
+/// scale dataset, larger than this machine's memory once decoded.
+#[derive(Debug, Clone)]
+pub struct LayoutOptions {
+    pub out: PathBuf,
+    /// Files × rows of each small layout.
+    pub files: usize,
+    pub rows_per_file: usize,
+    /// Files × rows of the scale dataset.
+    pub scale_files: usize,
+    pub scale_rows_per_file: usize,
+}
+
+impl LayoutOptions {
+    /// 4 × 5 M rows each; the scale dataset 42 × 24 M rows (about 10.4 GB).
+    pub fn full(out: PathBuf) -> Self {
+        Self {
+            out,
+            files: 4,
+            rows_per_file: 5_000_000,
+            scale_files: 42,
+            scale_rows_per_file: 24_000_000,
+        }
+    }
+
+    pub fn quick(out: PathBuf) -> Self {
+        Self {
+            out,
+            files: 4,
+            rows_per_file: 500_000,
+            scale_files: 4,
+            scale_rows_per_file: 2_000_000,
+        }
+    }
+}
+
+/// How one layout is written.
+#[derive(Debug, Clone, Copy)]
+enum LayoutWriter {
+    /// Polars' `ParquetWriter` with its defaults but the row-group size (`None`: its 512²).
+    Polars(Option<usize>),
+    /// arrow-rs with row groups of 2^20 rows and no dictionary encoding.
+    ArrowRsPlain,
+}
+
+/// The layouts: (name, directory). Each is written unless its stamp says it already is.
+pub fn layouts(opts: &LayoutOptions) -> Result<Vec<(&'static str, PathBuf)>> {
+    let (small, scale) = (
+        (opts.files, opts.rows_per_file),
+        (opts.scale_files, opts.scale_rows_per_file),
+    );
+    let specs = [
+        ("polars-rg512k", LayoutWriter::Polars(None), small),
+        ("polars-rg128k", LayoutWriter::Polars(Some(1 << 17)), small),
+        ("polars-rg1m", LayoutWriter::Polars(Some(1 << 20)), small),
+        ("arrow-rs-plain", LayoutWriter::ArrowRsPlain, small),
+        ("scale", LayoutWriter::Polars(None), scale),
+    ];
+    let mut out = Vec::new();
+    for (name, writer, (files, rows)) in specs {
+        let dir = opts.out.join(name);
+        let stamp = dir.join("GENERATED");
+        let wanted = format!("{writer:?} {files} × {rows}");
+        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            write_layout(&dir, name, writer, files, rows)?;
+            std::fs::write(&stamp, &wanted)?;
+        }
+        out.push((name, dir));
+    }
+    Ok(out)
+}
+
+/// Writes `files` files of `rows` ticks each, one file at a time, with progress.
+fn write_layout(
+    dir: &Path,
+    name: &str,
+    writer: LayoutWriter,
+    files: usize,
+    rows: usize,
+) -> Result<()> {
+    use polars::prelude::ParquetWriter;
+
+    let bar = progress((files * rows) as u64, name);
+    let symbols = symbols();
+    for f in 0..files {
+        let path = dir.join(format!("part-{f:03}.parquet"));
+        let first = f * rows;
+        match writer {
+            LayoutWriter::Polars(row_group) => {
+                // A file in pieces of 2^22 rows (a multiple of every row-group size here), so
+                // the generator holds one piece at a time; the batched writer writes a row
+                // group per call, so each piece goes in slices of a row group, cut where
+                // `finish` of the whole file would cut.
+                let row_group = row_group.unwrap_or(512 * 512);
+                let file = std::fs::File::create(&path)?;
+                let mut w = ParquetWriter::new(file)
+                    .with_row_group_size(Some(row_group))
+                    .batched(crate::data::ticks(0, 0)?.schema())?;
+                let mut at = first;
+                while at < first + rows {
+                    let n = (1usize << 22).min(first + rows - at);
+                    let df = crate::data::ticks(at, n)?;
+                    for offset in (0..n).step_by(row_group) {
+                        w.write_batch(&df.slice(offset as i64, row_group))?;
+                    }
+                    bar.inc(n as u64);
+                    at += n;
+                }
+                w.finish()?;
+            }
+            LayoutWriter::ArrowRsPlain => {
+                let props = WriterProperties::builder()
+                    .set_max_row_group_row_count(Some(1 << 20))
+                    .set_dictionary_enabled(false)
+                    .set_statistics_enabled(EnabledStatistics::Page)
+                    .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                    .build();
+                write_file(
+                    &path,
+                    tick_schema(),
+                    props,
+                    first..first + rows,
+                    &bar,
+                    |at, n| ticks_batch(at, n, &symbols),
+                )?;
+            }
+        }
+    }
+    bar.finish();
+    Ok(())
+}

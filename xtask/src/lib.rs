@@ -1,6 +1,7 @@
 //! The project's tasks as a library, so that tests can drive them (`cargo xtask` is
 //! `src/main.rs`).
 
+pub mod alloc;
 pub mod bench;
 pub mod data;
 pub mod difftest;

@@ -19,6 +19,12 @@
 //!   the full run writes `docs/benchmarks-flight.md`, a quick one `target/bench-flight-quick/`.
 //! - `bench --ray [--quick]`: the Ray benchmark (`python/bench/bench_ray.py`); the full run
 //!   writes `docs/benchmarks-ray.md`, a quick one `target/bench-ray-quick/`.
+//! - `bench --layouts [--quick]`: P1 and P4 on tick layouts as Polars writes them and on a
+//!   scale dataset past this machine's memory (`gen::layouts`); the full run writes
+//!   `docs/benchmarks-layouts.md`, a quick one `target/bench-layouts-quick/`.
+//! - `bench --only P9,P11 [--quick]`: some of the main benchmark's queries, reported under
+//!   `target/bench-only/`. `--allocator jemalloc` runs every engine on jemalloc rather than
+//!   glibc's malloc (`xtask::alloc`).
 //! - `wheel`: the Python package's wheel, into `target/wheels/` (src/python.rs).
 //! - `test [--python-only] [PYTEST ARGS]`: every test: the workspace's, then the wheel and
 //!   pytest in a fresh virtual environment per supported Python Polars.
@@ -26,6 +32,7 @@
 //!   `rfc/polars-stream.patch`, built in the rfc/ workspace); `--check` only checks that the patch
 //!   applies; commands in `src/rfc.rs`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -39,6 +46,11 @@ mod spike;
 
 use xtask::data::{ticks, FILES};
 use xtask::{bench, gen, procfs, project_root};
+
+/// glibc's allocator, or jemalloc under `--allocator jemalloc` (`xtask::alloc`), for every
+/// engine a benchmark runs, ours and stock's (docs/decisions.md, "The benchmarks' allocator").
+#[global_allocator]
+static ALLOCATOR: xtask::alloc::Chosen = xtask::alloc::Chosen;
 
 fn main() -> Result<()> {
     let mut args = lexopt::Parser::from_env();
@@ -136,7 +148,7 @@ fn main() -> Result<()> {
         "gen" | "bench" => {
             let (mut rows, mut files, mut out, mut quick, mut runs) =
                 (None, 8usize, None::<PathBuf>, false, 5usize);
-            let (mut python, mut flight, mut ray) = (false, false, false);
+            let (mut python, mut flight, mut ray, mut layouts) = (false, false, false, false);
             let mut only: Option<Vec<String>> = None;
             while let Some(arg) = args.next()? {
                 match arg {
@@ -145,6 +157,16 @@ fn main() -> Result<()> {
                         only = Some(list.split(',').map(str::to_string).collect());
                     }
                     lexopt::Arg::Long("python") => python = true,
+                    lexopt::Arg::Long("layouts") => layouts = true,
+                    lexopt::Arg::Long("allocator") => {
+                        let name: String = args.value()?.parse()?;
+                        let jemalloc = match name.as_str() {
+                            "jemalloc" => true,
+                            "glibc" => false,
+                            other => bail!("--allocator {other}: glibc or jemalloc"),
+                        };
+                        let _ = bench::JEMALLOC.set(jemalloc);
+                    }
                     lexopt::Arg::Long("flight") => flight = true,
                     lexopt::Arg::Long("ray") => ray = true,
                     lexopt::Arg::Long("rows") => rows = Some(args.value()?.parse()?),
@@ -169,6 +191,12 @@ fn main() -> Result<()> {
             if command == "gen" {
                 gen::all(&opts)?;
                 Ok(())
+            } else if layouts {
+                let opts = match quick {
+                    true => gen::LayoutOptions::quick(opts.out.join("layouts")),
+                    false => gen::LayoutOptions::full(opts.out.join("layouts")),
+                };
+                run_layouts(&opts, quick, runs.min(3))
             } else if ray {
                 let data = gen::ensure(&opts)?;
                 let report = match quick {
@@ -291,12 +319,14 @@ fn run_bench(
             ids.join(",")
         );
     }
-    let results = bench::run_queries(&data, opts.rows, &input_rows, runs.max(1), queries)?;
-    let (date, machine) = (procfs::today(), procfs::machine());
+    let dir_of = |name: &str| bench::dataset_dir(&data, name);
+    let results = bench::run_queries(&dir_of, opts.rows, &input_rows, runs.max(1), queries)?;
+    let (date, machine, allocator) = (procfs::today(), procfs::machine(), bench::allocator());
     let header = format!(
         "# Benchmarks\n\n{} run of `cargo xtask bench{}` on {date}: {machine}. Polars 0.55.2.\n\
          Each (query, engine) ran in its own process, engines alternating, one warm-up round then {runs} measured rounds; \
-         median and min–max wall time of the query (including planning and reading), peak RSS as the OS reports it (VmHWM, the largest of the runs). \
+         median and min–max wall time of the query (including planning and reading), peak RSS as the OS reports it (VmHWM, the largest of the runs); \
+         every engine allocates with {allocator}. \
          Datasets: ticks {} rows, pyarrow {} rows, giant and giant-polars {} rows (two row groups), small {} rows in {} files.\n",
         match (quick, only) { (_, Some(_)) => "Partial", (true, _) => "Quick", _ => "Full" },
         match only {
@@ -314,22 +344,89 @@ fn run_bench(
         (true, _) => project_root().join("target/bench-quick"),
         (false, None) => project_root().join("docs"),
     };
-    std::fs::create_dir_all(&docs)?;
-    std::fs::write(docs.join("benchmarks.svg"), bench::svg(&results))?;
-    let chart = "\n![median time and peak RSS per query and engine](benchmarks.svg)\n";
-    let existing = std::fs::read_to_string(docs.join("benchmarks.md")).unwrap_or_default();
-    // Keep the hand-written analysis below the generated part, if there is one.
+    write_report(&docs, "benchmarks", &md, &results, t)
+}
+
+/// Writes `md` and its chart as `<name>.md` and `<name>.svg` under `docs`, keeping the
+/// hand-written analysis below `<!-- analysis -->` of the report already there.
+fn write_report(
+    docs: &Path,
+    name: &str,
+    md: &str,
+    results: &[(String, String, String, bench::Measured)],
+    started: Instant,
+) -> Result<()> {
+    std::fs::create_dir_all(docs)?;
+    std::fs::write(docs.join(format!("{name}.svg")), bench::svg(results))?;
+    let chart = format!("\n![median time and peak RSS per query and engine]({name}.svg)\n");
+    let report = docs.join(format!("{name}.md"));
+    let existing = std::fs::read_to_string(&report).unwrap_or_default();
     let analysis = existing
         .split_once("<!-- analysis -->")
         .map(|(_, a)| format!("\n<!-- analysis -->{a}"))
         .unwrap_or_default();
-    std::fs::write(docs.join("benchmarks.md"), format!("{md}{chart}{analysis}"))?;
+    std::fs::write(&report, format!("{md}{chart}{analysis}"))?;
     println!(
-        "{md}\nwritten to {} (benchmarks.md, benchmarks.svg) in {:.1?}",
-        docs.display(),
-        t.elapsed()
+        "{md}\nwritten to {} in {:.1?}",
+        report.display(),
+        started.elapsed()
     );
     Ok(())
+}
+
+/// `cargo xtask bench --layouts`: P1 on ticks in several layouts as Polars users' files are,
+/// and on the scale dataset P1, P4 and stock in-memory under a cap (`bench::layout_queries`).
+fn run_layouts(opts: &gen::LayoutOptions, quick: bool, runs: usize) -> Result<()> {
+    let layouts = gen::layouts(opts)?;
+    let t = Instant::now();
+    let mut input_rows = BTreeMap::new();
+    for (name, dir) in &layouts {
+        let mut n = 0;
+        for p in polars_adaptive::io::expand_paths(&dir.join("*.parquet"))? {
+            n += polars_adaptive::prelude::MmapParquetReader::new(&p)?.total_rows();
+        }
+        input_rows.insert(*name, n);
+    }
+    let dir_of = |name: &str| {
+        let (_, dir) = layouts.iter().find(|(n, _)| *n == name).unwrap();
+        dir.clone()
+    };
+    let queries = bench::layout_queries(&layouts);
+    let results = bench::run_queries(&dir_of, 0, &input_rows, runs.max(1), queries)?;
+    let (date, machine, allocator) = (procfs::today(), procfs::machine(), bench::allocator());
+    let sizes: Vec<String> = layouts
+        .iter()
+        .map(|(name, dir)| {
+            let bytes: u64 = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+            format!(
+                "{name} {} rows, {:.2} GB",
+                input_rows[name],
+                bytes as f64 / 1e9
+            )
+        })
+        .collect();
+    let header = format!(
+        "# Benchmarks: layouts and scale\n\n{} run of `cargo xtask bench --layouts{}` on {date}: {machine}. Polars 0.55.2.\n\
+         Each (query, engine) ran in its own process, engines alternating, one warm-up round then {runs} measured rounds; \
+         median and min–max wall time, peak RSS (VmHWM); every engine allocates with {allocator}. `{}` runs stock's in-memory engine with its address space capped \
+         (RLIMIT_AS), standing in for a machine whose memory the decoded data exceeds. Layouts (see `gen::layouts`): {}.\n",
+        if quick { "Quick" } else { "Full" },
+        if quick { " --quick" } else { "" },
+        bench::CAPPED_IN_MEMORY,
+        sizes.join("; "),
+    );
+    let md = bench::markdown(&results, &input_rows, &header);
+    let docs = match quick {
+        true => project_root().join("target/bench-layouts-quick"),
+        false => project_root().join("docs"),
+    };
+    write_report(&docs, "benchmarks-layouts", &md, &results, t)
 }
 
 /// The published polars-stream 0.55.2 sources in cargo's registry (there after the first build).

@@ -188,7 +188,7 @@ fn run_child(exe: &Path, file: &Path, timeout: Duration, dir: &Path) -> Result<(
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path)?)
         .stderr(std::fs::File::create(&err_path)?);
-    limit_address_space(&mut cmd);
+    crate::procfs::limit_address_space(&mut cmd, ADDRESS_SPACE);
     let mut child = cmd.spawn().context("starting the fuzz child")?;
     let start = Instant::now();
     let status = loop {
@@ -234,28 +234,6 @@ fn classify_exit(status: std::process::ExitStatus) -> String {
 fn classify_exit(_status: std::process::ExitStatus) -> String {
     "panic".into()
 }
-
-#[cfg(unix)]
-fn limit_address_space(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: between fork and exec the closure only calls setrlimit, which is
-    // async-signal-safe, and allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: ADDRESS_SPACE,
-                rlim_max: ADDRESS_SPACE,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(unix))]
-fn limit_address_space(_cmd: &mut Command) {}
 
 fn save(
     options: &Options,
