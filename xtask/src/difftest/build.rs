@@ -499,8 +499,8 @@ pub const UNKNOWN_WRITER: &str = "a writer nobody knows";
 
 /// Rewrites the footer of `path` (whose columns hold `cols`) as a writer we know nothing of
 /// could have written it: `created_by` names [`UNKNOWN_WRITER`], and every integer, float and
-/// boolean chunk's `min_value`/`max_value` become the extremes of the column's type, without
-/// exactness flags. They are bounds still (a min at or below and a max at or above every
+/// boolean chunk's `min_value`/`max_value` become the extremes of the column's type (of years
+/// 1 to 9999 for dates and timestamps), without exactness flags. They are bounds still (a min at or below and a max at or above every
 /// value), so pruning stays right; they are not values, so no answer may change. Null counts
 /// are set to the chunk's true count: the lie planted is in the bounds alone (Polars' writer
 /// repeats a dictionary chunk's count per page, a lie of its own that only its name reveals).
@@ -509,7 +509,7 @@ pub fn plant_lies(path: &Path, cols: &[ColumnSpec]) -> Result<()> {
     use polars_parquet_format::thrift::protocol::{
         TCompactInputProtocol, TCompactOutputProtocol, TOutputProtocol,
     };
-    use polars_parquet_format::{ConvertedType, FileMetaData, LogicalType, Type};
+    use polars_parquet_format::{ConvertedType, FileMetaData, LogicalType, TimeUnit, Type};
 
     let bytes = std::fs::read(path)?;
     let n = bytes.len();
@@ -564,6 +564,21 @@ pub fn plant_lies(path: &Path, cols: &[ColumnSpec]) -> Result<()> {
                 (_, Some(LogicalType::INTEGER(t))) => t.bit_width as u32,
                 _ => 64,
             };
+            // Dates and timestamps stay within years 1 to 9999, where Polars can still print
+            // them (a frame holding i32::MAX days panics when formatted), or at the chunk's
+            // own bound where that lies further out.
+            let temporal = match &leaf.logical_type {
+                Some(LogicalType::DATE(_)) => Some((-719_162i64, 2_932_896i64)),
+                Some(LogicalType::TIMESTAMP(t)) => match t.unit {
+                    TimeUnit::MILLIS(_) => Some((-62_135_596_800_000, 253_402_300_799_999)),
+                    TimeUnit::MICROS(_) => Some((-62_135_596_800_000_000, 253_402_300_799_999_999)),
+                    TimeUnit::NANOS(_) => None,
+                },
+                _ if leaf.converted_type == Some(ConvertedType::DATE) => {
+                    Some((-719_162, 2_932_896))
+                }
+                _ => None,
+            };
             let extremes = match meta.type_ {
                 _ if leaf.converted_type == Some(ConvertedType::DECIMAL)
                     || matches!(leaf.logical_type, Some(LogicalType::DECIMAL(_))) =>
@@ -571,6 +586,26 @@ pub fn plant_lies(path: &Path, cols: &[ColumnSpec]) -> Result<()> {
                     continue
                 }
                 Type::BOOLEAN => (vec![0u8], vec![1u8]),
+                Type::INT32 if temporal.is_some() => {
+                    let read = |b: &Option<Vec<u8>>| {
+                        b.as_deref()
+                            .and_then(|b| Some(i32::from_le_bytes(b.try_into().ok()?)))
+                    };
+                    let (lo, hi) = temporal.unwrap();
+                    let lo = read(&stats.min_value).map_or(lo, |v| lo.min(v as i64)) as i32;
+                    let hi = read(&stats.max_value).map_or(hi, |v| hi.max(v as i64)) as i32;
+                    (lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec())
+                }
+                Type::INT64 if temporal.is_some() => {
+                    let read = |b: &Option<Vec<u8>>| {
+                        b.as_deref()
+                            .and_then(|b| Some(i64::from_le_bytes(b.try_into().ok()?)))
+                    };
+                    let (lo, hi) = temporal.unwrap();
+                    let lo = read(&stats.min_value).map_or(lo, |v| lo.min(v));
+                    let hi = read(&stats.max_value).map_or(hi, |v| hi.max(v));
+                    (lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec())
+                }
                 Type::INT32 => narrow(bits.min(32)),
                 Type::INT64 if unsigned => {
                     (0u64.to_le_bytes().to_vec(), u64::MAX.to_le_bytes().to_vec())
