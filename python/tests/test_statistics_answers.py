@@ -43,6 +43,7 @@ def _frame() -> pl.DataFrame:
     }
     return pl.DataFrame(with_nulls)
 
+
 def _written(df: pl.DataFrame, directory: Path, writer: str) -> str:
     path = directory / f"{writer}.parquet"
     if writer == "polars":
@@ -53,19 +54,23 @@ def _written(df: pl.DataFrame, directory: Path, writer: str) -> str:
     return str(path)
 
 
-AGGREGATES = ", ".join(
-    f'MIN("{c}") AS "{c}_lo", MAX("{c}") AS "{c}_hi", COUNT("{c}") AS "{c}_n"'
-    for c in ["i64", "i32", "u16", "f64", "day", "ts"]
-)
+def _aggregates(columns: list[str]) -> str:
+    """``MIN``, ``MAX``, ``COUNT`` of every column and ``COUNT(*)``: the statement answered
+    from statistics."""
+    each = (
+        f'MIN("{c}") AS "{c}_lo", MAX("{c}") AS "{c}_hi", COUNT("{c}") AS "{c}_n"' for c in columns
+    )
+    return f"SELECT {', '.join(each)}, COUNT(*) AS n FROM t"
 
 
 @pytest.mark.parametrize("writer", ["polars", "pyarrow"])
 def test_min_max_count_of_numeric_and_temporal_columns_come_from_the_footer(
     writer: str, tmp_path: Path
 ) -> None:
-    path = _written(_frame(), tmp_path, writer)
+    df = _frame()
+    path = _written(df, tmp_path, writer)
     created_by = pq.ParquetFile(path).metadata.created_by
-    query = f"SELECT {AGGREGATES}, COUNT(*) AS n FROM t"
+    query = _aggregates(df.columns)
     metrics = pa.ScanMetrics()
     got = pa.sql(query, {"t": path}, metrics=metrics)
     expected = pl.SQLContext({"t": pl.scan_parquet(path)}).execute(query).collect()
@@ -106,11 +111,7 @@ def test_global_aggregates_of_generated_files_equal_sqlcontext(data: st.DataObje
     writer = data.draw(st.sampled_from(["polars", "pyarrow"]), label="writer")
     files = data.draw(st.integers(1, 3), label="files")
     rows = data.draw(st.sampled_from([3, 10, 1000]), label="row_group_size")
-    columns = ", ".join(
-        f'MIN("{c}") AS "{c}_lo", MAX("{c}") AS "{c}_hi", COUNT("{c}") AS "{c}_n"'
-        for c in df.columns
-    )
-    query = f"SELECT {columns}, COUNT(*) AS n FROM t"
+    query = _aggregates(df.columns)
     with tempfile.TemporaryDirectory() as tmp:
         paths = _write(df, Path(tmp), writer, files, rows)
         expected = stock_or_refused(query, paths)

@@ -26,12 +26,15 @@ pub const ENGINES: [&str; 4] = [
 /// (id, what it measures, dataset, engines).
 pub type Query = (&'static str, &'static str, &'static str, Vec<&'static str>);
 
+/// What P1 computes, as the reports name it.
+const P1: &str = "VWAP by symbol where side = 'BUY' (full scan)";
+
 pub fn queries() -> Vec<Query> {
     let four = ENGINES.to_vec();
     vec![
         (
             "P1",
-            "VWAP by symbol where side = 'BUY' (full scan)",
+            P1,
             "ticks",
             four.clone(),
         ),
@@ -122,22 +125,10 @@ pub fn layout_queries(layouts: &[(&'static str, PathBuf)]) -> Vec<Query> {
     let ours_and_stock = vec!["adaptive collect_adaptive", "stock streaming"];
     let mut queries: Vec<Query> = layouts
         .iter()
-        .map(|(name, _)| {
-            (
-                "P1",
-                "VWAP by symbol where side = 'BUY' (full scan)",
-                *name,
-                ours_and_stock.clone(),
-            )
-        })
+        .map(|(name, _)| ("P1", P1, *name, ours_and_stock.clone()))
         .collect();
     if layouts.iter().any(|(name, _)| *name == "scale") {
-        queries.push((
-            "P1",
-            "VWAP by symbol where side = 'BUY' (full scan)",
-            "scale",
-            vec![CAPPED_IN_MEMORY],
-        ));
+        queries.push(("P1", P1, "scale", vec![CAPPED_IN_MEMORY]));
         queries.push(("P4", "P1 with a 256 MiB budget", "scale", ours_and_stock));
     }
     queries
@@ -363,7 +354,7 @@ struct Run {
     rss_kib: u64,
     rows_out: usize,
     skips: Option<Skips>,
-    /// Why a capped run failed (its last line of stderr).
+    /// Why a capped run failed (its first line of stderr, and how it ended).
     failed: Option<String>,
 }
 
@@ -388,7 +379,6 @@ fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
     let out = cmd.output()?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().last().unwrap_or("").to_string();
         // Under the cap, failing is the outcome measured, not an error of the benchmark: its
         // first line (an allocation failure, a panic's message) and how the child ended.
         if capped {
@@ -402,7 +392,10 @@ fn spawn(query: &str, engine: &str, dir: &Path, rows: usize) -> Result<Run> {
                 failed: Some(why),
             });
         }
-        bail!("{query} / {engine} failed: {last}");
+        bail!(
+            "{query} / {engine} failed: {}",
+            stderr.lines().last().unwrap_or("")
+        );
     }
     let line = String::from_utf8(out.stdout)?;
     let mut it = line.split_whitespace();
@@ -464,12 +457,11 @@ pub fn run_queries(
                 rss_mib: rs.iter().map(|r| r.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
                 rows_out: rs[0].rows_out,
                 skips: rs[0].skips,
-                failed: rs.iter().all(|r| r.failed.is_some()).then(|| {
-                    rs.iter()
-                        .filter_map(|r| r.failed.clone())
-                        .next()
-                        .unwrap_or_default()
-                }),
+                failed: rs
+                    .iter()
+                    .all(|r| r.failed.is_some())
+                    .then(|| rs[0].failed.clone())
+                    .flatten(),
             };
             eprintln!(
                 "{id} {engine:<30} median {:.3} s ({:.3}..{:.3}), peak RSS {:.0} MiB, {} rows out, {:.1} M rows/s",
@@ -486,6 +478,11 @@ pub fn run_queries(
     Ok(out)
 }
 
+/// The dataset a result's description names (`… [ticks]`).
+fn dataset_of(what: &str) -> &str {
+    what.rsplit('[').next().unwrap_or("").trim_end_matches(']')
+}
+
 /// The Markdown report.
 pub fn markdown(
     results: &[(String, String, String, Measured)],
@@ -500,7 +497,7 @@ pub fn markdown(
     );
     let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (id, what, engine, m) in results {
-        let dataset = what.rsplit('[').next().unwrap_or("").trim_end_matches(']');
+        let dataset = dataset_of(what);
         let stock = results
             .iter()
             .find(|(i, w, e, _)| i == id && w == what && e == "stock streaming")
@@ -538,7 +535,7 @@ pub fn markdown(
     let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (id, what, engine, m) in results {
         if let Some([total, pruned, bloom, answered, top_k, pages]) = m.skips {
-            let dataset = what.rsplit('[').next().unwrap_or("").trim_end_matches(']');
+            let dataset = dataset_of(what);
             let _ = writeln!(
                 s,
                 "| {id} [{dataset}] | {engine} | {total} | {pruned} | {bloom} | {answered} | {top_k} | {pages} |"
@@ -558,7 +555,7 @@ pub fn svg(results: &[(String, String, String, Measured)]) -> String {
             .filter(|r| r.0 == id && r.2 == engine)
             .count()
             > 1;
-        let dataset = what.rsplit('[').next().unwrap_or("").trim_end_matches(']');
+        let dataset = dataset_of(what);
         match several {
             true => format!("{id} {dataset} {engine}"),
             false => format!("{id} {engine}"),
@@ -612,20 +609,22 @@ pub fn svg(results: &[(String, String, String, Measured)]) -> String {
     s
 }
 
+/// Rows of the Parquet files in `dir`, from their footers.
+pub fn rows_in(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for p in polars_adaptive::io::expand_paths(&dir.join("*.parquet"))? {
+        n += MmapParquetReader::new(&p)?.total_rows();
+    }
+    Ok(n)
+}
+
 /// Rows of each dataset, from the footers.
 pub fn input_rows(data: &Datasets) -> Result<BTreeMap<&'static str, usize>> {
-    let count = |dir: &Path| -> Result<usize> {
-        let mut n = 0;
-        for p in polars_adaptive::io::expand_paths(&dir.join("*.parquet"))? {
-            n += MmapParquetReader::new(&p)?.total_rows();
-        }
-        Ok(n)
-    };
     Ok(BTreeMap::from([
-        ("ticks", count(&data.ticks)?),
-        ("pyarrow", count(&data.post)?),
-        ("giant", count(&data.giant)?),
-        ("giant-polars", count(&data.giant_polars)?),
-        ("small", count(&data.small)?),
+        ("ticks", rows_in(&data.ticks)?),
+        ("pyarrow", rows_in(&data.post)?),
+        ("giant", rows_in(&data.giant)?),
+        ("giant-polars", rows_in(&data.giant_polars)?),
+        ("small", rows_in(&data.small)?),
     ]))
 }

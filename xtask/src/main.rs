@@ -381,11 +381,7 @@ fn run_layouts(opts: &gen::LayoutOptions, quick: bool, runs: usize) -> Result<()
     let t = Instant::now();
     let mut input_rows = BTreeMap::new();
     for (name, dir) in &layouts {
-        let mut n = 0;
-        for p in polars_adaptive::io::expand_paths(&dir.join("*.parquet"))? {
-            n += polars_adaptive::prelude::MmapParquetReader::new(&p)?.total_rows();
-        }
-        input_rows.insert(*name, n);
+        input_rows.insert(*name, bench::rows_in(dir)?);
     }
     let dir_of = |name: &str| {
         let (_, dir) = layouts.iter().find(|(n, _)| *n == name).unwrap();

@@ -17,7 +17,7 @@ use polars_parquet::read::FileMetadata;
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
 use crate::file::exact_flags::exactness_flags;
 use crate::file::statistics::{
-    repeats_null_counts, row_group_stats, writes_exact_bounds, Exactness, RowGroupStats,
+    flat_chunk, repeats_null_counts, row_group_stats, writes_exact_bounds, Exactness, RowGroupStats,
 };
 
 const MAGIC: &[u8; 4] = b"PAR1";
@@ -234,10 +234,7 @@ pub(crate) fn divide_repeated_null_counts(
             let Some(repeated) = stats.nulls_per_data_page else {
                 continue;
             };
-            let pages = pq_rg
-                .columns()
-                .iter()
-                .find(|chunk| chunk.column_descr().path().parts() == [name.to_string()])
+            let pages = flat_chunk(pq_rg, name)
                 .and_then(|chunk| offset_index(chunk.offset_index_range()?))
                 .and_then(|bytes| decode_offset_index(&bytes).ok())
                 .map(|index| index.page_locations().len() as u64)

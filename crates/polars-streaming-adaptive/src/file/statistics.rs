@@ -196,6 +196,16 @@ impl Exactness<'_> {
     }
 }
 
+/// The chunk of flat top-level column `name` in row group `rg` (one leaf named like the column).
+pub(crate) fn flat_chunk<'a>(
+    rg: &'a PqRowGroupMetaData,
+    name: &str,
+) -> Option<&'a ColumnChunkMetaData> {
+    rg.columns()
+        .iter()
+        .find(|chunk| chunk.column_descr().path().parts() == [name.to_string()])
+}
+
 /// Reads the statistics of every flat top-level column of `rg`, typed by `schema`.
 pub(crate) fn row_group_stats(
     index: usize,

@@ -9,7 +9,7 @@ use parquet::file::page_index::index_reader::{decode_column_index, decode_offset
 use polars::prelude::*;
 
 use crate::file::reader::MmapParquetReader;
-use crate::file::statistics::{int_value, ColumnStats, RowGroupStats};
+use crate::file::statistics::{flat_chunk, int_value, ColumnStats, RowGroupStats};
 
 /// The row ranges of row group `rg` whose pages of column `c` may hold a row the predicate
 /// keeps (`skip` says, from one page's statistics, that none can), merged, and the number of
@@ -23,11 +23,7 @@ pub(crate) fn page_ranges(
 ) -> Option<(Vec<Range<usize>>, usize)> {
     let (name, dtype) = reader.schema().get_at_index(c)?;
     let pq_rg = reader.parquet_metadata()?.row_groups().get(rg)?;
-    // A flat column: one leaf named like the column.
-    let chunk = pq_rg
-        .columns()
-        .iter()
-        .find(|chunk| chunk.column_descr().path().parts() == [name.to_string()])?;
+    let chunk = flat_chunk(pq_rg, name)?;
     let column_index = reader.optional_bytes(chunk.column_index_range()?)?;
     let offset_index = reader.optional_bytes(chunk.offset_index_range()?)?;
     let rows = reader.row_group_num_rows(rg);
