@@ -813,3 +813,198 @@ fn a_limit_without_a_budget_streams_its_rows_as_they_come() {
     }
     same_frame(&all, &stock(&target).slice(150, 1000).collect().unwrap()).unwrap();
 }
+
+/// A string group key read by nothing else is grouped by its dictionary codes (the scan hands
+/// it out as a categorical): over Polars' dictionary pages, plain chunks of unique strings,
+/// nulls, the predicate's masked decode, units inside row groups and states kept across
+/// batches, groups and their first-appearance order are stock's, and the key is a string.
+/// A key an aggregation also reads (its `min`) stays a string throughout.
+#[test]
+fn a_string_key_grouped_by_its_dictionary_codes_aggregates_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &mut mixed(0, 60_000),
+        &dir.path().join("0.parquet"),
+        Layout {
+            row_group_size: 20_000,
+            ..Layout::default()
+        },
+    );
+    // Unique strings: Polars' writer does not dictionary-encode them.
+    let ids: Vec<i64> = (0..5_000).collect();
+    let mut unique = mixed(60_000, 5_000)
+        .with_column(Column::new(
+            "s".into(),
+            ids.iter()
+                .map(|i| (i % 9 != 0).then(|| format!("u{}", i % 2_500)))
+                .collect::<Vec<_>>(),
+        ))
+        .unwrap()
+        .clone();
+    write(
+        &mut unique,
+        &dir.path().join("1.parquet"),
+        Layout::default(),
+    );
+    let path = dir.path().join("*.parquet");
+
+    let queries: Vec<(Order, Query)> = vec![
+        (Order::ByKeys(&["s"]), |lf| {
+            lf.group_by([col("s")]).agg(grouped_reductions("i32", []))
+        }),
+        (Order::Aggregated, |lf| {
+            lf.filter(col("i8").gt(lit(-20)))
+                .group_by_stable([col("s")])
+                .agg(grouped_reductions("i32", []))
+        }),
+        (Order::ByKeys(&["s"]), |lf| {
+            lf.filter(col("u8").lt(lit(200)))
+                .group_by([col("s")])
+                .agg([col("s").min().alias("min_s"), len()])
+        }),
+    ];
+    for (i, (order, query)) in queries.iter().enumerate() {
+        let theirs = query(stock(&path)).collect().unwrap();
+        for args in [
+            ScanArgsAdaptive::default(),
+            ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(7_000)),
+            ScanArgsAdaptive::default()
+                .with_chunk_policy(ChunkPolicy::Rows(3_000))
+                .with_memory_budget(256 << 20),
+        ] {
+            let ours = query(LazyFrame::scan_adaptive(&path, args).unwrap())
+                .collect_adaptive()
+                .unwrap();
+            assert_eq!(ours.column("s").unwrap().dtype(), &DataType::String);
+            check(&ours, &theirs, *order).unwrap_or_else(|d| panic!("query {i}: {d}"));
+        }
+    }
+}
+
+/// One generated case of `a_string_key_grouped_by_dictionary_codes_answers_like_stock_on_generated_files`.
+#[derive(Debug, Clone)]
+struct KeyCase {
+    /// Each row's key, an index into the case's strings; `None` is a null key.
+    keys: Vec<Option<u16>>,
+    /// Strings longer than a view's 12 inline bytes.
+    long: bool,
+    /// arrow-rs with a 256-byte dictionary limit (plain pages past it), else Polars' writer.
+    arrow_rs: bool,
+    row_group_rows: usize,
+    unit_rows: usize,
+    /// `x % 3 != 0`: a predicate on another column, so the key is decoded through a mask.
+    filtered: bool,
+    stable: bool,
+}
+
+fn key_case() -> impl proptest::strategy::Strategy<Value = KeyCase> {
+    use proptest::prelude::*;
+    (1u16..600, 1usize..4_000).prop_flat_map(|(distinct, rows)| {
+        (
+            prop::collection::vec(prop::option::weighted(0.9, 0..distinct), rows),
+            any::<bool>(),
+            any::<bool>(),
+            64usize..3_000,
+            16usize..5_000,
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(keys, long, arrow_rs, row_group_rows, unit_rows, filtered, stable)| KeyCase {
+                    keys,
+                    long,
+                    arrow_rs,
+                    row_group_rows,
+                    unit_rows,
+                    filtered,
+                    stable,
+                },
+            )
+    })
+}
+
+/// Writes `case`'s rows (`k`, `x` the row number, `f` with nulls) to `path`.
+fn write_key_case(case: &KeyCase, path: &Path) {
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    let name = |v: u16| match case.long {
+        true => format!("a key longer than a view inlines {v}"),
+        false => format!("k{v}"),
+    };
+    let keys: Vec<Option<String>> = case.keys.iter().map(|k| k.map(name)).collect();
+    let n = keys.len() as i64;
+    let floats: Vec<Option<f64>> = (0..n)
+        .map(|i| (i % 7 != 0).then(|| i as f64 / 4.0))
+        .collect();
+    if !case.arrow_rs {
+        let mut df = df!("k" => keys, "x" => (0..n).collect::<Vec<_>>(), "f" => floats).unwrap();
+        let layout = Layout {
+            row_group_size: case.row_group_rows,
+            ..Layout::default()
+        };
+        write(&mut df, path, layout);
+        return;
+    }
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("k", std::sync::Arc::new(StringArray::from(keys))),
+        ("x", std::sync::Arc::new(Int64Array::from_iter_values(0..n))),
+        ("f", std::sync::Arc::new(Float64Array::from(floats))),
+    ];
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(case.row_group_rows))
+        .set_dictionary_page_size_limit(256)
+        .set_data_page_row_count_limit(50)
+        .set_write_batch_size(50)
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// A string key only the grouper reads is grouped by its dictionary codes: on generated
+    /// keys (nulls, long strings, few or many distinct), files from both writers (arrow-rs
+    /// falling back to plain pages mid-chunk), units of any size and a predicate on another
+    /// column, the groups, their values and (for `group_by_stable`) their order are stock's.
+    #[test]
+    fn a_string_key_grouped_by_dictionary_codes_answers_like_stock_on_generated_files(case in key_case()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.parquet");
+        write_key_case(&case, &path);
+        let query = |lf: LazyFrame| {
+            let lf = match case.filtered {
+                true => lf.filter((col("x") % lit(3i64)).neq(lit(0i64))),
+                false => lf,
+            };
+            let aggs = [
+                col("x").sum().alias("sum"),
+                col("f").min().alias("min"),
+                col("f").max().alias("max"),
+                col("f").count().alias("count"),
+                col("f").null_count().alias("nulls"),
+                col("x").mean().alias("mean"),
+                len(),
+            ];
+            match case.stable {
+                true => lf.group_by_stable([col("k")]).agg(aggs),
+                false => lf.group_by([col("k")]).agg(aggs),
+            }
+        };
+        let theirs = query(stock(&path)).collect().unwrap();
+        let args = ScanArgsAdaptive::default().with_chunk_policy(ChunkPolicy::Rows(case.unit_rows));
+        let ours = query(LazyFrame::scan_adaptive(&path, args).unwrap())
+            .collect_adaptive()
+            .unwrap();
+        let order = match case.stable {
+            true => Order::Aggregated,
+            false => Order::ByKeys(&["k"]),
+        };
+        proptest::prop_assert!(check(&ours, &theirs, order).is_ok(), "{:?}", check(&ours, &theirs, order));
+    }
+}

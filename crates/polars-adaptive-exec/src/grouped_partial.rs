@@ -6,6 +6,10 @@
 //! Covered: `sum`, `min`, `max`, `count`, `len` and `null_count` of row-wise inputs, which
 //! are what `AggPlan` decomposes `sum`, `mean`, `min`, `max`, `count` and `len` into. Any
 //! other partial aggregation uses the compiled in-memory group_by (`BatchExec`).
+//!
+//! A single string key that nothing else reads may reach it as a categorical (the scan's
+//! `CategoricalColumns`): rows are grouped by dictionary code through a table from code to
+//! group, and only a code's first appearance inserts its string into the grouper.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use polars_expr::state::ExecutionState;
 use polars_expr::{create_physical_expr, ExpressionConversionState};
 use polars_plan::plans::expr_ir::ExprIR;
 use polars_plan::plans::{is_elementwise_rec, AExpr, IRAggExpr, IRFunctionExpr, IR};
+use polars_plan::utils::aexpr_to_leaf_names_iter;
 use polars_streaming_adaptive::{MemoryGuard, MemoryManager};
 
 use crate::batch_exec::Idle;
@@ -59,11 +64,19 @@ pub(crate) struct GroupedPartial {
     /// growing took about 1.7 % of criterion `agg/partial_merge`'s samples).
     groups_seen: AtomicUsize,
     pool: Option<Pool>,
+    /// The one key, when it is a string column that no aggregation reads: the scan may hand
+    /// it out as a categorical, whose codes are grouped without hashing strings.
+    categorical_key: Option<PlSmallStr>,
 }
 
 /// A grouper and one reduction per aggregation: the partial aggregate of some batches.
 struct State {
     grouper: Box<dyn Grouper>,
+    /// For a key handed out as a categorical: the group of each code met so far
+    /// (`IdxSize::MAX` where none), and of the null key. The grouper holds their strings, so
+    /// batches of strings (a chunk that was not dictionary-encoded) find the same groups.
+    code_groups: Vec<IdxSize>,
+    null_group: Option<IdxSize>,
     reductions: Vec<Box<dyn GroupedReduction>>,
     /// The state's estimated size, counted while it waits in the pool.
     guard: Option<MemoryGuard>,
@@ -115,6 +128,15 @@ impl GroupedPartial {
             .as_ref()
             .map(|s| s.iter_names().cloned().collect());
         let in_schema = ir.lp_arena.get(input).schema(&ir.lp_arena).into_owned();
+        let mut key_column = match keys.as_slice() {
+            [key] => match ir.expr_arena.get(key.node()) {
+                AExpr::Column(name) if in_schema.get(name) == Some(&DataType::String) => {
+                    Some(name.clone())
+                }
+                _ => None,
+            },
+            _ => None,
+        };
         let arena = &mut ir.expr_arena;
         let mut state = ExpressionConversionState::new(false);
         let mut compile =
@@ -133,6 +155,16 @@ impl GroupedPartial {
         let mut leaves = Vec::with_capacity(aggs.len());
         let (mut compiled, mut compiled_keys) = (Vec::new(), Vec::<String>::new());
         for agg in &aggs {
+            // Counting rows or nulls of the key reads its validity, the same for codes.
+            let counts = matches!(
+                arena.get(agg.node()),
+                AExpr::Len
+                    | AExpr::Agg(IRAggExpr::Count { .. })
+                    | AExpr::Function {
+                        function: IRFunctionExpr::NullCount,
+                        ..
+                    }
+            );
             let covered = match arena.get(agg.node()) {
                 AExpr::Agg(a) => matches!(
                     a,
@@ -157,6 +189,15 @@ impl GroupedPartial {
             };
             if !is_elementwise_rec(*input, arena) {
                 return None;
+            }
+            // Any other aggregation reading the key (its `min` differs on categoricals; `len`
+            // reads the first column, which may be the key) keeps it a string.
+            let is_key =
+                |e: &AExpr| matches!(e, AExpr::Column(n) if Some(n) == key_column.as_ref());
+            if !(counts && is_key(arena.get(*input)))
+                && aexpr_to_leaf_names_iter(*input, arena).any(|n| Some(n) == key_column.as_ref())
+            {
+                key_column = None;
             }
             let input = ExprIR::from_node(*input, arena);
             let key = format!("{:?}", input.to_expr(arena));
@@ -184,6 +225,7 @@ impl GroupedPartial {
             random_state: PlRandomState::default(),
             groups_seen: AtomicUsize::new(0),
             pool: None,
+            categorical_key: key_column,
         })
     }
 
@@ -215,12 +257,19 @@ impl GroupedPartial {
         self
     }
 
+    /// The key a scan may hand out as a categorical: a string column no aggregation reads.
+    pub fn categorical_key(&self) -> Option<&PlSmallStr> {
+        self.categorical_key.as_ref()
+    }
+
     /// An empty state for a first batch of `rows` rows.
     fn new_state(&self, rows: usize) -> State {
         let mut grouper = self.grouper.new_empty();
         grouper.reserve(self.groups_seen.load(Ordering::Relaxed).min(rows));
         State {
             grouper,
+            code_groups: Vec::new(),
+            null_group: None,
             reductions: self
                 .leaves
                 .iter()
@@ -282,6 +331,8 @@ impl GroupedPartial {
         let height = batch.height();
         let State {
             grouper,
+            code_groups,
+            null_group,
             reductions,
             ..
         } = state;
@@ -303,13 +354,22 @@ impl GroupedPartial {
                     |(k, name)| Ok(full(k.evaluate(&morsel, &exec_state)?).with_name(name.clone())),
                 )
                 .collect::<PolarsResult<Vec<_>>>()?;
-            let keys = DataFrame::new(len, key_columns)?;
-            let hash_keys = HashKeys::from_df(&keys, self.random_state.clone(), true, false);
             subset.clear();
             subset.extend(0..len as IdxSize);
             group_idxs.clear();
-            // SAFETY: `subset` holds the indices of `hash_keys`, which has `len` keys.
-            unsafe { grouper.insert_keys_subset(&hash_keys, &subset, Some(&mut group_idxs)) };
+            match key_columns.as_slice() {
+                [key] if key.dtype().is_categorical() => {
+                    let mut codes = Codes {
+                        groups: code_groups,
+                        null: null_group,
+                    };
+                    codes.groups_of(key, &mut **grouper, self, &subset, &mut group_idxs)?;
+                }
+                _ => {
+                    let keys = DataFrame::new(len, key_columns)?;
+                    self.insert(&mut **grouper, &keys, &subset, &mut group_idxs);
+                }
+            }
             let values = self
                 .inputs
                 .iter()
@@ -324,6 +384,21 @@ impl GroupedPartial {
             }
         }
         Ok(())
+    }
+
+    /// Inserts every row of `keys` into `grouper`, pushing each row's group to `group_idxs`;
+    /// `all` counts from 0 to at least `keys.height()`.
+    fn insert(
+        &self,
+        grouper: &mut dyn Grouper,
+        keys: &DataFrame,
+        all: &[IdxSize],
+        group_idxs: &mut Vec<IdxSize>,
+    ) {
+        let hash_keys = HashKeys::from_df(keys, self.random_state.clone(), true, false);
+        let subset = &all[..keys.height()];
+        // SAFETY: `subset` holds the indices of `hash_keys`, which has `keys.height()` keys.
+        unsafe { grouper.insert_keys_subset(&hash_keys, subset, Some(group_idxs)) };
     }
 
     /// `state`'s partial aggregate: one row per group, in order of first appearance.
@@ -350,6 +425,79 @@ impl GroupedPartial {
             pool.group_bytes.fetch_max(per_group, Ordering::Relaxed);
         }
         Ok(df)
+    }
+}
+
+/// A state's groups of a categorical key's codes (`State::code_groups`).
+struct Codes<'a> {
+    groups: &'a mut Vec<IdxSize>,
+    null: &'a mut Option<IdxSize>,
+}
+
+/// A code met in this morsel for the first time: its group is being made.
+const PENDING: IdxSize = IdxSize::MAX - 1;
+const NONE: IdxSize = IdxSize::MAX;
+
+impl Codes<'_> {
+    /// Pushes the group of each row of `key` (a categorical) to `group_idxs`. Codes met for
+    /// the first time have their strings inserted into `grouper`, in order of first
+    /// appearance, so that groups keep that order.
+    fn groups_of(
+        &mut self,
+        key: &Column,
+        grouper: &mut dyn Grouper,
+        partial: &GroupedPartial,
+        all: &[IdxSize],
+        group_idxs: &mut Vec<IdxSize>,
+    ) -> PolarsResult<()> {
+        let DataType::Categorical(_, mapping) = key.dtype() else {
+            unreachable!("the caller checked the dtype");
+        };
+        let codes = key.as_materialized_series().cat32()?.physical();
+        // The codes met for the first time, and the null key (`None`) if it is.
+        let mut new: Vec<Option<CatSize>> = Vec::new();
+        let mut null_pending = false;
+        for code in codes.iter() {
+            match code {
+                Some(c) => {
+                    let c = c as usize;
+                    if c >= self.groups.len() {
+                        self.groups.resize(c + 1, NONE);
+                    }
+                    if self.groups[c] == NONE {
+                        self.groups[c] = PENDING;
+                        new.push(Some(c as CatSize));
+                    }
+                }
+                None if self.null.is_none() && !null_pending => {
+                    null_pending = true;
+                    new.push(None);
+                }
+                None => {}
+            }
+        }
+        if !new.is_empty() {
+            let strings = new
+                .iter()
+                .map(|c| c.map(|c| mapping.cat_to_str(c).expect("a code of the mapping")));
+            let strings = Series::new(key.name().clone(), strings.collect::<Vec<_>>());
+            let keys = DataFrame::new(new.len(), vec![strings.into_column()])?;
+            let mut groups = Vec::with_capacity(new.len());
+            partial.insert(grouper, &keys, all, &mut groups);
+            for (code, group) in new.into_iter().zip(groups) {
+                match code {
+                    Some(c) => self.groups[c as usize] = group,
+                    None => *self.null = Some(group),
+                }
+            }
+        }
+        let null = self.null.unwrap_or(NONE);
+        group_idxs.extend(
+            codes
+                .iter()
+                .map(|c| c.map_or(null, |c| self.groups[c as usize])),
+        );
+        Ok(())
     }
 }
 
@@ -387,5 +535,47 @@ mod tests {
         let partial = GroupedPartial::try_new(&plan).expect("covered by the grouped reductions");
         assert_eq!(partial.leaves.len(), 3);
         assert_eq!(partial.inputs.len(), 1);
+    }
+
+    #[test]
+    fn a_string_key_only_the_grouper_reads_may_come_as_dictionary_codes() {
+        let input: SchemaRef = Arc::new(Schema::from_iter([
+            Field::new("symbol".into(), DataType::String),
+            Field::new("price".into(), DataType::Float64),
+            Field::new("n".into(), DataType::Int64),
+        ]));
+        // `output`: the key's and the aggregation's dtypes.
+        let key_of = |key: Expr, agg: Expr, output: [DataType; 2]| {
+            let [k, a] = output;
+            let schema: SchemaRef = Arc::new(Schema::from_iter([
+                Field::new("k".into(), k),
+                Field::new("a".into(), a),
+            ]));
+            let plan = AggPlan::new(
+                vec![key.alias("k")],
+                vec![agg.alias("a")],
+                schema,
+                input.clone(),
+            )
+            .unwrap();
+            let partial = GroupedPartial::try_new(&plan).expect("covered");
+            partial.categorical_key().cloned()
+        };
+        let vwap = || (col("price") * col("n")).sum();
+        let (string, float) = (DataType::String, DataType::Float64);
+        assert_eq!(
+            key_of(col("symbol"), vwap(), [string.clone(), float.clone()]),
+            Some("symbol".into())
+        );
+        // The key's own `min` orders strings, not codes.
+        let min = col("symbol").min();
+        assert_eq!(
+            key_of(col("symbol"), min, [string.clone(), string.clone()]),
+            None
+        );
+        // A computed key, and a numeric one, are not a string column.
+        let upper = col("symbol").str().to_uppercase();
+        assert_eq!(key_of(upper, vwap(), [string, float.clone()]), None);
+        assert_eq!(key_of(col("n"), vwap(), [DataType::Int64, float]), None);
     }
 }

@@ -29,7 +29,7 @@ use polars_plan::plans::expr_ir::ExprIR;
 use polars_plan::plans::{is_elementwise_rec, AExpr, IRPlan, IR};
 use polars_plan::prelude::DistinctOptionsIR;
 use polars_plan::prelude::{Arena, Node};
-use polars_streaming_adaptive::{BatchMap, MemoryManager, RowGroupFilter};
+use polars_streaming_adaptive::{BatchMap, CategoricalColumns, MemoryManager, RowGroupFilter};
 
 use crate::batch_exec::{BatchExec, BatchExecPool};
 use crate::error::ExecError;
@@ -324,16 +324,27 @@ impl Runner {
 
     /// Whether the row-local chain drops rows (a filter in it).
     fn chain_filters(&self) -> bool {
+        self.chain().any(|ir| matches!(ir, IR::Filter { .. }))
+    }
+
+    /// Whether the row-local chain only selects columns (the projection that drops the
+    /// predicate's columns), so that a column reaches the reduction as the scan decoded it.
+    fn chain_only_selects(&self) -> bool {
+        self.chain()
+            .all(|ir| matches!(ir, IR::SimpleProjection { .. }))
+    }
+
+    /// The nodes of the row-local chain, from its top down to the scan's parent.
+    fn chain(&self) -> impl Iterator<Item = &IR> {
         let arena = &self.split.plan.lp_arena;
         let mut node = self.split.chain_top;
-        while node != self.split.scan {
-            let ir = arena.get(node);
-            if matches!(ir, IR::Filter { .. }) {
-                return true;
-            }
-            node = ir.inputs().next().expect("a chain node has one input");
-        }
-        false
+        std::iter::from_fn(move || {
+            (node != self.split.scan).then(|| {
+                let ir = arena.get(node);
+                node = ir.inputs().next().expect("a chain node has one input");
+                ir
+            })
+        })
     }
 
     /// The row-local chain's output for no rows: the schema of what reaches the reduction.
@@ -407,6 +418,15 @@ impl Runner {
         request.memory = Some(memory.clone());
         let chain = self.compile_chain();
         let pooled = self.pooled_partial(&memory, args.memory_budget);
+        // A group key read by nothing but the grouped partial is grouped by its dictionary
+        // codes: the scan hands it out as a categorical, the partial's keys are strings again.
+        let categorical = match (self.chain_only_selects(), &pooled) {
+            (true, Some(p)) => p
+                .categorical_key()
+                .map(|k| CategoricalColumns::new([k.clone()])),
+            _ => None,
+        };
+        request.categorical = categorical.clone();
         request.map = Some(self.batch_map(chain.clone(), pooled.clone()));
         request.row_groups = answer.map(StatsAnswer::filter);
         let metrics = request.metrics.clone();
@@ -414,7 +434,13 @@ impl Runner {
             metrics.add_row_groups_answered_from_statistics(answer.row_groups());
         }
         let stream = self.source().stream(request);
-        let empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
+        let mut empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
+        for key in categorical.iter().flat_map(|c| c.columns()) {
+            if let Ok(c) = empty.column(key) {
+                let column = c.cast(&DataType::String)?;
+                empty.with_column(column)?;
+            }
+        }
         let empty = match &chain {
             Some(chain) => chain.run(empty)?,
             None => empty,

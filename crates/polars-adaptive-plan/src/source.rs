@@ -11,8 +11,9 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 use polars_streaming_adaptive::{
-    expand_paths, one_chunk_frame, BatchMap, ExprPredicate, MemoryManager, MmapParquetReader,
-    ParallelBatches, ParallelStreamReader, PredicatePushdown, RowGroupFilter, ScanMetrics,
+    expand_paths, one_chunk_frame, BatchMap, CategoricalColumns, ExprPredicate, MemoryManager,
+    MmapParquetReader, ParallelBatches, ParallelStreamReader, PredicatePushdown, RowGroupFilter,
+    ScanMetrics,
 };
 
 use crate::error::PlanError;
@@ -137,6 +138,7 @@ impl AdaptiveSource {
             map,
             row_groups,
             paths,
+            categorical,
         } = request;
         let dtype_check = predicate.clone().map(|p| (self.schema.clone(), p));
         // The reader stops at the limit; `AdaptiveStream` still cuts the last batch (after
@@ -156,6 +158,9 @@ impl AdaptiveSource {
         };
         if let Some(filter) = row_groups {
             reader = reader.with_row_group_filter(filter);
+        }
+        if let (Some(categorical), None) = (categorical, limit) {
+            reader = reader.with_categorical(categorical);
         }
         // A limit is counted on the scan's own rows: the map runs after it.
         let (reader_map, map) = match limit {
@@ -243,6 +248,7 @@ impl AdaptiveSource {
             map: None,
             row_groups: None,
             paths: None,
+            categorical: None,
         })
     }
 
@@ -274,6 +280,9 @@ pub struct ScanRequest {
     /// The files to read, a subset of the source's in its order (all when `None`). A row
     /// index then numbers the rows of these files only.
     pub paths: Option<Vec<PathBuf>>,
+    /// String columns to hand out as categoricals (see `ParallelStreamReader::with_categorical`);
+    /// not under a limit, whose predicate runs on the batches after slicing.
+    pub categorical: Option<CategoricalColumns>,
 }
 
 /// One request made ready: see [`AdaptiveSource::prepare`].

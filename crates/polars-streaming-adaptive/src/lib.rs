@@ -36,6 +36,7 @@ mod scan;
 pub mod testing;
 
 pub use decode::assemble::one_chunk_frame;
+pub use decode::categorical::CategoricalColumns;
 pub use decode::compiled::CompiledExpr;
 pub use error::{panic_message, AdaptiveError};
 pub use file::paths::expand_paths;

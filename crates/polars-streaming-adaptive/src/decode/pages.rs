@@ -53,6 +53,19 @@ impl ChunkPages {
         self.compressed && self.flat.is_some() && rows.saturating_mul(self.data_pages) < self.rows
     }
 
+    /// Whether every row of `rows` lies in a dictionary-encoded data page, so that the
+    /// dictionary's codes alone can be decoded (`CategoricalColumns`).
+    pub(crate) fn dictionary_encoded(&self, rows: &Range<usize>) -> bool {
+        let Some((start, dictionary_rows)) = &self.flat else {
+            return false;
+        };
+        let covered: usize = dictionary_rows
+            .iter()
+            .map(|r| r.end.min(rows.end).saturating_sub(r.start.max(rows.start)))
+            .sum();
+        *start > 0 && covered == rows.len()
+    }
+
     /// Where to start the chunk's bytes to decode `rows` without its dictionary page, when
     /// it has one and no data page holding any of `rows` is dictionary-encoded. Writers fall
     /// back from a dictionary that grew too large to plain pages (arrow-rs past 1 MiB: the

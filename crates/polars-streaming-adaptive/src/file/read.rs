@@ -10,6 +10,7 @@ use polars_arrow::bitmap::Bitmap;
 use polars_buffer::Buffer;
 use polars_parquet::read::{ColumnChunkMetadata, Filter};
 
+use crate::decode::categorical::CategoricalColumns;
 use crate::decode::deserialize::{deserialize, mask_over};
 use crate::error::{catch_panic, AdaptiveError, AdaptiveResult};
 use crate::file::reader::MmapParquetReader;
@@ -92,8 +93,12 @@ impl MmapParquetReader {
         if height == 0 {
             let schema: Schema = columns
                 .iter()
-                .map(|&c| self.schema.get_at_index(c).unwrap())
-                .map(|(name, dtype)| (name.clone(), dtype.clone()))
+                .map(|&c| {
+                    (
+                        self.schema.get_at_index(c).unwrap().0.clone(),
+                        self.decoded_dtype(c),
+                    )
+                })
                 .collect();
             return Ok(DataFrame::empty_with_schema(&schema));
         }
@@ -111,7 +116,7 @@ impl MmapParquetReader {
                 return Ok(Column::full_null(
                     name.clone(),
                     height,
-                    &DataType::from_arrow_field(field),
+                    &self.decoded_dtype(c),
                 ));
             };
             if let (Some(shared), [(_, bytes)]) = (&shared, &mut chunks[..]) {
@@ -126,6 +131,16 @@ impl MmapParquetReader {
                     *bytes = bytes.clone().sliced(start..bytes.len());
                 }
             }
+            // Dictionary codes where every page holding `rows` is dictionary-encoded (the
+            // encodings Polars' categorical decoder takes); rows in plain pages (a writer's
+            // fallback from a dictionary grown too large) are decoded as strings and cast.
+            let categorical = self.categorical_of(c);
+            let as_codes = match categorical {
+                Some(_) => self
+                    .checked_pages(rg, c, rows.end)?
+                    .dictionary_encoded(&rows),
+                None => false,
+            };
             let series = catch_panic(
                 || {
                     // A whole row group is decoded without a filter, as stock Polars does: the
@@ -148,10 +163,25 @@ impl MmapParquetReader {
                             .then(|| Filter::new_ranged(rows.start, rows.end)),
                     };
                     let window = shared.as_ref().map(|d| d.window(rows.end).len());
-                    let (arrays, _) = deserialize(chunks, window, field.clone(), filter)
-                        .map_err(|e| decode_err(e.to_string()))?;
-                    let series =
-                        Series::try_from((field, arrays)).map_err(|e| decode_err(e.to_string()))?;
+                    let series = match categorical {
+                        Some(cats) if as_codes => {
+                            let field = CategoricalColumns::codes_field(field);
+                            let (arrays, _) = deserialize(chunks, window, field, filter)
+                                .map_err(|e| decode_err(e.to_string()))?;
+                            cats.column_of_codes(name.clone(), arrays)
+                        }
+                        _ => {
+                            let (arrays, _) = deserialize(chunks, window, field.clone(), filter)
+                                .map_err(|e| decode_err(e.to_string()))?;
+                            let series = Series::try_from((field, arrays))
+                                .map_err(|e| decode_err(e.to_string()))?;
+                            match categorical {
+                                Some(cats) => series.cast(&cats.dtype()),
+                                None => Ok(series),
+                            }
+                        }
+                    }
+                    .map_err(|e| decode_err(e.to_string()))?;
                     match (mask, masked) {
                         (Some(m), None) => series
                             .filter(&BooleanChunked::from_bitmap(PlSmallStr::EMPTY, m.clone()))

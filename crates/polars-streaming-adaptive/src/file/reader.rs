@@ -15,6 +15,7 @@ use polars_buffer::Buffer;
 use polars_parquet::parquet::schema::types::PhysicalType;
 use polars_parquet::read::FileMetadata;
 
+use crate::decode::categorical::CategoricalColumns;
 use crate::decode::decompressed::KeptPages;
 use crate::decode::pages::PageCheck;
 use crate::error::{AdaptiveError, AdaptiveResult};
@@ -58,6 +59,8 @@ pub struct MmapParquetReader {
     /// share them (`PageReuse::Keep`): `Some(None)` where that failed, so the units decode
     /// from the file's bytes. Emptied when the row group's last unit is read (`release`).
     pub(super) decompressed: Vec<Mutex<KeptPages>>,
+    /// String columns decoded as dictionary codes (`CategoricalColumns`).
+    pub(super) categorical: Option<CategoricalColumns>,
 }
 
 impl std::fmt::Debug for MmapParquetReader {
@@ -108,7 +111,30 @@ impl MmapParquetReader {
             statistics: OnceLock::new(),
             page_checks: (0..cells).map(|_| Default::default()).collect(),
             decompressed: (0..cells).map(|_| Default::default()).collect(),
+            categorical: None,
         })
+    }
+
+    /// Decodes the string columns of `categorical` as its categoricals.
+    pub(crate) fn set_categorical(&mut self, categorical: Option<CategoricalColumns>) {
+        self.categorical = categorical;
+    }
+
+    /// The mapping column `c` (a schema index) is decoded under, when it is a string column
+    /// of `categorical`.
+    pub(super) fn categorical_of(&self, c: usize) -> Option<&CategoricalColumns> {
+        let (name, dtype) = self.schema.get_at_index(c).unwrap();
+        self.categorical
+            .as_ref()
+            .filter(|cats| dtype == &DataType::String && cats.contains(name))
+    }
+
+    /// The dtype column `c` is decoded as.
+    pub(super) fn decoded_dtype(&self, c: usize) -> DataType {
+        match self.categorical_of(c) {
+            Some(cats) => cats.dtype(),
+            None => self.schema.get_at_index(c).unwrap().1.clone(),
+        }
     }
 
     /// The file this reader maps.

@@ -340,3 +340,82 @@ fn units_sharing_pages_decompressed_once_decode_like_units_decompressing_their_o
         );
     }
 }
+
+/// A string column handed out as categoricals: units whose pages are all dictionary-encoded
+/// decode the codes alone (`dictionary_encoded`), units reaching plain pages past arrow-rs'
+/// fallback decode strings and cast them; all of them, masked or not, with kept pages or
+/// without, hold the strings a plain read holds, under one mapping.
+#[test]
+fn categorical_units_hold_the_strings_of_dictionary_and_fallback_pages() {
+    use crate::decode::categorical::CategoricalColumns;
+
+    let rows = 4_000i64;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fallback.parquet");
+    // 97 strings repeat until row 2,000, then every string is new: the dictionary outgrows
+    // its 1 KiB and the pages after it are plain.
+    let text = |i: i64| match i < 2_000 {
+        true => format!("v{}", i * 7 % 97),
+        false => format!("value-{i}"),
+    };
+    let props = WriterProperties::builder()
+        .set_dictionary_page_size_limit(1024)
+        .set_data_page_row_count_limit(100)
+        .set_write_batch_size(100)
+        .build();
+    write_arrow(&path, id_and_text(rows, text), props);
+
+    let plain = MmapParquetReader::new(&path).unwrap();
+    let mut reader = MmapParquetReader::new(&path).unwrap();
+    let cats = CategoricalColumns::new(["s"]);
+    reader.set_categorical(Some(cats.clone()));
+    let whole = plain.read_row_group(0).unwrap();
+    let pages = reader.checked_pages(0, 1, rows as usize).unwrap();
+    let plain_from = pages.flat.as_ref().unwrap().1[0].end;
+    assert!((1_000..4_000).contains(&plain_from), "{plain_from}");
+    assert!(pages.dictionary_encoded(&(0..plain_from)));
+    assert!(!pages.dictionary_encoded(&(plain_from - 1..plain_from + 1)));
+    assert!(!pages.dictionary_encoded(&(0..rows as usize)));
+
+    let every_third =
+        |range: &Range<usize>| Bitmap::from_iter((0..range.len()).map(|i| i % 3 == 0));
+    for range in [
+        0..plain_from,
+        150..plain_from - 10,
+        0..rows as usize,
+        plain_from - 50..plain_from + 50,
+        plain_from..rows as usize,
+    ] {
+        for reuse in [PageReuse::Existing, PageReuse::Keep(range.len())] {
+            let unit = reader
+                .decode(0, range.clone(), &[0, 1], ColumnThreads::One, reuse)
+                .unwrap();
+            let masked = reader
+                .decode_masked(
+                    0,
+                    range.clone(),
+                    &every_third(&range),
+                    &[0, 1],
+                    ColumnThreads::One,
+                    reuse,
+                )
+                .unwrap();
+            for (df, step) in [(unit, 1), (masked, 3)] {
+                let s = df.column("s").unwrap();
+                assert_eq!(s.dtype(), &cats.dtype(), "{range:?}");
+                let expected = whole
+                    .column("s")
+                    .unwrap()
+                    .slice(range.start as i64, range.len())
+                    .as_materialized_series()
+                    .gather_every(step, 0)
+                    .unwrap();
+                let got = s.cast(&DataType::String).unwrap();
+                assert!(
+                    got.as_materialized_series().equals_missing(&expected),
+                    "{range:?} every {step}"
+                );
+            }
+        }
+    }
+}

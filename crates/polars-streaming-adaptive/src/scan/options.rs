@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 
+use crate::decode::categorical::CategoricalColumns;
 use crate::decode::compiled::CompiledExpr;
 use crate::file::source::MmapMode;
 use crate::memory::chunk_strategy::{ChunkPolicy, ChunkStrategy};
@@ -34,6 +35,8 @@ pub(crate) struct ScanOptions {
     /// The predicate compiled for each schema of its input met so far: files of one scan
     /// share it (compiling costs a plan, about 0.3 ms).
     pub compiled: CompiledCache,
+    /// String columns handed out as categoricals (see `decoded_categorical`).
+    pub categorical: Option<CategoricalColumns>,
 }
 
 /// See `ScanOptions::compiled`.
@@ -99,6 +102,7 @@ impl Default for ScanOptions {
             map: None,
             row_groups: None,
             compiled: CompiledCache::default(),
+            categorical: None,
         }
     }
 }
@@ -110,6 +114,17 @@ impl ScanOptions {
             None => predicate,
             Some(prev) => Arc::new(AndPredicate::new(vec![prev, predicate])),
         });
+    }
+
+    /// The columns of `categorical` decoded as categoricals: those the predicate does not
+    /// read, which it evaluates on strings (all of them when it does not say which it reads).
+    pub(crate) fn decoded_categorical(&self) -> Option<CategoricalColumns> {
+        let cats = self.categorical.as_ref()?;
+        let read = match &self.predicate {
+            None => Vec::new(),
+            Some(p) => p.columns()?,
+        };
+        Some(cats.retain(|c| !read.contains(c)))
     }
 
     /// Columns the scan adds to the file's own, with their dtypes and whether they go first.
@@ -136,7 +151,11 @@ impl ScanOptions {
         };
         let mut out = Schema::with_capacity(file.len() + 2);
         out.extend(virtuals(&mut { first }));
-        out.extend(file.iter().map(|(n, d)| (n.clone(), d.clone())));
+        let cats = self.decoded_categorical();
+        out.extend(file.iter().map(|(n, d)| match &cats {
+            Some(cats) if d == &DataType::String && cats.contains(n) => (n.clone(), cats.dtype()),
+            _ => (n.clone(), d.clone()),
+        }));
         out.extend(virtuals(&mut { last }));
         out
     }

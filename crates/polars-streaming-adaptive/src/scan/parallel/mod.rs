@@ -28,6 +28,7 @@ use polars::prelude::*;
 use self::consumer::{permits_and_budget, Events};
 use self::task::{decode, Event};
 use self::walk::{Step, Walk};
+use crate::decode::categorical::CategoricalColumns;
 use crate::error::{catch_panic, AdaptiveError};
 use crate::file::paths::expand_paths;
 use crate::file::source::MmapMode;
@@ -142,6 +143,14 @@ impl ParallelStreamReader {
     /// Maps the files, or reads them, as `mode` says (default [`MmapMode::Auto`]).
     pub fn with_mmap_mode(mut self, mode: MmapMode) -> Self {
         self.options.mmap_mode = mode;
+        self
+    }
+
+    /// Hands out the string columns of `categorical` as its categoricals, decoding only
+    /// the dictionary codes of dictionary-encoded pages (for a consumer that compares values,
+    /// such as a group key). Columns the predicate reads stay strings.
+    pub fn with_categorical(mut self, categorical: CategoricalColumns) -> Self {
+        self.options.categorical = Some(categorical);
         self
     }
 

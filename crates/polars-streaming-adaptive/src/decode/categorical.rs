@@ -1,0 +1,116 @@
+//! String columns decoded as Polars categoricals of one mapping, for a consumer that only
+//! compares their values (a group key): a dictionary-encoded chunk decodes its codes alone,
+//! and each dictionary entry a unit uses is looked up in the mapping once, instead of every
+//! row's string being copied out and hashed.
+
+use std::sync::Arc;
+
+use polars::prelude::*;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::datatypes::{ArrowDataType, IntegerType, Metadata, DTYPE_CATEGORICAL_NEW};
+
+/// Columns a scan hands out as `Categorical` under `categories` rather than as `String`.
+///
+/// Codes are stable for as long as `categories` lives: the same string has the same code in
+/// every batch of every file, so a consumer may index state by code. Mapping a string costs
+/// one hash per distinct entry a unit uses; the mapping holds every string met until dropped.
+#[derive(Debug, Clone)]
+pub struct CategoricalColumns {
+    columns: Vec<PlSmallStr>,
+    categories: Arc<Categories>,
+}
+
+impl CategoricalColumns {
+    /// `columns` under a new mapping of their own.
+    pub fn new<S: Into<PlSmallStr>>(columns: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            columns: columns.into_iter().map(Into::into).collect(),
+            categories: Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32),
+        }
+    }
+
+    /// The dtype the columns come out as.
+    pub fn dtype(&self) -> DataType {
+        DataType::from_categories(self.categories.clone())
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &[PlSmallStr] {
+        &self.columns
+    }
+
+    /// Whether `name` is one of the columns.
+    pub fn contains(&self, name: &str) -> bool {
+        self.columns.iter().any(|c| c == name)
+    }
+
+    /// The same mapping for the columns of `self` that `keep` accepts.
+    pub(crate) fn retain(&self, keep: impl Fn(&PlSmallStr) -> bool) -> Self {
+        Self {
+            columns: self.columns.iter().filter(|c| keep(c)).cloned().collect(),
+            categories: self.categories.clone(),
+        }
+    }
+
+    /// The arrow field that makes Polars' decoder read a string chunk's dictionary codes
+    /// (its `CategoricalDecoder`, which refuses a page that is not dictionary-encoded).
+    pub(crate) fn codes_field(
+        field: &polars_arrow::datatypes::Field,
+    ) -> polars_arrow::datatypes::Field {
+        let dtype = ArrowDataType::Dictionary(
+            IntegerType::UInt32,
+            Box::new(ArrowDataType::Utf8View),
+            false,
+        );
+        let metadata: Metadata = [(DTYPE_CATEGORICAL_NEW.into(), PlSmallStr::EMPTY)].into();
+        polars_arrow::datatypes::Field::new(field.name.clone(), dtype, field.is_nullable)
+            .with_metadata(metadata)
+    }
+
+    /// `arrays` (Polars' decoder's output for `codes_field`) as one categorical column.
+    pub(crate) fn column_of_codes(
+        &self,
+        name: PlSmallStr,
+        arrays: Vec<Box<dyn Array>>,
+    ) -> PolarsResult<Series> {
+        let mapping = self.categories.mapping();
+        let mut chunks = Vec::with_capacity(arrays.len());
+        for array in arrays {
+            let Some(dict) = array.as_any().downcast_ref::<DictionaryArray<u32>>() else {
+                polars_bail!(ComputeError: "expected dictionary codes, got {:?}", array.dtype());
+            };
+            let Some(values) = dict.values().as_any().downcast_ref::<Utf8ViewArray>() else {
+                polars_bail!(ComputeError: "expected a string dictionary, got {:?}", dict.values().dtype());
+            };
+            // An entry is looked up the first time a row uses it: a unit that reads a few
+            // rows of a large dictionary hashes only the entries it reads.
+            let mut remap = vec![u32::MAX; values.len()];
+            let keys = dict.keys();
+            let mut cats = Vec::with_capacity(keys.len());
+            for (i, &k) in keys.values().iter().enumerate() {
+                if !keys.is_valid(i) {
+                    cats.push(0);
+                    continue;
+                }
+                let Some(slot) = remap.get_mut(k as usize) else {
+                    polars_bail!(ComputeError: "dictionary index {k} out of bounds for a dictionary of {} entries", values.len());
+                };
+                if *slot == u32::MAX {
+                    *slot = mapping.insert_cat(values.value(k as usize))?;
+                }
+                cats.push(*slot);
+            }
+            let codes =
+                PrimitiveArray::new(ArrowDataType::UInt32, cats.into(), keys.validity().cloned());
+            chunks.push(codes);
+        }
+        let codes = match chunks.is_empty() {
+            true => UInt32Chunked::full_null(name, 0),
+            false => UInt32Chunked::from_chunk_iter(name, chunks),
+        };
+        // SAFETY: every code was handed out by `mapping`, which `self.dtype()` carries.
+        let ca =
+            unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(codes, self.dtype()) };
+        Ok(ca.into_series())
+    }
+}
