@@ -426,7 +426,7 @@ impl Runner {
                 .map(|k| CategoricalColumns::new([k.clone()])),
             _ => None,
         };
-        request.categorical = categorical.clone();
+        request.categorical = categorical;
         request.map = Some(self.batch_map(chain.clone(), pooled.clone()));
         request.row_groups = answer.map(StatsAnswer::filter);
         let metrics = request.metrics.clone();
@@ -434,13 +434,7 @@ impl Runner {
             metrics.add_row_groups_answered_from_statistics(answer.row_groups());
         }
         let stream = self.source().stream(request);
-        let mut empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
-        for key in categorical.iter().flat_map(|c| c.columns()) {
-            if let Ok(c) = empty.column(key) {
-                let column = c.cast(&DataType::String)?;
-                empty.with_column(column)?;
-            }
-        }
+        let empty = DataFrame::empty_with_arc_schema(stream.schema().clone());
         let empty = match &chain {
             Some(chain) => chain.run(empty)?,
             None => empty,

@@ -280,8 +280,9 @@ pub struct ScanRequest {
     /// The files to read, a subset of the source's in its order (all when `None`). A row
     /// index then numbers the rows of these files only.
     pub paths: Option<Vec<PathBuf>>,
-    /// String columns to hand out as categoricals (see `ParallelStreamReader::with_categorical`);
-    /// not under a limit, whose predicate runs on the batches after slicing.
+    /// String columns to hand out as categoricals where dictionary-encoded (see
+    /// `ParallelStreamReader::with_categorical`); not under a limit, whose predicate runs on
+    /// the batches after slicing.
     pub categorical: Option<CategoricalColumns>,
 }
 

@@ -9,34 +9,37 @@ use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::datatypes::{ArrowDataType, IntegerType, Metadata, DTYPE_CATEGORICAL_NEW};
 
-/// Columns a scan hands out as `Categorical` under `categories` rather than as `String`.
+/// String columns a scan hands out as `Categorical` under one mapping where a unit's pages
+/// are all dictionary-encoded, and as `String` elsewhere (a chunk written plain, or past a
+/// writer's fallback from a dictionary grown too large): a batch holds either dtype, and the
+/// scan's schema says `String`.
 ///
-/// Codes are stable for as long as `categories` lives: the same string has the same code in
-/// every batch of every file, so a consumer may index state by code. Mapping a string costs
-/// one hash per distinct entry a unit uses; the mapping holds every string met until dropped.
+/// Codes are stable for as long as the mapping lives: the same string has the same code in
+/// every batch of every file, so a consumer may index state by code. Mapping costs one hash
+/// per distinct entry a unit uses; the mapping holds every string met until dropped.
 #[derive(Debug, Clone)]
 pub struct CategoricalColumns {
     columns: Vec<PlSmallStr>,
     categories: Arc<Categories>,
+    /// Held here: `Categories` keeps only a weak reference, so a mapping no batch holds any
+    /// more would be dropped and the next unit's codes would start again from 0.
+    mapping: Arc<CategoricalMapping>,
 }
 
 impl CategoricalColumns {
     /// `columns` under a new mapping of their own.
     pub fn new<S: Into<PlSmallStr>>(columns: impl IntoIterator<Item = S>) -> Self {
+        let categories = Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32);
         Self {
             columns: columns.into_iter().map(Into::into).collect(),
-            categories: Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32),
+            mapping: categories.mapping(),
+            categories,
         }
     }
 
-    /// The dtype the columns come out as.
+    /// The dtype of the columns' dictionary-encoded units.
     pub fn dtype(&self) -> DataType {
-        DataType::from_categories(self.categories.clone())
-    }
-
-    /// The columns.
-    pub fn columns(&self) -> &[PlSmallStr] {
-        &self.columns
+        DataType::Categorical(self.categories.clone(), self.mapping.clone())
     }
 
     /// Whether `name` is one of the columns.
@@ -49,6 +52,7 @@ impl CategoricalColumns {
         Self {
             columns: self.columns.iter().filter(|c| keep(c)).cloned().collect(),
             categories: self.categories.clone(),
+            mapping: self.mapping.clone(),
         }
     }
 
@@ -73,7 +77,7 @@ impl CategoricalColumns {
         name: PlSmallStr,
         arrays: Vec<Box<dyn Array>>,
     ) -> PolarsResult<Series> {
-        let mapping = self.categories.mapping();
+        let mapping = &self.mapping;
         let mut chunks = Vec::with_capacity(arrays.len());
         for array in arrays {
             let Some(dict) = array.as_any().downcast_ref::<DictionaryArray<u32>>() else {

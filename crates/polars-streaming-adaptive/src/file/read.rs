@@ -93,12 +93,8 @@ impl MmapParquetReader {
         if height == 0 {
             let schema: Schema = columns
                 .iter()
-                .map(|&c| {
-                    (
-                        self.schema.get_at_index(c).unwrap().0.clone(),
-                        self.decoded_dtype(c),
-                    )
-                })
+                .map(|&c| self.schema.get_at_index(c).unwrap())
+                .map(|(name, dtype)| (name.clone(), dtype.clone()))
                 .collect();
             return Ok(DataFrame::empty_with_schema(&schema));
         }
@@ -116,7 +112,7 @@ impl MmapParquetReader {
                 return Ok(Column::full_null(
                     name.clone(),
                     height,
-                    &self.decoded_dtype(c),
+                    &DataType::from_arrow_field(field),
                 ));
             };
             if let (Some(shared), [(_, bytes)]) = (&shared, &mut chunks[..]) {
@@ -132,8 +128,9 @@ impl MmapParquetReader {
                 }
             }
             // Dictionary codes where every page holding `rows` is dictionary-encoded (the
-            // encodings Polars' categorical decoder takes); rows in plain pages (a writer's
-            // fallback from a dictionary grown too large) are decoded as strings and cast.
+            // encodings Polars' categorical decoder takes); a unit reaching plain pages (a
+            // writer's fallback from a dictionary grown too large) stays strings, which cost
+            // less to group than to map to codes.
             let categorical = self.categorical_of(c);
             let as_codes = match categorical {
                 Some(_) => self
@@ -163,23 +160,14 @@ impl MmapParquetReader {
                             .then(|| Filter::new_ranged(rows.start, rows.end)),
                     };
                     let window = shared.as_ref().map(|d| d.window(rows.end).len());
-                    let series = match categorical {
-                        Some(cats) if as_codes => {
+                    let series = match categorical.filter(|_| as_codes) {
+                        Some(cats) => {
                             let field = CategoricalColumns::codes_field(field);
-                            let (arrays, _) = deserialize(chunks, window, field, filter)
-                                .map_err(|e| decode_err(e.to_string()))?;
-                            cats.column_of_codes(name.clone(), arrays)
+                            deserialize(chunks, window, field, filter)
+                                .and_then(|(arrays, _)| cats.column_of_codes(name.clone(), arrays))
                         }
-                        _ => {
-                            let (arrays, _) = deserialize(chunks, window, field.clone(), filter)
-                                .map_err(|e| decode_err(e.to_string()))?;
-                            let series = Series::try_from((field, arrays))
-                                .map_err(|e| decode_err(e.to_string()))?;
-                            match categorical {
-                                Some(cats) => series.cast(&cats.dtype()),
-                                None => Ok(series),
-                            }
-                        }
+                        None => deserialize(chunks, window, field.clone(), filter)
+                            .and_then(|(arrays, _)| Series::try_from((field, arrays))),
                     }
                     .map_err(|e| decode_err(e.to_string()))?;
                     match (mask, masked) {

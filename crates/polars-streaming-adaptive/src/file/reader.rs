@@ -115,7 +115,8 @@ impl MmapParquetReader {
         })
     }
 
-    /// Decodes the string columns of `categorical` as its categoricals.
+    /// Decodes the string columns of `categorical` as its categoricals where their pages are
+    /// dictionary-encoded.
     pub(crate) fn set_categorical(&mut self, categorical: Option<CategoricalColumns>) {
         self.categorical = categorical;
     }
@@ -127,14 +128,6 @@ impl MmapParquetReader {
         self.categorical
             .as_ref()
             .filter(|cats| dtype == &DataType::String && cats.contains(name))
-    }
-
-    /// The dtype column `c` is decoded as.
-    pub(super) fn decoded_dtype(&self, c: usize) -> DataType {
-        match self.categorical_of(c) {
-            Some(cats) => cats.dtype(),
-            None => self.schema.get_at_index(c).unwrap().1.clone(),
-        }
     }
 
     /// The file this reader maps.

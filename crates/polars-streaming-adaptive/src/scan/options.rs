@@ -35,7 +35,8 @@ pub(crate) struct ScanOptions {
     /// The predicate compiled for each schema of its input met so far: files of one scan
     /// share it (compiling costs a plan, about 0.3 ms).
     pub compiled: CompiledCache,
-    /// String columns handed out as categoricals (see `decoded_categorical`).
+    /// String columns handed out as categoricals where dictionary-encoded (see
+    /// `decoded_categorical`).
     pub categorical: Option<CategoricalColumns>,
 }
 
@@ -151,11 +152,7 @@ impl ScanOptions {
         };
         let mut out = Schema::with_capacity(file.len() + 2);
         out.extend(virtuals(&mut { first }));
-        let cats = self.decoded_categorical();
-        out.extend(file.iter().map(|(n, d)| match &cats {
-            Some(cats) if d == &DataType::String && cats.contains(n) => (n.clone(), cats.dtype()),
-            _ => (n.clone(), d.clone()),
-        }));
+        out.extend(file.iter().map(|(n, d)| (n.clone(), d.clone())));
         out.extend(virtuals(&mut { last }));
         out
     }

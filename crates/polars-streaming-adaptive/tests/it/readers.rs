@@ -311,3 +311,49 @@ fn a_consumer_outside_polars_pool_leaves_every_unit_to_the_pool() {
         "units decoded off the pool: {elsewhere:?}"
     );
 }
+
+/// `with_categorical` hands out a dictionary-encoded string column as categoricals of one
+/// mapping for the whole read: a string keeps its code in every batch, even when the batches
+/// before it were dropped (the mapping is not released with them), and the values are the
+/// strings stock reads.
+#[test]
+fn categorical_codes_stay_the_same_across_batches_dropped_as_they_come() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("codes.parquet");
+    let mut df = df!(
+        "s" => (0..2_000).map(|i| (i % 9 != 0).then(|| format!("u{}", i % 250))).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    common::write_parquet(&mut df, &path, 100);
+    let expected = common::stock_read(&path).unwrap();
+
+    let cats = CategoricalColumns::new(["s"]);
+    let mut codes = std::collections::HashMap::new();
+    let mut strings = Vec::new();
+    let reader = ParallelStreamReader::new(vec![path]).with_categorical(cats.clone());
+    for batch in reader.batches() {
+        let batch = batch.unwrap();
+        let s = batch.column("s").unwrap();
+        assert_eq!(s.dtype(), &cats.dtype());
+        let as_strings = s.cast(&DataType::String).unwrap();
+        let physical = s
+            .as_materialized_series()
+            .cat32()
+            .unwrap()
+            .physical()
+            .clone();
+        for (code, string) in physical.iter().zip(as_strings.str().unwrap().iter()) {
+            if let (Some(code), Some(string)) = (code, string) {
+                let first = *codes.entry(string.to_string()).or_insert(code);
+                assert_eq!(first, code, "{string}");
+            }
+        }
+        strings.push(as_strings.take_materialized_series());
+    }
+    assert_eq!(codes.len(), 250);
+    let mut all = strings.remove(0);
+    for s in strings {
+        all.append(&s).unwrap();
+    }
+    assert!(all.equals_missing(expected.column("s").unwrap().as_materialized_series()));
+}

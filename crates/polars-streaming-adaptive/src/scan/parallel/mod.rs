@@ -146,9 +146,10 @@ impl ParallelStreamReader {
         self
     }
 
-    /// Hands out the string columns of `categorical` as its categoricals, decoding only
-    /// the dictionary codes of dictionary-encoded pages (for a consumer that compares values,
-    /// such as a group key). Columns the predicate reads stay strings.
+    /// Hands out the string columns of `categorical` as its categoricals in units whose pages
+    /// are all dictionary-encoded, decoding only the codes (for a consumer that compares
+    /// values, such as a group key), and as strings in other units. Columns the predicate
+    /// reads stay strings.
     pub fn with_categorical(mut self, categorical: CategoricalColumns) -> Self {
         self.options.categorical = Some(categorical);
         self
