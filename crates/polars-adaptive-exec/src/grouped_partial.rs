@@ -454,26 +454,40 @@ impl Codes<'_> {
             unreachable!("the caller checked the dtype");
         };
         let codes = key.as_materialized_series().cat32()?.physical();
-        // The codes met for the first time, and the null key (`None`) if it is.
+        // Room for every code the mapping has handed out: lookups never grow the table.
+        let upper = mapping.num_cats_upper_bound();
+        if self.groups.len() < upper {
+            self.groups.resize(upper, NONE);
+        }
+        // The codes met for the first time, and the null key (`None`) if it is. A null row's
+        // code is whatever the decoder left there: it is never looked up.
         let mut new: Vec<Option<CatSize>> = Vec::new();
-        let mut null_pending = false;
-        for code in codes.iter() {
-            match code {
-                Some(c) => {
-                    let c = c as usize;
-                    if c >= self.groups.len() {
-                        self.groups.resize(c + 1, NONE);
-                    }
-                    if self.groups[c] == NONE {
-                        self.groups[c] = PENDING;
-                        new.push(Some(c as CatSize));
+        let first = |c: CatSize, groups: &mut Vec<IdxSize>, new: &mut Vec<_>| {
+            let g = &mut groups[c as usize];
+            if *g == NONE {
+                *g = PENDING;
+                new.push(Some(c));
+            }
+        };
+        let mut null_new = self.null.is_none();
+        for arr in codes.downcast_iter() {
+            match arr.validity().filter(|v| v.unset_bits() > 0) {
+                None => arr
+                    .values()
+                    .iter()
+                    .for_each(|&c| first(c, self.groups, &mut new)),
+                Some(valid) => {
+                    for (&c, v) in arr.values().iter().zip(valid.iter()) {
+                        match v {
+                            true => first(c, self.groups, &mut new),
+                            false if null_new => {
+                                null_new = false;
+                                new.push(None);
+                            }
+                            false => {}
+                        }
                     }
                 }
-                None if self.null.is_none() && !null_pending => {
-                    null_pending = true;
-                    new.push(None);
-                }
-                None => {}
             }
         }
         if !new.is_empty() {
@@ -492,11 +506,21 @@ impl Codes<'_> {
             }
         }
         let null = self.null.unwrap_or(NONE);
-        group_idxs.extend(
-            codes
-                .iter()
-                .map(|c| c.map_or(null, |c| self.groups[c as usize])),
-        );
+        for arr in codes.downcast_iter() {
+            let groups = &*self.groups;
+            match arr.validity().filter(|v| v.unset_bits() > 0) {
+                None => group_idxs.extend(arr.values().iter().map(|&c| groups[c as usize])),
+                Some(valid) => {
+                    group_idxs.extend(arr.values().iter().zip(valid.iter()).map(|(&c, v)| {
+                        if v {
+                            groups[c as usize]
+                        } else {
+                            null
+                        }
+                    }))
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -86,24 +86,47 @@ impl CategoricalColumns {
             let Some(values) = dict.values().as_any().downcast_ref::<Utf8ViewArray>() else {
                 polars_bail!(ComputeError: "expected a string dictionary, got {:?}", dict.values().dtype());
             };
-            // An entry is looked up the first time a row uses it: a unit that reads a few
-            // rows of a large dictionary hashes only the entries it reads.
-            let mut remap = vec![u32::MAX; values.len()];
+            // An entry is looked up once, and only when a row uses it: a unit that reads a
+            // few rows of a large dictionary hashes only the entries it reads.
             let keys = dict.keys();
-            let mut cats = Vec::with_capacity(keys.len());
-            for (i, &k) in keys.values().iter().enumerate() {
-                if !keys.is_valid(i) {
-                    cats.push(0);
-                    continue;
+            let out_of_bounds = |k: u32| polars_err!(ComputeError: "dictionary index {k} out of bounds for a dictionary of {} entries", values.len());
+            let cats: Vec<u32> = match keys.validity().filter(|v| v.unset_bits() > 0) {
+                // Without nulls, in passes the compiler keeps branch-free: the largest key,
+                // the entries used, then each row's code.
+                None => {
+                    let max = keys.values().iter().copied().max().unwrap_or(0);
+                    if !keys.is_empty() && max as usize >= values.len() {
+                        return Err(out_of_bounds(max));
+                    }
+                    let mut used = vec![false; values.len()];
+                    keys.values().iter().for_each(|&k| used[k as usize] = true);
+                    let remap = used
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &u)| match u {
+                            true => mapping.insert_cat(values.value(i)),
+                            false => Ok(0),
+                        })
+                        .collect::<PolarsResult<Vec<u32>>>()?;
+                    keys.values().iter().map(|&k| remap[k as usize]).collect()
                 }
-                let Some(slot) = remap.get_mut(k as usize) else {
-                    polars_bail!(ComputeError: "dictionary index {k} out of bounds for a dictionary of {} entries", values.len());
-                };
-                if *slot == u32::MAX {
-                    *slot = mapping.insert_cat(values.value(k as usize))?;
+                // A null row's key is whatever the decoder left there: it is not looked up.
+                Some(valid) => {
+                    let mut remap = vec![u32::MAX; values.len()];
+                    let mut lookup = |k: u32| -> PolarsResult<u32> {
+                        let slot = remap.get_mut(k as usize).ok_or_else(|| out_of_bounds(k))?;
+                        if *slot == u32::MAX {
+                            *slot = mapping.insert_cat(values.value(k as usize))?;
+                        }
+                        Ok(*slot)
+                    };
+                    keys.values()
+                        .iter()
+                        .zip(valid.iter())
+                        .map(|(&k, v)| if v { lookup(k) } else { Ok(0) })
+                        .collect::<PolarsResult<_>>()?
                 }
-                cats.push(*slot);
-            }
+            };
             let codes =
                 PrimitiveArray::new(ArrowDataType::UInt32, cats.into(), keys.validity().cloned());
             chunks.push(codes);
