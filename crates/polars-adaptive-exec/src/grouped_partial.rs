@@ -463,6 +463,11 @@ impl Codes<'_> {
         // code is whatever the decoder left there: it is never looked up.
         let mut new: Vec<Option<CatSize>> = Vec::new();
         let first = |c: CatSize, groups: &mut Vec<IdxSize>, new: &mut Vec<_>| {
+            // The mapping's bound covers every code handed out before it was read; a table
+            // grown here is a safeguard, not a path the reads take.
+            if c as usize >= groups.len() {
+                groups.resize(c as usize + 1, NONE);
+            }
             let g = &mut groups[c as usize];
             if *g == NONE {
                 *g = PENDING;

@@ -118,7 +118,7 @@ impl ScanOptions {
     }
 
     /// The columns of `categorical` decoded as categoricals: those the predicate does not
-    /// read, which it evaluates on strings (all of them when it does not say which it reads).
+    /// read, as it evaluates strings; none when the predicate does not say which it reads.
     pub(crate) fn decoded_categorical(&self) -> Option<CategoricalColumns> {
         let cats = self.categorical.as_ref()?;
         let read = match &self.predicate {
