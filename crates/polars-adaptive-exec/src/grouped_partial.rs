@@ -454,17 +454,12 @@ impl Codes<'_> {
             unreachable!("the caller checked the dtype");
         };
         let codes = key.as_materialized_series().cat32()?.physical();
-        // Room for every code the mapping has handed out: lookups never grow the table.
-        let upper = mapping.num_cats_upper_bound();
-        if self.groups.len() < upper {
-            self.groups.resize(upper, NONE);
-        }
         // The codes met for the first time, and the null key (`None`) if it is. A null row's
         // code is whatever the decoder left there: it is never looked up.
         let mut new: Vec<Option<CatSize>> = Vec::new();
         let first = |c: CatSize, groups: &mut Vec<IdxSize>, new: &mut Vec<_>| {
-            // The mapping's bound covers every code handed out before it was read; a table
-            // grown here is a safeguard, not a path the reads take.
+            // The table grows to the largest code met (amortized, as a `Vec` grows); the
+            // second pass below then indexes it only with codes met here.
             if c as usize >= groups.len() {
                 groups.resize(c as usize + 1, NONE);
             }

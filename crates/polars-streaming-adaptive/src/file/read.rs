@@ -118,11 +118,9 @@ impl MmapParquetReader {
             if let (Some(shared), [(_, bytes)]) = (&shared, &mut chunks[..]) {
                 *bytes = shared.bytes.clone();
             }
+            let checked = self.checked_pages(rg, c, rows.end)?;
             if !whole {
-                if let (Some(start), [(_, bytes)]) = (
-                    self.checked_pages(rg, c, rows.end)?.data_start(&rows),
-                    &mut chunks[..],
-                ) {
+                if let (Some(start), [(_, bytes)]) = (checked.data_start(&rows), &mut chunks[..]) {
                     let start = shared.as_ref().map_or(start, |d| d.data_start);
                     *bytes = bytes.clone().sliced(start..bytes.len());
                 }
@@ -131,13 +129,9 @@ impl MmapParquetReader {
             // encodings Polars' categorical decoder takes); a unit reaching plain pages (a
             // writer's fallback from a dictionary grown too large) stays strings, which cost
             // less to group than to map to codes.
-            let categorical = self.categorical_of(c);
-            let as_codes = match categorical {
-                Some(_) => self
-                    .checked_pages(rg, c, rows.end)?
-                    .dictionary_encoded(&rows),
-                None => false,
-            };
+            let codes_of = self
+                .categorical_of(c)
+                .filter(|_| checked.dictionary_encoded(&rows));
             let series = catch_panic(
                 || {
                     // A whole row group is decoded without a filter, as stock Polars does: the
@@ -160,7 +154,7 @@ impl MmapParquetReader {
                             .then(|| Filter::new_ranged(rows.start, rows.end)),
                     };
                     let window = shared.as_ref().map(|d| d.window(rows.end).len());
-                    let series = match categorical.filter(|_| as_codes) {
+                    let series = match codes_of {
                         Some(cats) => {
                             let field = CategoricalColumns::codes_field(field);
                             deserialize(chunks, window, field, filter)
