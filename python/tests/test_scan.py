@@ -206,3 +206,31 @@ def test_a_filter_stock_prunes_wrongly_is_answered_as_polars_evaluates_it(tmp_pa
     )
     assert reference["a"].to_list() == [0]
     assert_frame_equal(pa.scan_adaptive(path).filter(predicate).collect(), reference)
+
+
+def test_a_scan_of_no_rows_has_stock_dtypes(tmp_path: Path) -> None:
+    # The schema frame and empty results cross as one empty Arrow batch built from the fields.
+    path = tmp_path / "dtypes.parquet"
+    pl.DataFrame(
+        {
+            "i8": pl.Series([1], dtype=pl.Int8),
+            "u64": pl.Series([1], dtype=pl.UInt64),
+            "f32": pl.Series([1.5], dtype=pl.Float32),
+            "b": [True],
+            "s": ["x"],
+            "bin": [b"x"],
+            "d": [dt.date(2024, 1, 1)],
+            "ts": pl.Series([dt.datetime(2024, 1, 1)], dtype=pl.Datetime("us", "UTC")),
+            "dur": pl.Series([dt.timedelta(seconds=1)], dtype=pl.Duration("ms")),
+            "t": [dt.time(1, 2, 3)],
+            "dec": pl.Series(["1.25"], dtype=pl.String).cast(pl.Decimal(10, 2)),
+            "li": [[1, 2]],
+            "st": [{"a": 1, "b": "y"}],
+            "cat": pl.Series(["c"], dtype=pl.Categorical),
+        }
+    ).write_parquet(path)
+    ours = pa.scan_adaptive(path)
+    stock = pl.scan_parquet(path)
+    assert ours.collect_schema() == stock.collect_schema()
+    empty = pl.col("i8") < 0
+    assert_frame_equal(ours.filter(empty).collect(), stock.filter(empty).collect())
