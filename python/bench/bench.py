@@ -6,6 +6,7 @@ and engine runs in its own process, with the same threads (`POLARS_MAX_THREADS`,
 
 Usage: bench.py --data DIR --out DIR [--runs N] [--threads N]
        bench.py --child QUERY ENGINE DIR ARGS_JSON   (one measurement)
+       bench.py --crossing                           (the fixed cost of a batch, in µs)
 """
 
 from __future__ import annotations
@@ -162,6 +163,41 @@ def child(query: str, engine: str, data: Path, args: dict[str, Any]) -> None:
     print(json.dumps({"secs": secs, "peak_kib": peak_rss_kib(), "rows": rows}))
 
 
+CROSSING_ROWS = 200_000
+
+
+def crossing() -> None:
+    """The fixed cost of one batch crossing into Python: the IO source's path (a native
+    read handing Arrow batches, each made a frame by ``_batches.to_frame``) over the same file
+    in batches of 1 and of 10 rows; the difference over the difference in batches leaves out
+    the per-row cost. Best of 3 for each size."""
+    import tempfile
+
+    import polars as pl
+
+    from polars_adaptive import _native
+    from polars_adaptive._batches import to_frame
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "crossing.parquet"
+        n = CROSSING_ROWS
+        ids = pl.int_range(n, eager=True)
+        pl.DataFrame({"a": ids, "b": ids * 2}).write_parquet(path)
+        spec = _native.ScanSpec([str(path)])
+
+        def best(batch_size: int) -> float:
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                batches = sum(1 for b in spec.open(batch_size=batch_size) if to_frame(b).height)
+                times.append(time.perf_counter() - start)
+                assert batches == n // batch_size, batches
+            return min(times)
+
+        one, ten = best(1), best(10)
+    print(json.dumps({"us_per_batch": (one - ten) / (n - n // 10) * 1e6}))
+
+
 def parameters(data: Path) -> dict[str, Any]:
     import polars as pl
 
@@ -224,6 +260,7 @@ def svg(results: dict[str, dict[str, dict[str, Any]]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", nargs=4)
+    parser.add_argument("--crossing", action="store_true")
     parser.add_argument("--data", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--runs", type=int, default=3)
@@ -232,6 +269,9 @@ def main() -> None:
     if a.child:
         query, engine, data, args = a.child
         child(query, engine, Path(data), json.loads(args))
+        return
+    if a.crossing:
+        crossing()
         return
     import duckdb
     import polars as pl
@@ -255,6 +295,15 @@ def main() -> None:
                     "rows": ok[0]["rows"],
                 }
             print(query, engine, results[query][engine], flush=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--crossing"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    per_batch = json.loads(done.stdout.strip().splitlines()[-1])["us_per_batch"]
+    print("crossing", per_batch, flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Python benchmark",
@@ -281,6 +330,13 @@ def main() -> None:
                 f"| {query} | {engine} | {r['secs']:.3f} [{r['min']:.3f}–{r['max']:.3f}] | "
                 f"{ratio} | {r['peak_mib']:.0f} | {r['rows']:,} |"
             )
+    lines += [
+        "",
+        "The fixed cost of a batch crossing into Python (`bench.py --crossing`: a "
+        f"{CROSSING_ROWS:,}-row file read through the IO source's native path in batches of 1 "
+        "and of 10 rows, each made a frame as the IO source makes it, best of 3): "
+        f"**{per_batch:.1f} µs** per batch.",
+    ]
     lines += ["", "Queries:", ""] + [f"- {q}: {d}" for q, d in QUERIES.items()]
     report = a.out / "benchmarks-python.md"
     # Keep the hand-written analysis below the generated part.

@@ -16,7 +16,10 @@ def to_frame(batch: ArrowBatch) -> pl.DataFrame:
     if batch.width == 0:
         # Arrow's record batches cannot carry a height without columns.
         return pl.DataFrame(height=batch.height)
-    return pl.DataFrame(batch)
+    # The stream is one struct column; unnesting the Series is one native call. Python
+    # Polars 1.x's `pl.DataFrame(batch)` unnests it through the lazy engine instead: 56 µs a
+    # batch against 7 µs (2.x makes that call itself).
+    return pl.Series(batch).struct.unnest()
 
 
 def frames(

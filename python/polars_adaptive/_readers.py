@@ -12,7 +12,7 @@ from typing import Any, Literal
 import polars as pl
 
 from polars_adaptive import _native
-from polars_adaptive._batches import frames
+from polars_adaptive._batches import frames, to_frame
 from polars_adaptive._predicate import push
 from polars_adaptive._scan import Source, source_paths
 
@@ -137,7 +137,7 @@ class _Reader:
 
 
 def _scan_schema(paths: list[str]) -> pl.Schema:
-    return pl.DataFrame(_native.ScanSpec(paths).empty()).schema
+    return to_frame(_native.ScanSpec(paths).empty()).schema
 
 
 class AdaptiveStreamingReader(_Reader):

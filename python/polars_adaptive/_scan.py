@@ -11,7 +11,7 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from polars_adaptive import _native
-from polars_adaptive._batches import frames
+from polars_adaptive._batches import frames, to_frame
 from polars_adaptive._predicate import push
 
 Source = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
@@ -134,7 +134,7 @@ def scan_adaptive(
 
 def lazy_frame(spec: _native.ScanSpec, shown: str) -> pl.LazyFrame:
     """``spec`` as a Python Polars IO source; ``shown`` names it in ``explain()``."""
-    schema = pl.DataFrame(spec.empty()).schema
+    schema = to_frame(spec.empty()).schema
 
     def io_source(
         with_columns: list[str] | None,
