@@ -281,8 +281,15 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for query in QUERIES:
         results[query] = {}
-        for engine in ENGINES.get(query, DEFAULT_ENGINES):
-            runs = [measure(query, engine, a.data, args, a.threads) for _ in range(a.runs)]
+        engines = ENGINES.get(query, DEFAULT_ENGINES)
+        # As the Rust benchmark: one warm-up round, then rounds with the engines alternating,
+        # so a slow spell of the machine falls on every engine instead of on one.
+        rounds = [
+            [measure(query, e, a.data, args, a.threads) for e in engines]
+            for _ in range(a.runs + 1)
+        ]
+        for i, engine in enumerate(engines):
+            runs = [r[i] for r in rounds[1:]]
             ok = [r for r in runs if "secs" in r]
             if len(ok) < len(runs):
                 results[query][engine] = {"error": next(r for r in runs if "error" in r)["error"]}
@@ -310,7 +317,8 @@ def main() -> None:
         "",
         f"Written by `cargo xtask bench --python` on {dt.date.today().isoformat()}: "
         f"{args['rows']:,} tick rows under `{a.data}`, {a.threads} threads for every engine, "
-        f"median of {a.runs} runs, each in its own process (time from the query's start; "
+        f"one warm-up round then {a.runs} rounds with the engines alternating, median, each run "
+        "in its own process (time from the query's start; "
         "peak RSS is the process's VmHWM, interpreter and imports included). Python Polars "
         f"{pl.__version__}, DuckDB {duckdb.__version__}, PyArrow {pyarrow.__version__}.",
         "",

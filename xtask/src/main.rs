@@ -217,7 +217,7 @@ fn main() -> Result<()> {
                     true => project_root().join("target/bench-python-quick"),
                     false => project_root().join("docs"),
                 };
-                xtask::python::bench(data.ticks.parent().unwrap(), &report, runs.min(3))
+                xtask::python::bench(data.ticks.parent().unwrap(), &report, runs.min(5))
             } else {
                 run_bench(&opts, quick, runs, only.as_deref())
             }
