@@ -48,19 +48,34 @@ impl ScanAdaptiveExt for LazyFrame {
     }
 
     fn scan_split(split: &Split, args: ScanArgsAdaptive) -> PolarsResult<LazyFrame> {
-        split.ensure_unchanged()?;
-        Self::scan_adaptive_sources(&split.paths(), args.with_split(split.clone()))
+        AdaptiveSource::from_split(split, args)?.into_lazy_frame()
     }
 
     fn scan_adaptive_sources(
         targets: &[impl AsRef<Path>],
         args: ScanArgsAdaptive,
     ) -> PolarsResult<LazyFrame> {
-        let n_rows = args.n_rows;
-        let source = AdaptiveSource::from_targets(targets, args)?;
-        let schema = source.schema().clone();
+        AdaptiveSource::from_targets(targets, args)?.into_lazy_frame()
+    }
+}
+
+impl AdaptiveSource {
+    /// The row groups of one [`Split`], as [`ScanAdaptiveExt::scan_split`] reads them.
+    pub fn from_split(split: &Split, args: ScanArgsAdaptive) -> PolarsResult<Self> {
+        split.ensure_unchanged()?;
+        Self::from_targets(&split.paths(), args.with_split(split.clone()))
+    }
+
+    /// This source as a `LazyFrame`'s scan: [`ScanAdaptiveExt::scan_adaptive_sources`] for a
+    /// caller that needs the scan's schema too ([`AdaptiveSource::schema`]) without resolving
+    /// the plan (`collect_schema` converts it, which starts Polars' async runtime).
+    pub fn into_lazy_frame(self) -> PolarsResult<LazyFrame> {
+        let n_rows = self.args().n_rows;
+        let schema = self.schema().clone();
         #[cfg(feature = "streaming-engine")]
-        let source = polars_stream::unit_source::UnitScan(Arc::new(source));
+        let source = polars_stream::unit_source::UnitScan(Arc::new(self));
+        #[cfg(not(feature = "streaming-engine"))]
+        let source = self;
         LazyFrame::anonymous_scan(
             Arc::new(source),
             ScanArgsAnonymous {

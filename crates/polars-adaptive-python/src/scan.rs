@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use polars::prelude::*;
+use polars_adaptive::plan::AdaptiveSource;
 use polars_adaptive::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -137,12 +138,18 @@ impl ScanSpec {
         py.detach(|| {
             guarded(|| {
                 // A split reads its own files' row groups; `sources` are the dataset's.
-                let mut lf = match split {
-                    Some(split) => LazyFrame::scan_split(&from_tuple(split), args),
-                    None => LazyFrame::scan_adaptive_sources(&sources, args),
+                let source = match split {
+                    Some(split) => AdaptiveSource::from_split(&from_tuple(split), args),
+                    None => AdaptiveSource::from_targets(&sources, args),
                 }
                 .map_err(to_py)?;
-                let schema = lf.collect_schema().map_err(to_py)?;
+                // The source's schema, not `collect_schema`'s: resolving the plan on Python's
+                // main thread started Polars 0.55.2's async runtime there, and the stack probe
+                // of its recursion guard read /proc/self/maps (glibc does so for the main
+                // thread only: 0.3 ms). `warm_up` resolves it on a thread of its own instead.
+                let schema = source.schema().clone();
+                let lf = source.into_lazy_frame().map_err(to_py)?;
+                warm_up(&lf);
                 let count_column = narrowest(&schema)
                     .ok_or_else(|| error("scan_adaptive: the files have no columns".into()))?;
                 Ok(Self {
@@ -212,6 +219,23 @@ impl ScanSpec {
             BatchStream::spawn(producer, read_ahead)
         })
     }
+}
+
+/// The first scan of a process resolves a copy of its plan on a thread of its own, once: that
+/// starts Polars 0.55.2's async runtime and faults in the planner's code while Python builds
+/// the query, rather than after Python Polars calls the scan. The copy is dropped.
+fn warm_up(lf: &LazyFrame) {
+    static WARMED: std::sync::Once = std::sync::Once::new();
+    WARMED.call_once(|| {
+        let lf = lf.clone();
+        // Failing to start it only costs the latency it would have hidden.
+        let _ = std::thread::Builder::new()
+            .name("polars-adaptive-warm-up".into())
+            .spawn(move || {
+                let mut lf = lf;
+                drop(lf.collect_schema());
+            });
+    });
 }
 
 /// A column cheap to decode, for counts: the first fixed-width one, if any.
