@@ -107,7 +107,7 @@ pub(crate) fn refuse_input_as_target(lf: &LazyFrame, target: &Path) -> PolarsRes
 /// outgrow `max_bytes`).
 pub(crate) struct Rebatch {
     rows: usize,
-    max_bytes: usize,
+    max_bytes: Option<usize>,
     pending: Option<DataFrame>,
 }
 
@@ -115,14 +115,14 @@ impl Rebatch {
     pub fn new(rows: usize) -> Self {
         Self {
             rows: rows.max(1),
-            max_bytes: usize::MAX,
+            max_bytes: None,
             pending: None,
         }
     }
 
     /// Hands pending rows on before they hold more than `bytes`.
     pub fn with_max_bytes(mut self, bytes: usize) -> Self {
-        self.max_bytes = bytes;
+        self.max_bytes = Some(bytes);
         self
     }
 
@@ -133,10 +133,7 @@ impl Rebatch {
         full: &mut dyn FnMut(DataFrame) -> PolarsResult<bool>,
     ) -> PolarsResult<bool> {
         let mut buf = match self.pending.take() {
-            Some(mut p) => {
-                p.vstack_mut_owned(df)?;
-                p
-            }
+            Some(p) => vstack_keeping_constants(p, df)?,
             None => df,
         };
         while buf.height() >= self.rows {
@@ -146,8 +143,13 @@ impl Rebatch {
             }
             buf = rest;
         }
-        if buf.height() > 0 && buf.estimated_size() > self.max_bytes {
-            return full(buf);
+        // Only with a bound: `estimated_size` materializes a constant column (an equality's
+        // column the scan repeats as a scalar), 16 bytes a row for a string, which the batch
+        // then carries: P1's `side = 'BUY'` from Python held 776 MiB more at the end of a read.
+        if let Some(max) = self.max_bytes {
+            if buf.height() > 0 && buf.estimated_size() > max {
+                return full(buf);
+            }
         }
         self.pending = Some(buf);
         Ok(false)
@@ -157,6 +159,43 @@ impl Rebatch {
     pub fn rest(self) -> Option<DataFrame> {
         self.pending.filter(|p| p.height() > 0)
     }
+}
+
+/// `a` then `b`, as `vstack_mut_owned` stacks them, except that a constant column followed by
+/// the same constant stays a constant: Polars' `append` materializes both, and the rest of the
+/// unit's batches were cut from that materialization.
+fn vstack_keeping_constants(mut a: DataFrame, b: DataFrame) -> PolarsResult<DataFrame> {
+    let same_constant = |x: &Column, y: &Column| match (x.as_scalar_column(), y.as_scalar_column())
+    {
+        (Some(x), Some(y)) => x.name() == y.name() && x.scalar() == y.scalar(),
+        _ => false,
+    };
+    // Frames of other schemas go to `vstack_mut_owned`, which names what differs.
+    let keeps = a.schema() == b.schema()
+        && a.columns()
+            .iter()
+            .zip(b.columns())
+            .any(|(x, y)| same_constant(x, y));
+    if !keeps {
+        a.vstack_mut_owned(b)?;
+        return Ok(a);
+    }
+    let height = a.height() + b.height();
+    let columns = a
+        .into_columns()
+        .into_iter()
+        .zip(b.into_columns())
+        .map(|(mut x, y)| {
+            if same_constant(&x, &y) {
+                if let Some(constant) = x.as_scalar_column() {
+                    return Ok(constant.resize(height).into_column());
+                }
+            }
+            x.append_owned(y)?;
+            Ok(x)
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(height, columns)
 }
 
 /// A file format's batched writer.
@@ -253,5 +292,48 @@ where
 
     fn finish(self) -> PolarsResult<()> {
         self.sink.map_or(Ok(()), |sink| sink.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars_core::utils::accumulate_dataframes_vertical_unchecked;
+
+    use super::*;
+
+    fn frame(rows: usize, from: i64) -> DataFrame {
+        let constant =
+            Column::new_scalar("side".into(), Scalar::from(PlSmallStr::from("BUY")), rows);
+        let values = Column::new("v".into(), (from..from + rows as i64).collect::<Vec<_>>());
+        DataFrame::new(rows, vec![constant, values]).unwrap()
+    }
+
+    #[test]
+    fn rebatching_keeps_a_constant_column_constant_and_unmaterialized() {
+        let mut rebatch = Rebatch::new(7);
+        let mut out = Vec::new();
+        for (rows, from) in [(5, 0), (5, 5), (9, 10)] {
+            rebatch
+                .push(frame(rows, from), &mut |df| {
+                    out.push(df);
+                    Ok(false)
+                })
+                .unwrap();
+        }
+        out.extend(rebatch.rest());
+        assert_eq!(
+            out.iter().map(DataFrame::height).collect::<Vec<_>>(),
+            [7, 7, 5]
+        );
+        for df in &out {
+            let side = df
+                .column("side")
+                .unwrap()
+                .as_scalar_column()
+                .expect("a constant");
+            assert!(side.lazy_as_materialized_series().is_none());
+        }
+        let all = accumulate_dataframes_vertical_unchecked(out);
+        assert!(all.equals(&frame(19, 0)));
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 use polars::prelude::*;
+use polars_core::frame::column::ScalarColumn;
 use pyo3::prelude::*;
 
 use crate::arrow::ArrowBatch;
@@ -34,8 +35,9 @@ impl BatchStream {
         std::thread::Builder::new()
             .name("polars-adaptive-scan".into())
             .spawn(move || {
+                let mut constants = SharedConstants::default();
                 let run = catch_unwind(AssertUnwindSafe(|| {
-                    producer(&mut |df| tx.send(Ok(df)).is_ok())
+                    producer(&mut |df| tx.send(Ok(constants.share(df))).is_ok())
                 }));
                 let failure = match run {
                     Ok(Ok(())) => None,
@@ -97,5 +99,75 @@ impl BatchStream {
 impl BatchStream {
     fn receiver(&self) -> Option<Receiver<PolarsResult<DataFrame>>> {
         self.queue.lock().ok()?.clone()
+    }
+}
+
+/// Constant columns (an equality pushed into the scan keeps one value, and the scan repeats the
+/// literal as `Column::Scalar`) materialized once per stream and handed out as slices of that
+/// one buffer. Arrow has no constant array that Python Polars imports, so every batch's
+/// constant was written out whole when it crossed: for P1's `side = 'BUY'`, 50 M string views
+/// (763 MiB) that Python Polars drops after the scan, all held at once by an in-memory collect.
+#[derive(Default)]
+struct SharedConstants {
+    /// The materialized constant of each column name met, at least as long as its longest
+    /// batch so far (rounded up to a power of two).
+    materialized: Vec<ScalarColumn>,
+}
+
+impl SharedConstants {
+    fn share(&mut self, df: DataFrame) -> DataFrame {
+        let height = df.height();
+        if height == 0 || !df.columns().iter().any(|c| c.as_scalar_column().is_some()) {
+            return df;
+        }
+        let columns = df
+            .into_columns()
+            .into_iter()
+            .map(|c| match c.as_scalar_column() {
+                Some(constant) => self.slice(constant, height),
+                None => c,
+            })
+            .collect();
+        // SAFETY: the same names, each column `height` long.
+        unsafe { DataFrame::new_unchecked(height, columns) }
+    }
+
+    /// The first `height` values of `constant`, a slice of its one materialization. A column
+    /// whose constant changes (a file path per file) replaces its materialization rather than
+    /// piling them up.
+    fn slice(&mut self, constant: &ScalarColumn, height: usize) -> Column {
+        let found = self
+            .materialized
+            .iter()
+            .position(|m| m.name() == constant.name());
+        let at = match found {
+            Some(i)
+                if self.materialized[i].scalar() == constant.scalar()
+                    && self.materialized[i].len() >= height =>
+            {
+                i
+            }
+            _ => {
+                let column = ScalarColumn::new(
+                    constant.name().clone(),
+                    constant.scalar().clone(),
+                    height.next_power_of_two(),
+                );
+                match found {
+                    Some(i) => {
+                        self.materialized[i] = column;
+                        i
+                    }
+                    None => {
+                        self.materialized.push(column);
+                        self.materialized.len() - 1
+                    }
+                }
+            }
+        };
+        self.materialized[at]
+            .as_materialized_series()
+            .slice(0, height)
+            .into_column()
     }
 }
