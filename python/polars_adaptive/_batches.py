@@ -17,8 +17,8 @@ def to_frame(batch: ArrowBatch) -> pl.DataFrame:
         # Arrow's record batches cannot carry a height without columns.
         return pl.DataFrame(height=batch.height)
     # The stream is one struct column; unnesting the Series is one native call. Python
-    # Polars 1.x's `pl.DataFrame(batch)` unnests it through the lazy engine instead: 56 µs a
-    # batch against 7 µs (2.x makes that call itself).
+    # Polars 1.x's `pl.DataFrame(batch)` unnests it through the lazy engine instead: 52 µs a
+    # batch against 9-11 µs (2.x makes that call itself).
     return pl.Series(batch).struct.unnest()
 
 

@@ -165,18 +165,8 @@ impl Rebatch {
 /// the same constant stays a constant: Polars' `append` materializes both, and the rest of the
 /// unit's batches were cut from that materialization.
 fn vstack_keeping_constants(mut a: DataFrame, b: DataFrame) -> PolarsResult<DataFrame> {
-    let same_constant = |x: &Column, y: &Column| match (x.as_scalar_column(), y.as_scalar_column())
-    {
-        (Some(x), Some(y)) => x.name() == y.name() && x.scalar() == y.scalar(),
-        _ => false,
-    };
     // Frames of other schemas go to `vstack_mut_owned`, which names what differs.
-    let keeps = a.schema() == b.schema()
-        && a.columns()
-            .iter()
-            .zip(b.columns())
-            .any(|(x, y)| same_constant(x, y));
-    if !keeps {
+    if a.schema() != b.schema() {
         a.vstack_mut_owned(b)?;
         return Ok(a);
     }
@@ -186,8 +176,8 @@ fn vstack_keeping_constants(mut a: DataFrame, b: DataFrame) -> PolarsResult<Data
         .into_iter()
         .zip(b.into_columns())
         .map(|(mut x, y)| {
-            if same_constant(&x, &y) {
-                if let Some(constant) = x.as_scalar_column() {
+            if let (Some(constant), Some(next)) = (x.as_scalar_column(), y.as_scalar_column()) {
+                if constant.scalar() == next.scalar() {
                     return Ok(constant.resize(height).into_column());
                 }
             }

@@ -227,14 +227,11 @@ impl ScanSpec {
 fn warm_up(lf: &LazyFrame) {
     static WARMED: std::sync::Once = std::sync::Once::new();
     WARMED.call_once(|| {
-        let lf = lf.clone();
+        let mut lf = lf.clone();
         // Failing to start it only costs the latency it would have hidden.
         let _ = std::thread::Builder::new()
             .name("polars-adaptive-warm-up".into())
-            .spawn(move || {
-                let mut lf = lf;
-                drop(lf.collect_schema());
-            });
+            .spawn(move || drop(lf.collect_schema()));
     });
 }
 

@@ -111,7 +111,7 @@ impl BatchStream {
 struct SharedConstants {
     /// The materialized constant of each column name met, at least as long as its longest
     /// batch so far (rounded up to a power of two).
-    materialized: Vec<ScalarColumn>,
+    materialized: PlHashMap<PlSmallStr, ScalarColumn>,
 }
 
 impl SharedConstants {
@@ -136,38 +136,21 @@ impl SharedConstants {
     /// whose constant changes (a file path per file) replaces its materialization rather than
     /// piling them up.
     fn slice(&mut self, constant: &ScalarColumn, height: usize) -> Column {
-        let found = self
-            .materialized
-            .iter()
-            .position(|m| m.name() == constant.name());
-        let at = match found {
-            Some(i)
-                if self.materialized[i].scalar() == constant.scalar()
-                    && self.materialized[i].len() >= height =>
-            {
-                i
-            }
-            _ => {
-                let column = ScalarColumn::new(
-                    constant.name().clone(),
-                    constant.scalar().clone(),
-                    height.next_power_of_two(),
-                );
-                match found {
-                    Some(i) => {
-                        self.materialized[i] = column;
-                        i
-                    }
-                    None => {
-                        self.materialized.push(column);
-                        self.materialized.len() - 1
-                    }
-                }
-            }
+        // Materialized only when first sliced.
+        let fresh = || {
+            ScalarColumn::new(
+                constant.name().clone(),
+                constant.scalar().clone(),
+                height.next_power_of_two(),
+            )
         };
-        self.materialized[at]
-            .as_materialized_series()
-            .slice(0, height)
-            .into_column()
+        let kept = self
+            .materialized
+            .entry(constant.name().clone())
+            .or_insert_with(fresh);
+        if kept.scalar() != constant.scalar() || kept.len() < height {
+            *kept = fresh();
+        }
+        kept.as_materialized_series().slice(0, height).into_column()
     }
 }
