@@ -85,7 +85,11 @@ pub fn mmap_mode(mode: &str) -> PyResult<MmapMode> {
 /// The scan as `scan_adaptive` was called; see the Python docstring.
 #[pyclass(module = "polars_adaptive._native", frozen)]
 pub struct ScanSpec {
-    lf: LazyFrame,
+    /// Shared, not cloned here: Polars 0.55.2 clones a plan under a recursion guard whose
+    /// stack probe reads /proc/self/maps on Python's main thread (glibc's
+    /// `pthread_getattr_np`: 0.3 ms), and both `ScanSpec::new` and `open` run there. Copies
+    /// are made on the threads that use them.
+    lf: Arc<LazyFrame>,
     schema: SchemaRef,
     /// A column to read when Python asks for none (a count): the scan's narrowest.
     count_column: PlSmallStr,
@@ -148,7 +152,7 @@ impl ScanSpec {
                 // of its recursion guard read /proc/self/maps (glibc does so for the main
                 // thread only: 0.3 ms). `warm_up` resolves it on a thread of its own instead.
                 let schema = source.schema().clone();
-                let lf = source.into_lazy_frame().map_err(to_py)?;
+                let lf = Arc::new(source.into_lazy_frame().map_err(to_py)?);
                 warm_up(&lf);
                 let count_column = narrowest(&schema)
                     .ok_or_else(|| error("scan_adaptive: the files have no columns".into()))?;
@@ -178,31 +182,37 @@ impl ScanSpec {
         read_ahead: usize,
     ) -> PyResult<BatchStream> {
         guarded(|| {
-            let mut lf = self.lf.clone();
-            let mut complete = true;
-            if let Some(json) = predicate {
-                let parsed = parse_predicate(json);
-                complete = parsed.complete;
-                if let Some(expr) = parsed.pushed {
-                    lf = lf.filter(expr);
+            // Parsed here, built into the plan on the producer's thread (see `lf`).
+            let (pushed, complete) = match predicate {
+                Some(json) => {
+                    let parsed = parse_predicate(json);
+                    (parsed.pushed, parsed.complete)
                 }
-            }
+                None => (None, true),
+            };
             // Arrow cannot carry a frame of no columns; a count reads one and drops it.
             let count_only = columns.as_ref().is_some_and(|c| c.is_empty());
-            if let Some(columns) = &columns {
+            let projection = columns.map(|columns| {
                 let mut exprs: Vec<Expr> = columns.iter().map(|c| col(c.as_str())).collect();
                 if count_only {
                     exprs.push(col(self.count_column.clone()));
                 }
-                lf = lf.select(exprs);
-            }
-            if complete {
-                if let Some(n) = n_rows {
+                exprs
+            });
+            let limit = n_rows.filter(|_| complete);
+            let chunk = batch_size.and_then(NonZeroUsize::new);
+            let plan = self.lf.clone();
+            let producer: crate::stream::Producer = Box::new(move |emit| {
+                let mut lf = (*plan).clone();
+                if let Some(expr) = pushed {
+                    lf = lf.filter(expr);
+                }
+                if let Some(exprs) = projection {
+                    lf = lf.select(exprs);
+                }
+                if let Some(n) = limit {
                     lf = lf.limit(n as IdxSize);
                 }
-            }
-            let chunk = batch_size.and_then(NonZeroUsize::new);
-            let producer: crate::stream::Producer = Box::new(move |emit| {
                 lf.sink_batches_adaptive(
                     |df| {
                         let df = if count_only {
@@ -224,14 +234,14 @@ impl ScanSpec {
 /// The first scan of a process resolves a copy of its plan on a thread of its own, once: that
 /// starts Polars 0.55.2's async runtime and faults in the planner's code while Python builds
 /// the query, rather than after Python Polars calls the scan. The copy is dropped.
-fn warm_up(lf: &LazyFrame) {
+fn warm_up(lf: &Arc<LazyFrame>) {
     static WARMED: std::sync::Once = std::sync::Once::new();
     WARMED.call_once(|| {
-        let mut lf = lf.clone();
+        let lf = lf.clone();
         // Failing to start it only costs the latency it would have hidden.
         let _ = std::thread::Builder::new()
             .name("polars-adaptive-warm-up".into())
-            .spawn(move || drop(lf.collect_schema()));
+            .spawn(move || drop((*lf).clone().collect_schema()));
     });
 }
 
