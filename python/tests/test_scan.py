@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -238,7 +239,7 @@ def test_a_scan_of_no_rows_has_stock_dtypes(tmp_path: Path) -> None:
 
 def _resident_mib() -> float:
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 2**20
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def test_an_equalitys_constant_column_crosses_as_one_shared_buffer(tmp_path: Path) -> None:

@@ -147,10 +147,9 @@ impl ScanSpec {
                     None => AdaptiveSource::from_targets(&sources, args),
                 }
                 .map_err(to_py)?;
-                // The source's schema, not `collect_schema`'s: resolving the plan on Python's
-                // main thread started Polars 0.55.2's async runtime there, and the stack probe
-                // of its recursion guard read /proc/self/maps (glibc does so for the main
-                // thread only: 0.3 ms). `warm_up` resolves it on a thread of its own instead.
+                // The source's schema, not `collect_schema`'s: resolving the plan here would
+                // start Polars 0.55.2's async runtime on Python's main thread and probe its stack
+                // (see `lf`); `warm_up` resolves it on a thread of its own.
                 let schema = source.schema().clone();
                 let lf = Arc::new(source.into_lazy_frame().map_err(to_py)?);
                 warm_up(&lf);
