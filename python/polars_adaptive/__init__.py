@@ -39,6 +39,10 @@ import polars as pl
 # threads Python Polars was allowed. Set before the native module is loaded.
 os.environ.setdefault("POLARS_MAX_THREADS", str(pl.thread_pool_size()))
 
+from polars_adaptive._cpu import check_cpu  # noqa: E402
+
+check_cpu()
+
 from polars_adaptive import _native  # noqa: E402
 from polars_adaptive._readers import (  # noqa: E402
     AdaptiveStreamingReader,
