@@ -50,6 +50,7 @@ class ScanSpec:
         predicate: str | None = None,
         n_rows: int | None = None,
         batch_size: int | None = None,
+        min_rows: int | None = None,
         read_ahead: int = 2,
     ) -> BatchStream: ...
 

@@ -155,16 +155,18 @@ def _open(
     with_columns: list[str] | None,
     predicate: pl.Expr | None,
     n_rows: int | None,
-    batch_size: int | None,  # noqa: ARG001
+    batch_size: int | None,
 ) -> Iterator[pl.DataFrame]:
     pushed = push(predicate, with_columns)
     # Without a residual the Rust scan applies `n_rows`; with one, Python does.
     limit = n_rows if pushed.residual is None else None
-    # Polars' `batch_size` is a hint: each unit the scan decodes (a row group, or the part of
-    # one the memory budget allows) crosses whole, as one frame, so Python Polars handles a
-    # few large morsels instead of many small ones and no two units' pieces are joined.
-    # docs/decisions.md, "Whole units cross into Python".
-    stream = spec.open(columns=pushed.columns, predicate=pushed.json, n_rows=limit)
+    # Polars' `batch_size` is a hint, taken as a minimum: each unit the scan decodes (a row
+    # group, or the part of one the memory budget allows) crosses whole, and units smaller
+    # than the hint (small files) are stacked first, so Python Polars handles few morsels and
+    # a unit is never cut. docs/decisions.md, "Whole units cross into Python".
+    stream = spec.open(
+        columns=pushed.columns, predicate=pushed.json, n_rows=limit, min_rows=batch_size
+    )
     if pushed.residual is None:
         return frames(stream)
     return frames(stream, residual=pushed.residual, columns=with_columns, n_rows=n_rows)

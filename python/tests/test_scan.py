@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 
 import polars_adaptive as pa
 from polars_adaptive import _native
+from polars_adaptive._batches import to_frame
 from polars_adaptive._predicate import predicate_json
 
 
@@ -259,3 +260,24 @@ def test_an_equalitys_constant_column_crosses_as_one_shared_buffer(tmp_path: Pat
     stock = pl.scan_parquet(path).filter(pl.col("side") == "BUY").select("side").collect()
     assert_frame_equal(ours, stock)
     assert grown < 20, f"the result's constant column took {grown:.0f} MiB"
+
+
+def test_units_smaller_than_min_rows_are_stacked_and_none_is_cut(parts: list[Path]) -> None:
+    # Python Polars' batch size reaches the scan as `min_rows`: small units (small files,
+    # small row groups) are stacked until they reach it; a unit is never cut.
+    spec = _native.ScanSpec([str(p) for p in parts])
+    units = [to_frame(b) for b in spec.open()]
+    stacked = [to_frame(b) for b in spec.open(min_rows=60)]
+
+    def ends(frames: list[pl.DataFrame]) -> set[int]:
+        out, total = set(), 0
+        for f in frames:
+            total += f.height
+            out.add(total)
+        return out
+
+    assert len(units) > len(stacked) > 1
+    assert all(f.height >= 60 for f in stacked[:-1])
+    assert ends(stacked) <= ends(units)
+    assert_frame_equal(pl.concat(stacked), pl.concat(units))
+    assert_frame_equal(pl.concat(stacked), pl.read_parquet(parts))

@@ -164,7 +164,21 @@ impl Rebatch {
 /// `a` then `b`, as `vstack_mut_owned` stacks them, except that a constant column followed by
 /// the same constant stays a constant: Polars' `append` materializes both, and the rest of the
 /// unit's batches were cut from that materialization.
-fn vstack_keeping_constants(mut a: DataFrame, b: DataFrame) -> PolarsResult<DataFrame> {
+///
+/// ```
+/// use polars::prelude::*;
+/// use polars_adaptive::exec::vstack_keeping_constants;
+///
+/// let part = |n: usize| -> PolarsResult<DataFrame> {
+///     let side = Column::new_scalar("side".into(), Scalar::from(PlSmallStr::from("BUY")), n);
+///     DataFrame::new(n, vec![Column::new("x".into(), vec![1i64; n]), side])
+/// };
+/// let both = vstack_keeping_constants(part(2)?, part(3)?)?;
+/// assert_eq!(both.height(), 5);
+/// assert!(both.column("side")?.as_scalar_column().is_some());
+/// # Ok::<(), PolarsError>(())
+/// ```
+pub fn vstack_keeping_constants(mut a: DataFrame, b: DataFrame) -> PolarsResult<DataFrame> {
     // Frames of other schemas go to `vstack_mut_owned`, which names what differs.
     if a.schema() != b.schema() {
         a.vstack_mut_owned(b)?;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use polars::prelude::*;
+use polars_adaptive::exec::vstack_keeping_constants;
 use polars_adaptive::plan::AdaptiveSource;
 use polars_adaptive::prelude::*;
 use pyo3::prelude::*;
@@ -170,14 +171,19 @@ impl ScanSpec {
     }
 
     /// Starts a read. When the predicate is not understood whole, `n_rows` is not applied
-    /// here: the caller filters each batch with the predicate, then limits.
-    #[pyo3(signature = (columns=None, predicate=None, n_rows=None, batch_size=None, read_ahead=2))]
+    /// here: the caller filters each batch with the predicate, then limits. `batch_size` cuts
+    /// the output into frames of exactly that many rows; `min_rows` instead stacks units
+    /// smaller than it and lets larger ones through whole.
+    #[pyo3(signature = (
+        columns=None, predicate=None, n_rows=None, batch_size=None, min_rows=None, read_ahead=2,
+    ))]
     fn open(
         &self,
         columns: Option<Vec<String>>,
         predicate: Option<&str>,
         n_rows: Option<usize>,
         batch_size: Option<usize>,
+        min_rows: Option<usize>,
         read_ahead: usize,
     ) -> PyResult<BatchStream> {
         guarded(|| {
@@ -200,6 +206,7 @@ impl ScanSpec {
             });
             let limit = n_rows.filter(|_| complete);
             let chunk = batch_size.and_then(NonZeroUsize::new);
+            let min_rows = min_rows.unwrap_or(0);
             let plan = self.lf.clone();
             let producer: crate::stream::Producer = Box::new(move |emit| {
                 let mut lf = (*plan).clone();
@@ -212,18 +219,39 @@ impl ScanSpec {
                 if let Some(n) = limit {
                     lf = lf.limit(n as IdxSize);
                 }
+                let mut emit = |df: DataFrame| {
+                    let df = if count_only {
+                        DataFrame::empty_with_height(df.height())
+                    } else {
+                        df
+                    };
+                    emit(df)
+                };
+                let mut small: Option<DataFrame> = None;
+                let mut stopped = false;
                 lf.sink_batches_adaptive(
                     |df| {
-                        let df = if count_only {
-                            DataFrame::empty_with_height(df.height())
-                        } else {
-                            df
+                        let df = match small.take() {
+                            Some(pending) => vstack_keeping_constants(pending, df)?,
+                            None => df,
                         };
-                        Ok(!emit(df))
+                        if df.height() < min_rows {
+                            small = Some(df);
+                            return Ok(false);
+                        }
+                        stopped = !emit(df);
+                        Ok(stopped)
                     },
                     chunk,
                     true,
-                )
+                )?;
+                match small {
+                    Some(rest) if !stopped && rest.height() > 0 => {
+                        emit(rest);
+                    }
+                    _ => {}
+                }
+                Ok(())
             });
             BatchStream::spawn(producer, read_ahead)
         })
