@@ -167,7 +167,7 @@ impl Rebatch {
 ///
 /// ```
 /// use polars::prelude::*;
-/// use polars_adaptive::exec::vstack_keeping_constants;
+/// use polars_adaptive_exec::vstack_keeping_constants;
 ///
 /// let part = |n: usize| -> PolarsResult<DataFrame> {
 ///     let side = Column::new_scalar("side".into(), Scalar::from(PlSmallStr::from("BUY")), n);
