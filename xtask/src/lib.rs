@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod bench;
 pub mod data;
 pub mod difftest;
+pub mod features;
 pub mod fuzz;
 pub mod gen;
 pub mod post_program;

@@ -25,6 +25,8 @@
 //! - `bench --only P9,P11 [--quick]`: some of the main benchmark's queries, reported under
 //!   `target/bench-only/`. `--allocator jemalloc` runs every engine on jemalloc rather than
 //!   glibc's malloc (`xtask::alloc`).
+//! - `features`: checks that `cargo xtask` resolves shared dependencies' features as the
+//!   workspace build does, so both link one compiled Polars (src/features.rs).
 //! - `wheel`: the Python package's wheel, into `target/wheels/` (src/python.rs).
 //! - `test [--python-only] [PYTEST ARGS]`: every test: the workspace's, then the wheel and
 //!   pytest in a fresh virtual environment per supported Python Polars.
@@ -248,6 +250,7 @@ fn main() -> Result<()> {
             println!("{secs} {} {out_rows}{skips}", procfs::peak_rss_kib());
             Ok(())
         }
+        "features" => xtask::features::check(),
         "wheel" => xtask::python::wheel().map(|_| ()),
         "test" => {
             // `--python-only` skips the Rust tests; anything else goes to pytest.
@@ -257,7 +260,7 @@ fn main() -> Result<()> {
             xtask::python::test(&pytest, rust)
         }
         other => {
-            bail!("unknown command '{other}'; commands: demo, spike-decode, difftest, fuzz, gen, bench, wheel, test")
+            bail!("unknown command '{other}'; commands: demo, spike-decode, difftest, fuzz, gen, bench, features, wheel, test")
         }
     }
 }
