@@ -19,4 +19,4 @@ pub use error::ExecError;
 pub use lazy_ext::{AdaptiveExecExt, AdaptivePipeline};
 pub use operator::{first_n_per_group, BatchOperator, FirstNPerGroup};
 pub use runner::{is_row_local_plan, PartsPlan};
-pub use sinks::{vstack_keeping_constants, SinkParquetAdaptiveOptions};
+pub use sinks::{Rebatch, SinkParquetAdaptiveOptions};

@@ -104,19 +104,52 @@ pub(crate) fn refuse_input_as_target(lf: &LazyFrame, target: &Path) -> PolarsRes
 }
 
 /// Accumulates rows into exactly `rows`-row frames (smaller ones when pending rows would
-/// outgrow `max_bytes`).
-pub(crate) struct Rebatch {
+/// outgrow `max_bytes`), or, [`Rebatch::at_least`], into frames of at least `rows` rows.
+/// A constant column stacked onto the same constant stays one constant.
+#[derive(Debug)]
+pub struct Rebatch {
     rows: usize,
+    /// Cut frames to `rows`; otherwise frames of `rows` or more pass whole.
+    exact: bool,
     max_bytes: Option<usize>,
     pending: Option<DataFrame>,
 }
 
 impl Rebatch {
+    /// Frames of exactly `rows` rows; the last may be smaller.
     pub fn new(rows: usize) -> Self {
         Self {
             rows: rows.max(1),
+            exact: true,
             max_bytes: None,
             pending: None,
+        }
+    }
+
+    /// Frames of at least `rows` rows, none cut: smaller frames are stacked until they reach
+    /// it, larger ones pass whole; the last may be smaller.
+    ///
+    /// ```
+    /// use polars::prelude::*;
+    /// use polars_adaptive_exec::Rebatch;
+    ///
+    /// let mut rebatch = Rebatch::at_least(4);
+    /// let mut heights = Vec::new();
+    /// for n in [1, 2, 3, 9, 2] {
+    ///     let df = DataFrame::new(n, vec![Column::new("x".into(), vec![1i64; n])])?;
+    ///     rebatch.push(df, &mut |full| {
+    ///         heights.push(full.height());
+    ///         Ok(false)
+    ///     })?;
+    /// }
+    /// heights.extend(rebatch.rest().map(|rest| rest.height()));
+    /// assert_eq!(heights, [6, 9, 2]);
+    /// # Ok::<(), PolarsError>(())
+    /// ```
+    pub fn at_least(rows: usize) -> Self {
+        Self {
+            exact: false,
+            ..Self::new(rows)
         }
     }
 
@@ -136,6 +169,9 @@ impl Rebatch {
             Some(p) => vstack_keeping_constants(p, df)?,
             None => df,
         };
+        if !self.exact && buf.height() >= self.rows {
+            return full(buf);
+        }
         while buf.height() >= self.rows {
             let rest = buf.slice(self.rows as i64, buf.height() - self.rows);
             if full(buf.slice(0, self.rows))? {
@@ -164,21 +200,7 @@ impl Rebatch {
 /// `a` then `b`, as `vstack_mut_owned` stacks them, except that a constant column followed by
 /// the same constant stays a constant: Polars' `append` materializes both, and the rest of the
 /// unit's batches were cut from that materialization.
-///
-/// ```
-/// use polars::prelude::*;
-/// use polars_adaptive_exec::vstack_keeping_constants;
-///
-/// let part = |n: usize| -> PolarsResult<DataFrame> {
-///     let side = Column::new_scalar("side".into(), Scalar::from(PlSmallStr::from("BUY")), n);
-///     DataFrame::new(n, vec![Column::new("x".into(), vec![1i64; n]), side])
-/// };
-/// let both = vstack_keeping_constants(part(2)?, part(3)?)?;
-/// assert_eq!(both.height(), 5);
-/// assert!(both.column("side")?.as_scalar_column().is_some());
-/// # Ok::<(), PolarsError>(())
-/// ```
-pub fn vstack_keeping_constants(mut a: DataFrame, b: DataFrame) -> PolarsResult<DataFrame> {
+fn vstack_keeping_constants(mut a: DataFrame, b: DataFrame) -> PolarsResult<DataFrame> {
     // Frames of other schemas go to `vstack_mut_owned`, which names what differs.
     if a.schema() != b.schema() {
         a.vstack_mut_owned(b)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use polars::prelude::*;
-use polars_adaptive::exec::vstack_keeping_constants;
+use polars_adaptive::exec::Rebatch;
 use polars_adaptive::plan::AdaptiveSource;
 use polars_adaptive::prelude::*;
 use pyo3::prelude::*;
@@ -227,29 +227,18 @@ impl ScanSpec {
                     };
                     emit(df)
                 };
-                let mut small: Option<DataFrame> = None;
+                let mut stack = Rebatch::at_least(min_rows);
                 let mut stopped = false;
                 lf.sink_batches_adaptive(
                     |df| {
-                        let df = match small.take() {
-                            Some(pending) => vstack_keeping_constants(pending, df)?,
-                            None => df,
-                        };
-                        if df.height() < min_rows {
-                            small = Some(df);
-                            return Ok(false);
-                        }
-                        stopped = !emit(df);
+                        stopped = stack.push(df, &mut |df| Ok(!emit(df)))?;
                         Ok(stopped)
                     },
                     chunk,
                     true,
                 )?;
-                match small {
-                    Some(rest) if !stopped && rest.height() > 0 => {
-                        emit(rest);
-                    }
-                    _ => {}
+                if let Some(rest) = stack.rest().filter(|_| !stopped) {
+                    emit(rest);
                 }
                 Ok(())
             });
