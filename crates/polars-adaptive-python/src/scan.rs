@@ -242,14 +242,17 @@ impl ScanSpec {
                 }
                 Ok(())
             });
-            BatchStream::spawn(producer, read_ahead)
+            Ok(BatchStream::spawn(producer, read_ahead))
         })
     }
 }
 
-/// The first scan of a process resolves a copy of its plan on a thread of its own, once: that
-/// starts Polars 0.55.2's async runtime and faults in the planner's code while Python builds
-/// the query, rather than after Python Polars calls the scan. The copy is dropped.
+/// The first scan of a process resolves a copy of its plan off Python's main thread, once:
+/// that starts Polars 0.55.2's async runtime and faults in the planner's code while Python
+/// builds the query, rather than after Python Polars calls the scan. The copy is dropped. It
+/// runs on the runtime's blocking pool beside a second, empty task, so that the pool keeps two
+/// idle threads for 10 s: a read's two producers (`BatchStream`'s and the reader's) then start
+/// without creating a thread.
 fn warm_up(lf: &Arc<LazyFrame>) {
     static WARMED: std::sync::Once = std::sync::Once::new();
     WARMED.call_once(|| {
@@ -257,7 +260,13 @@ fn warm_up(lf: &Arc<LazyFrame>) {
         // Failing to start it only costs the latency it would have hidden.
         let _ = std::thread::Builder::new()
             .name("polars-adaptive-warm-up".into())
-            .spawn(move || drop((*lf).clone().collect_schema()));
+            .spawn(move || {
+                let pool = &polars_async::ASYNC;
+                // The second task finds the first one's thread busy.
+                let plan = pool.spawn_blocking(move || drop((*lf).clone().collect_schema()));
+                drop(pool.spawn_blocking(|| ()));
+                drop(plan);
+            });
     });
 }
 

@@ -29,31 +29,29 @@ pub struct BatchStream {
 }
 
 impl BatchStream {
-    /// Starts `producer` on its own thread with `read_ahead` frames of queue.
-    pub fn spawn(producer: Producer, read_ahead: usize) -> PyResult<Self> {
+    /// Starts `producer` on a thread of its own with `read_ahead` frames of queue: one of
+    /// Polars' blocking pool, which keeps idle threads for 10 s, so that a read does not wait
+    /// for a thread to be created (see `warm_up`).
+    pub fn spawn(producer: Producer, read_ahead: usize) -> Self {
         let (tx, rx) = bounded(read_ahead.max(1));
-        std::thread::Builder::new()
-            .name("polars-adaptive-scan".into())
-            .spawn(move || {
-                let mut constants = SharedConstants::default();
-                let run = catch_unwind(AssertUnwindSafe(|| {
-                    producer(&mut |df| tx.send(Ok(constants.share(df))).is_ok())
-                }));
-                let failure = match run {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(payload) => {
-                        Some(PolarsError::ComputeError(panic_message(&*payload).into()))
-                    }
-                };
-                if let Some(e) = failure {
-                    let _ = tx.send(Err(e));
-                }
-            })
-            .map_err(|e| crate::error::error(format!("cannot start a scan thread: {e}")))?;
-        Ok(Self {
+        // Detached: the producer ends when the queue closes.
+        drop(polars_async::ASYNC.spawn_blocking(move || {
+            let mut constants = SharedConstants::default();
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                producer(&mut |df| tx.send(Ok(constants.share(df))).is_ok())
+            }));
+            let failure = match run {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(payload) => Some(PolarsError::ComputeError(panic_message(&*payload).into())),
+            };
+            if let Some(e) = failure {
+                let _ = tx.send(Err(e));
+            }
+        }));
+        Self {
             queue: std::sync::Mutex::new(Some(rx)),
-        })
+        }
     }
 }
 
