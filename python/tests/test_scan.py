@@ -51,6 +51,20 @@ def test_a_directory_a_glob_and_a_list_read_the_files_in_scan_parquets_order(
     )
 
 
+def test_files_rewritten_after_scan_adaptive_are_read_as_they_are_at_collect(
+    parts: list[Path],
+) -> None:
+    # The scan keeps the footers it parsed for its later queries; a file rewritten in
+    # between, here with other ids, is read as it is now.
+    lf = pa.scan_adaptive(parts).filter(pl.col("id") >= 150)
+    first = lf.collect()
+    for i, path in enumerate(parts):
+        shifted = pl.read_parquet(path).with_columns(pl.col("id") + 1000 * (i + 1))
+        shifted.write_parquet(path, row_group_size=25)
+    assert_frame_equal(lf.collect(), pl.scan_parquet(parts).filter(pl.col("id") >= 150).collect())
+    assert lf.collect().height != first.height
+
+
 def test_metrics_count_the_row_groups_statistics_pruned(parts: list[Path]) -> None:
     metrics = pa.ScanMetrics()
     out = pa.scan_adaptive(parts, metrics=metrics).filter(pl.col("id") == 130).collect()

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 use polars_adaptive_plan::AdaptiveSource;
-use polars_streaming_adaptive::{MmapParquetReader, RowGroupFilter, RowGroupStats};
+use polars_streaming_adaptive::{RowGroupFilter, RowGroupStats};
 
 /// One aggregate of the `select`.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl StatsAnswer {
         let mut skip = PlHashSet::default();
         for path in source.paths() {
             // A file that does not open is left to the scan, which reports it.
-            let reader = MmapParquetReader::with_mode(path, source.args().mmap_mode).ok()?;
+            let reader = source.open_reader(path).ok()?;
             for rg in (0..reader.num_row_groups()).filter(|&rg| source.selects(path, rg)) {
                 let values: Option<Vec<_>> = stats
                     .iter()

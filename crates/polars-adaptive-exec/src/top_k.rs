@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 use polars_adaptive_plan::AdaptiveSource;
-use polars_streaming_adaptive::{MemoryGuard, MemoryManager, MmapParquetReader, RowGroupFilter};
+use polars_streaming_adaptive::{MemoryGuard, MemoryManager, RowGroupFilter};
 
 use crate::batch_exec::{BatchExec, BatchExecPool};
 use crate::error::ExecError;
@@ -193,7 +193,7 @@ impl Skipping {
         let order = plan.order();
         let mut candidates = Vec::new();
         for path in source.paths() {
-            let reader = MmapParquetReader::with_mode(path, args.mmap_mode).ok()?;
+            let reader = source.open_reader(path).ok()?;
             for rg in (0..reader.num_row_groups()).filter(|&rg| source.selects(path, rg)) {
                 let rows = reader.row_group_num_rows(rg);
                 if rows > 0 {
@@ -322,7 +322,7 @@ pub(crate) fn needed_row_groups(
     };
     let mut groups = Vec::new();
     for path in source.paths() {
-        let reader = MmapParquetReader::with_mode(path, source.args().mmap_mode).ok()?;
+        let reader = source.open_reader(path).ok()?;
         for rg in (0..reader.num_row_groups()).filter(|&rg| source.selects(path, rg)) {
             let stats = reader.row_group_statistics(rg);
             groups.push((

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 use polars_streaming_adaptive::{
-    expand_paths, one_chunk_frame, BatchMap, CategoricalColumns, ExprPredicate, MemoryManager,
-    MmapParquetReader, ParallelBatches, ParallelStreamReader, PredicatePushdown, RowGroupFilter,
-    ScanMetrics,
+    expand_paths, one_chunk_frame, BatchMap, CategoricalColumns, ExprPredicate, FooterCache,
+    MemoryManager, MmapParquetReader, ParallelBatches, ParallelStreamReader, PredicatePushdown,
+    RowGroupFilter, ScanMetrics,
 };
 
 use crate::error::PlanError;
@@ -28,6 +28,8 @@ pub struct AdaptiveSource {
     /// The scan's schema: row index, the file's columns, file path.
     schema: SchemaRef,
     args: ScanArgsAdaptive,
+    /// The files' footers, parsed once for the scan's queries.
+    footers: FooterCache,
 }
 
 impl AdaptiveSource {
@@ -48,16 +50,24 @@ impl AdaptiveSource {
         if paths.is_empty() {
             polars_bail!(ComputeError: "scan_adaptive: no source given");
         }
-        let file_schema = MmapParquetReader::with_mode(&paths[0], args.mmap_mode)?
-            .schema()
-            .clone();
-        let schema = Arc::new(Self::reader(&paths, &args).output_schema(&file_schema));
+        let footers = FooterCache::default();
+        let file_schema =
+            MmapParquetReader::with_footer_cache(&paths[0], args.mmap_mode, &footers)?
+                .schema()
+                .clone();
+        let schema = Arc::new(Self::reader(&paths, &args, &footers).output_schema(&file_schema));
         Ok(Self {
             paths,
             file_schema,
             schema,
             args,
+            footers,
         })
+    }
+
+    /// A reader of `path`, one of the scan's files, with the scan's footers.
+    pub fn open_reader(&self, path: &std::path::Path) -> PolarsResult<MmapParquetReader> {
+        MmapParquetReader::with_footer_cache(path, self.args.mmap_mode, &self.footers)
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -94,11 +104,16 @@ impl AdaptiveSource {
     }
 
     /// A reader of every file with the arguments' options, no projection or predicate yet.
-    fn reader(paths: &[PathBuf], args: &ScanArgsAdaptive) -> ParallelStreamReader {
+    fn reader(
+        paths: &[PathBuf],
+        args: &ScanArgsAdaptive,
+        footers: &FooterCache,
+    ) -> ParallelStreamReader {
         let mut reader = ParallelStreamReader::new(paths.to_vec())
             .with_row_index(args.row_index.clone())
             .with_include_file_paths(args.include_file_paths.clone())
             .with_mmap_mode(args.mmap_mode)
+            .with_footer_cache(footers.clone())
             .with_chunk_policy(args.chunk_policy.clone());
         if let Some(bytes) = args.memory_budget {
             reader = reader.with_memory_budget(bytes);
@@ -143,9 +158,13 @@ impl AdaptiveSource {
         let dtype_check = predicate.clone().map(|p| (self.schema.clone(), p));
         // The reader stops at the limit; `AdaptiveStream` still cuts the last batch (after
         // the post-filter, when there is one).
-        let mut reader = Self::reader(paths.as_deref().unwrap_or(&self.paths), &self.args)
-            .with_metrics(metrics.clone())
-            .with_row_limit(limit);
+        let mut reader = Self::reader(
+            paths.as_deref().unwrap_or(&self.paths),
+            &self.args,
+            &self.footers,
+        )
+        .with_metrics(metrics.clone())
+        .with_row_limit(limit);
         if let Some(memory) = memory {
             reader = reader.with_memory_manager(memory);
         }

@@ -39,6 +39,7 @@ pub use decode::assemble::one_chunk_frame;
 pub use decode::categorical::CategoricalColumns;
 pub use decode::compiled::CompiledExpr;
 pub use error::{panic_message, AdaptiveError};
+pub use file::footer_cache::FooterCache;
 pub use file::paths::expand_paths;
 pub use file::reader::MmapParquetReader;
 pub use file::source::MmapMode;

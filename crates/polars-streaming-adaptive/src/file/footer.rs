@@ -4,13 +4,13 @@
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parquet::file::metadata::{
     ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader, ParquetStatisticsPolicy,
 };
 use polars::prelude::*;
-use polars_arrow::datatypes::ArrowSchema;
+use polars_arrow::datatypes::ArrowSchemaRef;
 use polars_buffer::Buffer;
 use polars_parquet::read::FileMetadata;
 
@@ -24,15 +24,20 @@ const MAGIC: &[u8; 4] = b"PAR1";
 
 const ENCRYPTED_MAGIC: &[u8; 4] = b"PARE";
 
-/// A footer parsed and checked: its metadata, its bytes (without the length and magic) and
-/// the schemas it decodes to.
+/// A footer parsed and checked: its metadata, its bytes (without the length and magic), the
+/// schemas it decodes to and, once asked for, its statistics. Shared by the readers of one
+/// unchanged file through a [`FooterCache`](crate::FooterCache).
 pub(crate) struct Footer {
-    pub(crate) metadata: FileMetadata,
+    pub(crate) metadata: Arc<FileMetadata>,
     /// Copied even from a mapping: the parsed metadata keeps slices of it.
     pub(crate) bytes: Buffer<u8>,
-    pub(crate) arrow_schema: ArrowSchema,
+    /// The length of the file it was read from: its column chunks were checked against it.
+    pub(crate) file_len: usize,
+    pub(crate) arrow_schema: ArrowSchemaRef,
     /// The Polars schema the file decodes to: the one stock `scan_parquet` gives.
     pub(crate) schema: SchemaRef,
+    /// The statistics as the footer states them (`read_statistics`), parsed on first use.
+    statistics: OnceLock<Arc<FooterStatistics>>,
 }
 
 impl Footer {
@@ -48,13 +53,14 @@ impl Footer {
         Ok(())
     }
 
-    /// Reads the footer of `path`, a file of `len` bytes (at least 12, `check_length`) whose
-    /// byte ranges `read` returns.
-    pub(crate) fn read(
+    /// The footer's bytes (without its length and magic) of `path`, a file of `len` bytes (at
+    /// least 12, `check_length`) whose byte ranges `read` returns, once its magic bytes and
+    /// length are checked.
+    pub(crate) fn read_bytes(
         path: &Path,
         len: usize,
         read: impl Fn(Range<usize>) -> AdaptiveResult<Buffer<u8>>,
-    ) -> AdaptiveResult<Self> {
+    ) -> AdaptiveResult<Buffer<u8>> {
         let not_parquet = |reason: String| AdaptiveError::NotParquet {
             path: path.to_path_buf(),
             reason,
@@ -68,41 +74,59 @@ impl Footer {
         if read(0..4)?[..] != MAGIC[..] || tail[4..] != MAGIC[..] {
             return Err(not_parquet("missing the PAR1 magic bytes".into()));
         }
-        let invalid = |reason: String| AdaptiveError::InvalidMetadata {
-            path: path.to_path_buf(),
-            reason,
-        };
         let footer_len = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
         let footer_start = (len - 8).checked_sub(footer_len).ok_or_else(|| {
-            invalid(format!(
-                "the footer claims {footer_len} bytes, the file has {len}"
-            ))
+            invalid(
+                path,
+                format!("the footer claims {footer_len} bytes, the file has {len}"),
+            )
         })?;
         // Copied even from a mapping: the parsed metadata keeps slices of it.
-        let footer = read(footer_start..len - 8)?;
+        read(footer_start..len - 8)
+    }
+
+    /// Parses `bytes`, the footer of `path` (a file of `len` bytes), and checks it against the
+    /// file's length.
+    pub(crate) fn parse(path: &Path, len: usize, bytes: Buffer<u8>) -> AdaptiveResult<Self> {
         let metadata = catch_panic(
             || {
-                polars_parquet::parquet::read::deserialize_metadata(footer.clone())
-                    .map_err(|e| invalid(e.to_string()))
+                polars_parquet::parquet::read::deserialize_metadata(bytes.clone())
+                    .map_err(|e| invalid(path, e.to_string()))
             },
-            |msg| invalid(format!("footer parser panicked: {msg}")),
+            |msg| invalid(path, format!("footer parser panicked: {msg}")),
         )?;
-        validate_layout(&metadata, len as u64).map_err(invalid)?;
+        validate_layout(&metadata, len as u64).map_err(|e| invalid(path, e))?;
         let (arrow_schema, schema) = catch_panic(
             || {
                 let arrow = polars_parquet::arrow::read::infer_schema(&metadata)
-                    .map_err(|e| invalid(e.to_string()))?;
+                    .map_err(|e| invalid(path, e.to_string()))?;
                 let schema = Schema::from_arrow_schema(&arrow);
-                Ok((arrow, Arc::new(schema)))
+                Ok((Arc::new(arrow), Arc::new(schema)))
             },
-            |msg| invalid(format!("schema inference panicked: {msg}")),
+            |msg| invalid(path, format!("schema inference panicked: {msg}")),
         )?;
         Ok(Self {
-            metadata,
-            bytes: footer,
+            metadata: Arc::new(metadata),
+            bytes,
+            file_len: len,
             arrow_schema,
             schema,
+            statistics: OnceLock::new(),
         })
+    }
+
+    /// The statistics as the footer states them, read by arrow-rs on first use (see
+    /// `read_statistics`).
+    pub(crate) fn statistics(&self) -> &Arc<FooterStatistics> {
+        self.statistics
+            .get_or_init(|| Arc::new(read_statistics(&self.bytes, &self.metadata, &self.schema)))
+    }
+}
+
+fn invalid(path: &Path, reason: String) -> AdaptiveError {
+    AdaptiveError::InvalidMetadata {
+        path: path.to_path_buf(),
+        reason,
     }
 }
 
@@ -148,7 +172,7 @@ fn validate_layout(metadata: &FileMetadata, file_len: u64) -> Result<(), String>
 /// bounds), the NaN counts and whether a bound is exact (docs/decisions.md, "The footer is
 /// parsed twice"). A footer arrow-rs rejects but Polars reads still reads: it only loses
 /// pruning.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct FooterStatistics {
     /// Per row group; unknown for every column when the footer's statistics could not be read.
     pub(crate) row_groups: Vec<RowGroupStats>,
@@ -156,6 +180,15 @@ pub(crate) struct FooterStatistics {
     pub(crate) unavailable: Option<String>,
     /// The whole footer as arrow-rs reads it: page index locations.
     pub(crate) parquet: Option<Arc<ParquetMetaData>>,
+}
+
+impl FooterStatistics {
+    /// Whether a null count waits for `divide_repeated_null_counts`, which reads the file.
+    pub(crate) fn repeats_null_counts(&self) -> bool {
+        self.row_groups
+            .iter()
+            .any(|rg| rg.columns.values().any(|c| c.nulls_per_data_page.is_some()))
+    }
 }
 
 /// Reads the statistics with arrow-rs from the footer's bytes (`footer`, without its length and

@@ -3,6 +3,7 @@
 //!
 //! - `source`: the mapping or positioned reads (`MmapMode`), and the stamp that detects change;
 //! - `footer`: magic bytes, the footer parsed and checked against the file, the schema;
+//! - `footer_cache`: footers parsed once for the reads of one scan, and read ahead;
 //! - `statistics`: the footer's statistics typed as Polars values, and whether bounds are exact;
 //! - `exact_flags`: the statistics' exactness flags as the footer states them;
 //! - `reader`: `MmapParquetReader`, what it holds and what decoding it costs;
@@ -13,6 +14,7 @@
 
 pub(crate) mod exact_flags;
 pub(crate) mod footer;
+pub(crate) mod footer_cache;
 pub(crate) mod page_cache;
 pub(crate) mod paths;
 pub(crate) mod predicated;

@@ -20,8 +20,9 @@ use crate::decode::decompressed::KeptPages;
 use crate::decode::pages::PageCheck;
 use crate::error::{AdaptiveError, AdaptiveResult};
 use crate::file::footer::{
-    divide_repeated_null_counts, read_statistics, row_group_starts, Footer, FooterStatistics,
+    divide_repeated_null_counts, row_group_starts, Footer, FooterStatistics,
 };
+use crate::file::footer_cache::FooterCache;
 use crate::file::source::{FileStamp, MmapMode, Source};
 use crate::file::statistics::RowGroupStats;
 
@@ -43,12 +44,13 @@ pub struct MmapParquetReader {
     pub(super) metadata: Arc<FileMetadata>,
     pub(super) arrow_schema: ArrowSchemaRef,
     pub(super) schema: SchemaRef,
-    /// The footer's bytes, for the statistics read on first use.
-    pub(super) footer: Buffer<u8>,
+    /// The footer parsed, shared with the other readers of the file through a `FooterCache`.
+    pub(super) footer: Arc<Footer>,
     /// The footer as arrow-rs reads it (statistics, page index locations) and the typed
     /// statistics: a second parse of the footer, done when something first asks for them (a
-    /// scan without predicate, top-k or aggregate never does).
-    pub(super) statistics: OnceLock<FooterStatistics>,
+    /// scan without predicate, top-k or aggregate never does), then the null counts only the
+    /// file's offset index makes exact (`divide_repeated_null_counts`).
+    pub(super) statistics: OnceLock<Arc<FooterStatistics>>,
     /// Prefix sums of the rows of the row groups (see `row_group_starts`).
     pub(super) row_group_starts: Vec<usize>,
     /// Per (row group, schema column), the page-header check of its chunks: what their pages
@@ -78,15 +80,29 @@ impl std::fmt::Debug for MmapParquetReader {
 impl MmapParquetReader {
     /// Opens and maps `path` ([`MmapMode::Auto`]), then parses and validates its footer.
     pub fn new(path: impl AsRef<Path>) -> PolarsResult<Self> {
-        Ok(Self::open(path.as_ref(), MmapMode::Auto)?)
+        Ok(Self::open(path.as_ref(), MmapMode::Auto, None)?)
     }
 
     /// Opens `path`, mapped or not as `mode` says, then parses and validates its footer.
     pub fn with_mode(path: impl AsRef<Path>, mode: MmapMode) -> PolarsResult<Self> {
-        Ok(Self::open(path.as_ref(), mode)?)
+        Ok(Self::open(path.as_ref(), mode, None)?)
     }
 
-    pub(crate) fn open(path: &Path, mode: MmapMode) -> AdaptiveResult<Self> {
+    /// [`MmapParquetReader::with_mode`], taking the footer from `cache` when it holds the one
+    /// the file has now, and keeping it there otherwise.
+    pub fn with_footer_cache(
+        path: impl AsRef<Path>,
+        mode: MmapMode,
+        cache: &FooterCache,
+    ) -> PolarsResult<Self> {
+        Ok(Self::open(path.as_ref(), mode, Some(cache))?)
+    }
+
+    pub(crate) fn open(
+        path: &Path,
+        mode: MmapMode,
+        cache: Option<&FooterCache>,
+    ) -> AdaptiveResult<Self> {
         let file = File::open(path).map_err(|e| AdaptiveError::io(path, e))?;
         let stamp = FileStamp::of(&file, path)?;
         Footer::check_length(path, stamp.len)?;
@@ -96,7 +112,12 @@ impl MmapParquetReader {
                 .bytes(&file, range, true)
                 .map_err(|e| AdaptiveError::io(path, e))
         };
-        let footer = Footer::read(path, stamp.len as usize, read)?;
+        let len = stamp.len as usize;
+        let bytes = Footer::read_bytes(path, len, read)?;
+        let footer = match cache {
+            Some(cache) => cache.footer(path, len, bytes)?,
+            None => Arc::new(Footer::parse(path, len, bytes)?),
+        };
         let cells = footer.metadata.row_groups.len() * footer.schema.len();
         Ok(Self {
             path: path.to_path_buf(),
@@ -104,10 +125,10 @@ impl MmapParquetReader {
             stamp,
             source,
             row_group_starts: row_group_starts(&footer.metadata),
-            metadata: Arc::new(footer.metadata),
-            arrow_schema: Arc::new(footer.arrow_schema),
-            schema: footer.schema,
-            footer: footer.bytes,
+            metadata: footer.metadata.clone(),
+            arrow_schema: footer.arrow_schema.clone(),
+            schema: footer.schema.clone(),
+            footer,
             statistics: OnceLock::new(),
             page_checks: (0..cells).map(|_| Default::default()).collect(),
             decompressed: (0..cells).map(|_| Default::default()).collect(),
@@ -181,9 +202,14 @@ impl MmapParquetReader {
 
     fn footer_statistics(&self) -> &FooterStatistics {
         self.statistics.get_or_init(|| {
-            let mut statistics = read_statistics(&self.footer, &self.metadata, &self.schema);
+            let stated = self.footer.statistics();
+            if !stated.repeats_null_counts() {
+                return stated.clone();
+            }
+            // Made exact from this file's bytes, so never kept in the shared footer.
+            let mut statistics = FooterStatistics::clone(stated);
             divide_repeated_null_counts(&mut statistics, |r| self.optional_bytes(r));
-            statistics
+            Arc::new(statistics)
         })
     }
 

@@ -11,8 +11,10 @@ use polars::prelude::*;
 use polars_arrow::bitmap::Bitmap;
 
 use crate::error::AdaptiveError;
+use crate::file::footer_cache::FooterCache;
 use crate::file::read::{ColumnThreads, PageReuse};
 use crate::file::reader::MmapParquetReader;
+use crate::file::source::MmapMode;
 
 /// An `id` column of `0..rows` and a string column `s` of `text(id)`.
 fn id_and_text(rows: i64, text: impl Fn(i64) -> String) -> Vec<(&'static str, ArrayRef)> {
@@ -422,4 +424,82 @@ fn categorical_units_hold_the_strings_of_dictionary_and_fallback_pages() {
             }
         }
     }
+}
+
+/// Whether two readers share one parsed footer.
+fn same_footer(a: &MmapParquetReader, b: &MmapParquetReader) -> bool {
+    std::ptr::eq(a.metadata(), b.metadata())
+}
+
+/// `a.parquet` in `dir`: `rows` rows of `id_and_text`.
+fn small_file(dir: &Path, rows: i64) -> std::path::PathBuf {
+    let path = dir.join("a.parquet");
+    write_arrow(
+        &path,
+        id_and_text(rows, |i| format!("v{i}")),
+        Default::default(),
+    );
+    path
+}
+
+#[test]
+fn a_footer_cache_parses_an_unchanged_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = small_file(dir.path(), 100);
+    let cache = FooterCache::default();
+    let open = || MmapParquetReader::with_footer_cache(&path, MmapMode::Auto, &cache).unwrap();
+    let (first, second) = (open(), open());
+    assert!(same_footer(&first, &second));
+    assert_eq!(cache.len(), 1);
+    // Without the cache, every reader parses its own.
+    assert!(!same_footer(
+        &first,
+        &MmapParquetReader::new(&path).unwrap()
+    ));
+    assert_eq!(second.read_row_group(0).unwrap().height(), 100);
+}
+
+/// The cache only saves the parse: each read reads the footer's bytes, and a file rewritten
+/// since (other rows, the same length, the same schema) is read as it is now.
+#[test]
+fn a_file_rewritten_under_a_footer_cache_is_read_as_it_is_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.parquet");
+    let write = |offset: i64| {
+        let columns: Vec<(&str, ArrayRef)> = vec![(
+            "id",
+            Arc::new(Int64Array::from_iter_values(offset..offset + 100)),
+        )];
+        write_arrow(&path, columns, Default::default());
+    };
+    let cache = FooterCache::default();
+    let open = || MmapParquetReader::with_footer_cache(&path, MmapMode::Auto, &cache).unwrap();
+    write(0);
+    let before = open();
+    let len = before.file_len();
+    write(1000);
+    let after = open();
+    assert_eq!(after.file_len(), len, "the rewrite keeps the file's length");
+    assert!(!same_footer(&before, &after));
+    let ids = after.read_row_group(0).unwrap();
+    let expected = df!("id" => (1000..1100i64).collect::<Vec<_>>()).unwrap();
+    assert_eq!(ids, expected);
+    let min = after
+        .row_group_statistics(0)
+        .column("id")
+        .unwrap()
+        .min()
+        .cloned();
+    assert_eq!(min.map(|s| s.value().clone()), Some(AnyValue::Int64(1000)));
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn a_full_footer_cache_keeps_nothing_more_and_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = small_file(dir.path(), 10);
+    let cache = FooterCache::with_max_bytes(0);
+    let reader = MmapParquetReader::with_footer_cache(&path, MmapMode::Auto, &cache).unwrap();
+    assert!(cache.is_empty());
+    assert_eq!(reader.read_row_group(0).unwrap().height(), 10);
 }

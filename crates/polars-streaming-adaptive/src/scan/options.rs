@@ -7,6 +7,7 @@ use polars::prelude::*;
 
 use crate::decode::categorical::CategoricalColumns;
 use crate::decode::compiled::CompiledExpr;
+use crate::file::footer_cache::FooterCache;
 use crate::file::source::MmapMode;
 use crate::memory::chunk_strategy::{ChunkPolicy, ChunkStrategy};
 use crate::memory::manager::MemoryManager;
@@ -28,6 +29,8 @@ pub(crate) struct ScanOptions {
     pub file_path_column: Option<PlSmallStr>,
     /// Whether files are mapped or read.
     pub mmap_mode: MmapMode,
+    /// Footers parsed by earlier reads of the same files.
+    pub footers: Option<FooterCache>,
     /// Run on each batch by the thread that decoded it (see `ParallelStreamReader`).
     pub map: Option<BatchMap>,
     /// Row groups to read; the others are left out (not pruned: the caller answers them).
@@ -100,6 +103,7 @@ impl Default for ScanOptions {
             row_index: None,
             file_path_column: None,
             mmap_mode: MmapMode::Auto,
+            footers: None,
             map: None,
             row_groups: None,
             compiled: CompiledCache::default(),

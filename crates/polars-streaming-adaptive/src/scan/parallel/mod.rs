@@ -30,6 +30,7 @@ use self::task::{decode, Event};
 use self::walk::{Step, Walk};
 use crate::decode::categorical::CategoricalColumns;
 use crate::error::{catch_panic, AdaptiveError};
+use crate::file::footer_cache::FooterCache;
 use crate::file::paths::expand_paths;
 use crate::file::source::MmapMode;
 use crate::memory::chunk_strategy::{ChunkPolicy, ChunkStrategy};
@@ -143,6 +144,13 @@ impl ParallelStreamReader {
     /// Maps the files, or reads them, as `mode` says (default [`MmapMode::Auto`]).
     pub fn with_mmap_mode(mut self, mode: MmapMode) -> Self {
         self.options.mmap_mode = mode;
+        self
+    }
+
+    /// Takes the files' footers from `footers` where it holds them as the files are now, and
+    /// keeps the others there for later reads.
+    pub fn with_footer_cache(mut self, footers: FooterCache) -> Self {
+        self.options.footers = Some(footers);
         self
     }
 

@@ -321,7 +321,7 @@ impl<S> FileCursor<S> {
 /// Opens `path` and parses its footer, and its statistics when a predicate will prune with
 /// them.
 pub(super) fn read_footer(path: &Path, options: &ScanOptions) -> AdaptiveResult<MmapParquetReader> {
-    let mut reader = MmapParquetReader::open(path, options.mmap_mode)?;
+    let mut reader = MmapParquetReader::open(path, options.mmap_mode, options.footers.as_ref())?;
     reader.set_categorical(options.decoded_categorical());
     if options.predicate.is_some() {
         reader.statistics();
