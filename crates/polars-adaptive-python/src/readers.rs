@@ -104,7 +104,7 @@ impl NativeReader {
     #[pyo3(signature = (read_ahead=2))]
     fn batches(&self, read_ahead: usize) -> PyResult<BatchStream> {
         let producer = take_once(&self.stream, "reader")?;
-        Ok(BatchStream::spawn(producer, read_ahead))
+        BatchStream::spawn(producer, read_ahead)
     }
 
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

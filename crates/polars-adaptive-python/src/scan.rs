@@ -242,7 +242,7 @@ impl ScanSpec {
                 }
                 Ok(())
             });
-            Ok(BatchStream::spawn(producer, read_ahead))
+            BatchStream::spawn(producer, read_ahead)
         })
     }
 }

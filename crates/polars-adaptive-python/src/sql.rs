@@ -46,12 +46,12 @@ pub fn sql(
                 .map_err(|e| error(e.to_string()))
         })
     })?;
-    Ok(BatchStream::spawn(
+    BatchStream::spawn(
         Box::new(move |emit| {
             planned
                 .for_each_batch(|df| Ok(!emit(df)), None)
                 .map_err(Into::into)
         }),
         read_ahead,
-    ))
+    )
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 use polars::prelude::*;
+use polars_adaptive::io::spawn_producer;
 use polars_core::frame::column::ScalarColumn;
 use pyo3::prelude::*;
 
@@ -30,12 +31,11 @@ pub struct BatchStream {
 
 impl BatchStream {
     /// Starts `producer` on a thread of its own with `read_ahead` frames of queue: one of
-    /// Polars' blocking pool, which keeps idle threads for 10 s, so that a read does not wait
-    /// for a thread to be created (see `warm_up`).
-    pub fn spawn(producer: Producer, read_ahead: usize) -> Self {
+    /// Polars' blocking pool while it has room (`spawn_producer`), so that a read seldom
+    /// waits for a thread to be created (see `warm_up`).
+    pub fn spawn(producer: Producer, read_ahead: usize) -> PyResult<Self> {
         let (tx, rx) = bounded(read_ahead.max(1));
-        // Detached: the producer ends when the queue closes.
-        drop(polars_async::ASYNC.spawn_blocking(move || {
+        spawn_producer("polars-adaptive-scan", move || {
             let mut constants = SharedConstants::default();
             let run = catch_unwind(AssertUnwindSafe(|| {
                 producer(&mut |df| tx.send(Ok(constants.share(df))).is_ok())
@@ -48,10 +48,11 @@ impl BatchStream {
             if let Some(e) = failure {
                 let _ = tx.send(Err(e));
             }
-        }));
-        Self {
+        })
+        .map_err(|e| crate::error::error(format!("cannot start a scan thread: {e}")))?;
+        Ok(Self {
             queue: std::sync::Mutex::new(Some(rx)),
-        }
+        })
     }
 }
 

@@ -56,6 +56,7 @@ pub use prune::combine::{AndPredicate, NotPredicate, OrPredicate};
 pub use prune::expr_predicate::ExprPredicate;
 pub use prune::predicate::{CmpOp, IntoLiteral, PredicatePushdown};
 pub use scan::options::{BatchMap, RowGroupFilter};
+pub use scan::parallel::threads::spawn_producer;
 pub use scan::parallel::{ParallelBatches, ParallelStreamReader, ReadUnit, ReadUnits};
 pub use scan::sequential::{AdaptiveBatches, AdaptiveStreamingReader};
 

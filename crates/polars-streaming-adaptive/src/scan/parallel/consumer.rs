@@ -9,6 +9,7 @@ use polars::prelude::*;
 
 use super::producer::{Flow, Producer};
 use super::task::{Event, Message, Sequenced, Task};
+use super::threads::spawn_producer;
 use super::ParallelStreamReader;
 use crate::error::{catch_panic, AdaptiveError};
 use crate::memory::manager::MemoryGuard;
@@ -54,10 +55,8 @@ impl Events {
         }
         let (window, places) = UnitWindow::new(threads + 1, in_flight);
         let helpers = work.clone();
-        // A thread of Polars' blocking pool (never of its compute pool: the producer waits for
-        // permits), which keeps idle threads for 10 s: a query does not wait for a new thread.
-        // Creating one took 0.5-0.7 ms before the first unit (P2 from Python, `perf probe`).
-        let handle = polars_async::ASYNC.spawn_blocking(move || {
+        // Never on Polars' compute pool: the producer waits for permits.
+        let spawned = spawn_producer("adaptive-producer", move || {
             let mut producer = Producer {
                 results: results_tx,
                 work: work_tx,
@@ -85,8 +84,7 @@ impl Events {
                 }
             }
         });
-        // Detached: the producer ends when the consumer's channels close.
-        drop(handle);
+        spawned.expect("failed to spawn the scan's producer thread");
         Self {
             results,
             work,

@@ -13,11 +13,13 @@
 //! - `walk`: the files in order, footers read ahead, pruning, units;
 //! - `producer`: the producer thread, which takes places and permits and queues units;
 //! - `task`: a queued unit and the messages that reach the consumer;
-//! - `consumer`: the consumer's end (`Events`), the window of units, the permits.
+//! - `consumer`: the consumer's end (`Events`), the window of units, the permits;
+//! - `threads`: where producers run (Polars' blocking pool while it has room).
 
 mod consumer;
 mod producer;
 mod task;
+pub(crate) mod threads;
 mod walk;
 
 use std::path::{Path, PathBuf};
