@@ -36,6 +36,8 @@ pub(crate) struct Footer {
     pub(crate) arrow_schema: ArrowSchemaRef,
     /// The Polars schema the file decodes to: the one stock `scan_parquet` gives.
     pub(crate) schema: SchemaRef,
+    /// Prefix sums of the rows of the row groups (see `row_group_starts`).
+    pub(crate) row_group_starts: Vec<usize>,
     /// The statistics as the footer states them (`read_statistics`), parsed on first use.
     statistics: OnceLock<Arc<FooterStatistics>>,
 }
@@ -106,6 +108,7 @@ impl Footer {
             |msg| invalid(path, format!("schema inference panicked: {msg}")),
         )?;
         Ok(Self {
+            row_group_starts: row_group_starts(&metadata),
             metadata: Arc::new(metadata),
             bytes,
             file_len: len,
@@ -136,7 +139,7 @@ fn invalid(path: &Path, reason: String) -> AdaptiveError {
 /// data/repeated_no_annotation.parquet says 0 for the file and 6 for its row group), and
 /// otherwise every row group is read as its own count says, even when the footer's file count
 /// is smaller (found by `cargo xtask fuzz`: a flipped bit in that count lost rows here).
-pub(crate) fn row_group_starts(metadata: &FileMetadata) -> Vec<usize> {
+fn row_group_starts(metadata: &FileMetadata) -> Vec<usize> {
     let mut starts = Vec::with_capacity(metadata.row_groups.len() + 1);
     let mut at = 0usize;
     starts.push(at);

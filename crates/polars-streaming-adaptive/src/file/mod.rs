@@ -3,7 +3,7 @@
 //!
 //! - `source`: the mapping or positioned reads (`MmapMode`), and the stamp that detects change;
 //! - `footer`: magic bytes, the footer parsed and checked against the file, the schema;
-//! - `footer_cache`: footers parsed once for the reads of one scan, and read ahead;
+//! - `footer_cache`: footers parsed once for the reads of one scan;
 //! - `statistics`: the footer's statistics typed as Polars values, and whether bounds are exact;
 //! - `exact_flags`: the statistics' exactness flags as the footer states them;
 //! - `reader`: `MmapParquetReader`, what it holds and what decoding it costs;

@@ -50,12 +50,12 @@ impl MmapParquetReader {
 
     /// The cell holding `check_pages`' outcome for schema column `c` in row group `rg`.
     fn page_cell(&self, rg: usize, c: usize) -> &PageCheck {
-        &self.page_checks[rg * self.schema.len() + c]
+        &self.page_checks[rg * self.footer.schema.len() + c]
     }
 
     /// The pages of schema column `c` in row group `rg` kept decompressed, locked.
     pub(super) fn kept_pages(&self, rg: usize, c: usize) -> MutexGuard<'_, KeptPages> {
-        self.decompressed[rg * self.schema.len() + c]
+        self.decompressed[rg * self.footer.schema.len() + c]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
@@ -86,7 +86,7 @@ impl MmapParquetReader {
         c: usize,
         until: usize,
     ) -> AdaptiveResult<Arc<ChunkPages>> {
-        let name = self.schema.get_at_index(c).unwrap().0;
+        let name = self.footer.schema.get_at_index(c).unwrap().0;
         let mut cell = self.page_check(rg, c);
         if !cell.as_ref().is_some_and(|p| covers(p, until)) {
             *cell = Some(self.check_chunks(rg, name, until).map(Arc::new));
@@ -141,7 +141,7 @@ impl MmapParquetReader {
     }
 
     fn check_chunks(&self, rg: usize, name: &str, until: usize) -> Result<ChunkPages, String> {
-        let md = &self.metadata.row_groups[rg];
+        let md = &self.footer.metadata.row_groups[rg];
         let chunks: Vec<_> = md
             .columns_under_root_iter(name)
             .into_iter()
@@ -185,9 +185,9 @@ impl MmapParquetReader {
         if !self.source.is_mapped() {
             return;
         }
-        let md = &self.metadata.row_groups[rg];
+        let md = &self.footer.metadata.row_groups[rg];
         for &c in columns {
-            let name = self.schema.get_at_index(c).unwrap().0;
+            let name = self.footer.schema.get_at_index(c).unwrap().0;
             let Some(chunks) = md.columns_under_root_iter(name) else {
                 continue;
             };

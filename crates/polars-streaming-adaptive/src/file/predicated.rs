@@ -28,7 +28,7 @@ impl MmapParquetReader {
         predicates: &ColumnPredicates,
     ) -> AdaptiveResult<Option<(Vec<Column>, Bitmap)>> {
         self.ensure_unchanged()?;
-        let md = &self.metadata.row_groups[rg];
+        let md = &self.footer.metadata.row_groups[rg];
         let float16 = md.parquet_columns().iter().any(|c| {
             matches!(
                 c.descriptor().descriptor.primitive_type.logical_type,
@@ -40,7 +40,7 @@ impl MmapParquetReader {
         }
         let mut decoded = Vec::with_capacity(columns.len());
         for &c in columns {
-            let (name, field) = self.arrow_schema.get_at_index(c).unwrap();
+            let (name, field) = self.footer.arrow_schema.get_at_index(c).unwrap();
             let dtype = DataType::from_arrow_field(field);
             let Some((part, specialized)) = predicates.predicates.get(name) else {
                 return Ok(None);

@@ -21,7 +21,7 @@ type ChunkBytes<'a> = (&'a ColumnChunkMetadata, Buffer<u8>);
 impl MmapParquetReader {
     /// Decodes row group `i` with every column.
     pub fn read_row_group(&self, i: usize) -> PolarsResult<DataFrame> {
-        let all: Vec<usize> = (0..self.schema.len()).collect();
+        let all: Vec<usize> = (0..self.footer.schema.len()).collect();
         Ok(self.decode(
             i,
             0..self.checked_rg(i)?,
@@ -86,20 +86,20 @@ impl MmapParquetReader {
         pages: PageReuse,
     ) -> AdaptiveResult<DataFrame> {
         self.ensure_unchanged()?;
-        let md = &self.metadata.row_groups[rg];
+        let md = &self.footer.metadata.row_groups[rg];
         let height = mask.map_or(rows.len(), |m| m.set_bits());
         // The masked decoder takes one bit per row of the chunk.
         let group_mask = mask.map(|m| mask_over(m, &rows, &(0..md.num_rows())));
         if height == 0 {
             let schema: Schema = columns
                 .iter()
-                .map(|&c| self.schema.get_at_index(c).unwrap())
+                .map(|&c| self.footer.schema.get_at_index(c).unwrap())
                 .map(|(name, dtype)| (name.clone(), dtype.clone()))
                 .collect();
             return Ok(DataFrame::empty_with_schema(&schema));
         }
         let decode_column = |&c: &usize| -> AdaptiveResult<Column> {
-            let (name, field) = self.arrow_schema.get_at_index(c).unwrap();
+            let (name, field) = self.footer.arrow_schema.get_at_index(c).unwrap();
             let decode_err = |reason: String| self.decode_error(rg, name, reason);
             // A unit inside a row group reads only part of the chunk.
             let whole =
@@ -245,8 +245,8 @@ impl MmapParquetReader {
         until: usize,
     ) -> AdaptiveResult<Option<Vec<ChunkBytes<'_>>>> {
         let pages = self.checked_pages(rg, c, until)?;
-        let name = self.schema.get_at_index(c).unwrap().0;
-        let Some(chunks) = self.metadata.row_groups[rg].columns_under_root_iter(name) else {
+        let name = self.footer.schema.get_at_index(c).unwrap().0;
+        let Some(chunks) = self.footer.metadata.row_groups[rg].columns_under_root_iter(name) else {
             return Ok(None);
         };
         chunks

@@ -19,9 +19,7 @@ use crate::decode::categorical::CategoricalColumns;
 use crate::decode::decompressed::KeptPages;
 use crate::decode::pages::PageCheck;
 use crate::error::{AdaptiveError, AdaptiveResult};
-use crate::file::footer::{
-    divide_repeated_null_counts, row_group_starts, Footer, FooterStatistics,
-};
+use crate::file::footer::{divide_repeated_null_counts, Footer, FooterStatistics};
 use crate::file::footer_cache::FooterCache;
 use crate::file::source::{FileStamp, MmapMode, Source};
 use crate::file::statistics::RowGroupStats;
@@ -41,18 +39,14 @@ pub struct MmapParquetReader {
     pub(super) file: File,
     pub(super) stamp: FileStamp,
     pub(super) source: Source,
-    pub(super) metadata: Arc<FileMetadata>,
-    pub(super) arrow_schema: ArrowSchemaRef,
-    pub(super) schema: SchemaRef,
-    /// The footer parsed, shared with the other readers of the file through a `FooterCache`.
+    /// The footer parsed (metadata, schemas, row group starts), shared with the other readers
+    /// of the file through a `FooterCache`.
     pub(super) footer: Arc<Footer>,
     /// The footer as arrow-rs reads it (statistics, page index locations) and the typed
     /// statistics: a second parse of the footer, done when something first asks for them (a
     /// scan without predicate, top-k or aggregate never does), then the null counts only the
     /// file's offset index makes exact (`divide_repeated_null_counts`).
     pub(super) statistics: OnceLock<Arc<FooterStatistics>>,
-    /// Prefix sums of the rows of the row groups (see `row_group_starts`).
-    pub(super) row_group_starts: Vec<usize>,
     /// Per (row group, schema column), the page-header check of its chunks: what their pages
     /// hold, or why the headers are refused. It covers the pages of the rows read so far and
     /// is extended when a read needs more (see `checked_pages`).
@@ -71,8 +65,8 @@ impl std::fmt::Debug for MmapParquetReader {
             .field("path", &self.path)
             .field("len", &self.stamp.len)
             .field("mapped", &self.source.is_mapped())
-            .field("row_groups", &self.metadata.row_groups.len())
-            .field("rows", &self.metadata.num_rows)
+            .field("row_groups", &self.footer.metadata.row_groups.len())
+            .field("rows", &self.footer.metadata.num_rows)
             .finish_non_exhaustive()
     }
 }
@@ -124,10 +118,6 @@ impl MmapParquetReader {
             file,
             stamp,
             source,
-            row_group_starts: row_group_starts(&footer.metadata),
-            metadata: footer.metadata.clone(),
-            arrow_schema: footer.arrow_schema.clone(),
-            schema: footer.schema.clone(),
             footer,
             statistics: OnceLock::new(),
             page_checks: (0..cells).map(|_| Default::default()).collect(),
@@ -145,7 +135,7 @@ impl MmapParquetReader {
     /// The mapping column `c` (a schema index) is decoded under, when it is a string column
     /// of `categorical`.
     pub(super) fn categorical_of(&self, c: usize) -> Option<&CategoricalColumns> {
-        let (name, dtype) = self.schema.get_at_index(c).unwrap();
+        let (name, dtype) = self.footer.schema.get_at_index(c).unwrap();
         self.categorical
             .as_ref()
             .filter(|cats| dtype == &DataType::String && cats.contains(name))
@@ -158,29 +148,29 @@ impl MmapParquetReader {
 
     /// Number of row groups in the footer.
     pub fn num_row_groups(&self) -> usize {
-        self.metadata.row_groups.len()
+        self.footer.metadata.row_groups.len()
     }
 
     /// Number of rows in the file: the rows its row groups hold, or none when the footer's own
     /// count is 0 (as stock reads it).
     pub fn total_rows(&self) -> usize {
-        *self.row_group_starts.last().unwrap()
+        *self.footer.row_group_starts.last().unwrap()
     }
 
     /// Rows of the file before row group `i`.
     pub fn row_group_first_row(&self, i: usize) -> usize {
-        self.row_group_starts[i]
+        self.footer.row_group_starts[i]
     }
 
     /// Rows of row group `i` that belong to the file: the footer's count for the row group, or 0
     /// when the footer's count for the file is 0 (see `row_group_starts`).
     pub fn row_group_num_rows(&self, i: usize) -> usize {
-        self.row_group_starts[i + 1] - self.row_group_starts[i]
+        self.footer.row_group_starts[i + 1] - self.footer.row_group_starts[i]
     }
 
     /// The Polars schema the file decodes to: the one stock `scan_parquet` gives.
     pub fn schema(&self) -> &SchemaRef {
-        &self.schema
+        &self.footer.schema
     }
 
     /// Statistics of row group `i`; unknown for every column when the footer's statistics
@@ -227,7 +217,7 @@ impl MmapParquetReader {
 
     /// Estimated decoded bytes of every column of every row group.
     fn estimate_file_bytes(&self) -> usize {
-        let all: Vec<usize> = (0..self.schema.len()).collect();
+        let all: Vec<usize> = (0..self.footer.schema.len()).collect();
         (0..self.num_row_groups())
             .map(|rg| self.estimate_decoded_bytes(rg, &all))
             .sum()
@@ -248,20 +238,21 @@ impl MmapParquetReader {
 
     /// Position of `name` in the schema, or an error naming the file and its columns.
     pub(crate) fn column_index(&self, name: &str) -> AdaptiveResult<usize> {
-        self.schema
+        self.footer
+            .schema
             .index_of(name)
             .ok_or_else(|| AdaptiveError::ColumnNotFound {
                 path: self.path.clone(),
                 column: name.to_string(),
-                available: format!("{:?}", self.schema.iter_names().collect::<Vec<_>>()),
+                available: format!("{:?}", self.footer.schema.iter_names().collect::<Vec<_>>()),
             })
     }
 
     /// The uncompressed bytes of schema column `c`'s chunks in row group `rg`, from the footer
     /// (dictionary pages included); 0 when the row group lacks the column.
     pub(super) fn uncompressed_bytes(&self, rg: usize, c: usize) -> usize {
-        let name = self.schema.get_at_index(c).unwrap().0;
-        self.metadata.row_groups[rg]
+        let name = self.footer.schema.get_at_index(c).unwrap().0;
+        self.footer.metadata.row_groups[rg]
             .columns_under_root_iter(name)
             .map(|it| it.map(|m| m.uncompressed_size().max(0) as usize).sum())
             .unwrap_or(0)
@@ -269,11 +260,11 @@ impl MmapParquetReader {
 
     /// Estimated decoded bytes of `columns` (schema indices) in row group `rg`.
     pub(crate) fn estimate_decoded_bytes(&self, rg: usize, columns: &[usize]) -> usize {
-        let rows = self.metadata.row_groups[rg].num_rows();
+        let rows = self.footer.metadata.row_groups[rg].num_rows();
         columns
             .iter()
             .map(|&c| {
-                let dtype = self.schema.get_at_index(c).unwrap().1;
+                let dtype = self.footer.schema.get_at_index(c).unwrap().1;
                 estimate_column_bytes(dtype, rows, self.uncompressed_bytes(rg, c))
             })
             .sum()
@@ -293,17 +284,17 @@ impl MmapParquetReader {
     /// `rg`, from the footer: what reading them costs on disk and holds in memory.
     pub fn row_group_bytes(&self, rg: usize, columns: Option<&[PlSmallStr]>) -> (u64, u64) {
         let indices: Vec<usize> = match columns {
-            None => (0..self.schema.len()).collect(),
+            None => (0..self.footer.schema.len()).collect(),
             Some(names) => names
                 .iter()
-                .filter_map(|n| self.schema.index_of(n))
+                .filter_map(|n| self.footer.schema.index_of(n))
                 .collect(),
         };
         let compressed = indices
             .iter()
             .map(|&c| {
-                let name = self.schema.get_at_index(c).unwrap().0;
-                self.metadata.row_groups[rg]
+                let name = self.footer.schema.get_at_index(c).unwrap().0;
+                self.footer.metadata.row_groups[rg]
                     .columns_under_root_iter(name)
                     .map(|it| it.map(|m| m.compressed_size().max(0) as u64).sum())
                     .unwrap_or(0)
@@ -339,8 +330,8 @@ impl MmapParquetReader {
 
     /// The Parquet physical type of schema column `c`, when it is a flat column (one leaf).
     pub(crate) fn physical_type(&self, c: usize) -> Option<PhysicalType> {
-        let name = self.schema.get_at_index(c)?.0;
-        let rg = self.metadata.row_groups.first()?;
+        let name = self.footer.schema.get_at_index(c)?.0;
+        let rg = self.footer.metadata.row_groups.first()?;
         let mut leaves = rg.columns_under_root_iter(name)?;
         let leaf = leaves.next()?;
         if leaves.next().is_some() {
@@ -351,12 +342,12 @@ impl MmapParquetReader {
 
     /// The file's Arrow schema, as Polars' decoder reads it.
     pub(crate) fn arrow_schema(&self) -> &ArrowSchemaRef {
-        &self.arrow_schema
+        &self.footer.arrow_schema
     }
 
     /// The footer as polars-parquet parsed it.
     pub(crate) fn metadata(&self) -> &FileMetadata {
-        &self.metadata
+        &self.footer.metadata
     }
 
     /// The footer as arrow-rs parses it (page index locations), when it could.

@@ -53,7 +53,12 @@ fn damaged_pages_after_a_units_rows_fail_only_the_reads_that_reach_them() {
         .set_write_batch_size(100)
         .build();
     write_arrow(&path, columns, props);
-    let chunk = MmapParquetReader::new(&path).unwrap().metadata.row_groups[0].parquet_columns()[0]
+    let chunk = MmapParquetReader::new(&path)
+        .unwrap()
+        .footer
+        .metadata
+        .row_groups[0]
+        .parquet_columns()[0]
         .byte_range();
     let mut bytes = std::fs::read(&path).unwrap();
     let damaged = (chunk.start + (chunk.end - chunk.start) * 3 / 4) as usize;
@@ -113,7 +118,7 @@ fn page_checks_stop_at_the_pages_a_unit_reads_and_extend_for_later_units() {
     let reader = MmapParquetReader::new(&path).unwrap();
     let checked = |c: usize| reader.page_check(0, c).clone().unwrap().unwrap();
     for c in 0..2 {
-        let chunk_len = reader.metadata.row_groups[0].parquet_columns()[c].byte_range();
+        let chunk_len = reader.footer.metadata.row_groups[0].parquet_columns()[c].byte_range();
         let chunk_len = (chunk_len.end - chunk_len.start) as usize;
         let expected = |range: Range<usize>| {
             whole
