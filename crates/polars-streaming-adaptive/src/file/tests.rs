@@ -464,6 +464,25 @@ fn a_footer_cache_parses_an_unchanged_file_once() {
     assert_eq!(second.read_row_group(0).unwrap().height(), 100);
 }
 
+/// A scan queried once must not hold every file's parsed footer to its end: the cache keeps
+/// a footer parsed only once a second reader asks for it.
+#[test]
+fn a_footer_cache_keeps_a_footer_parsed_from_its_second_read_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = small_file(dir.path(), 100);
+    let cache = FooterCache::default();
+    let open = || MmapParquetReader::with_footer_cache(&path, MmapMode::Auto, &cache).unwrap();
+    let first = Arc::downgrade(&open().footer);
+    assert!(first.upgrade().is_none(), "kept parsed after one read");
+    assert_eq!(cache.len(), 1, "the footer's bytes are held");
+    let second = Arc::downgrade(&open().footer);
+    let third = open();
+    assert!(second
+        .upgrade()
+        .is_some_and(|kept| Arc::ptr_eq(&kept, &third.footer)));
+    assert_eq!(third.read_row_group(0).unwrap().height(), 100);
+}
+
 /// The cache only saves the parse: each read reads the footer's bytes, and a file rewritten
 /// since (other rows, the same length, the same schema) is read as it is now.
 #[test]
