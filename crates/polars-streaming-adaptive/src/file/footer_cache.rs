@@ -25,6 +25,16 @@ const DEFAULT_MAX_BYTES: usize = 16 << 20;
 /// little more memory than one without a cache: keeping every footer parsed from its first
 /// read took P1 on the scale benchmark from 86–91 to 110–115 MiB at its peak.
 ///
+/// ```no_run
+/// use polars_streaming_adaptive::{FooterCache, MmapMode, MmapParquetReader};
+/// # fn main() -> polars::prelude::PolarsResult<()> {
+/// let footers = FooterCache::default();
+/// let first = MmapParquetReader::with_footer_cache("trades.parquet", MmapMode::Auto, &footers)?;
+/// // Parsed once: the second reader reuses the footer the first one holds, and the cache
+/// // keeps it parsed from now on.
+/// let again = MmapParquetReader::with_footer_cache("trades.parquet", MmapMode::Auto, &footers)?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct FooterCache(Arc<Shared>);
 

@@ -436,6 +436,11 @@ fn same_footer(a: &MmapParquetReader, b: &MmapParquetReader) -> bool {
     std::ptr::eq(a.metadata(), b.metadata())
 }
 
+/// A reader of `path` taking its footer from `cache`.
+fn cached(path: &Path, cache: &FooterCache) -> MmapParquetReader {
+    MmapParquetReader::with_footer_cache(path, MmapMode::Auto, cache).unwrap()
+}
+
 /// `a.parquet` in `dir`: `rows` rows of `id_and_text`.
 fn small_file(dir: &Path, rows: i64) -> std::path::PathBuf {
     let path = dir.join("a.parquet");
@@ -452,7 +457,7 @@ fn a_footer_cache_parses_an_unchanged_file_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = small_file(dir.path(), 100);
     let cache = FooterCache::default();
-    let open = || MmapParquetReader::with_footer_cache(&path, MmapMode::Auto, &cache).unwrap();
+    let open = || cached(&path, &cache);
     let (first, second) = (open(), open());
     assert!(same_footer(&first, &second));
     assert_eq!(cache.len(), 1);
@@ -471,7 +476,7 @@ fn a_footer_cache_keeps_a_footer_parsed_from_its_second_read_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = small_file(dir.path(), 100);
     let cache = FooterCache::default();
-    let open = || MmapParquetReader::with_footer_cache(&path, MmapMode::Auto, &cache).unwrap();
+    let open = || cached(&path, &cache);
     let first = Arc::downgrade(&open().footer);
     assert!(first.upgrade().is_none(), "kept parsed after one read");
     assert_eq!(cache.len(), 1, "the footer's bytes are held");
@@ -497,7 +502,7 @@ fn a_file_rewritten_under_a_footer_cache_is_read_as_it_is_now() {
         write_arrow(&path, columns, Default::default());
     };
     let cache = FooterCache::default();
-    let open = || MmapParquetReader::with_footer_cache(&path, MmapMode::Auto, &cache).unwrap();
+    let open = || cached(&path, &cache);
     write(0);
     let before = open();
     let len = before.file_len();
@@ -523,7 +528,7 @@ fn a_full_footer_cache_keeps_nothing_more_and_still_reads() {
     let dir = tempfile::tempdir().unwrap();
     let path = small_file(dir.path(), 10);
     let cache = FooterCache::with_max_bytes(0);
-    let reader = MmapParquetReader::with_footer_cache(&path, MmapMode::Auto, &cache).unwrap();
+    let reader = cached(&path, &cache);
     assert!(cache.is_empty());
     assert_eq!(reader.read_row_group(0).unwrap().height(), 10);
 }
